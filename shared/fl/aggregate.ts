@@ -1,0 +1,91 @@
+/**
+ * Federated averaging math shared by the server and the offline evaluation: a running weighted sum of
+ * deltas, staleness down-weighting, and the server optimizers (FedAvg step and FedAdam, Reddi et al. 2021).
+ * Pure functions over typed arrays; callers own persistence.
+ */
+
+/** Server optimizer settings. */
+export type ServerOptimizer =
+  | { kind: 'fedavg'; learningRate: number }
+  | { kind: 'fedadam'; learningRate: number; beta1: number; beta2: number; tau: number };
+
+/** FedAdam moment estimates, one entry per global parameter. */
+export interface AdamState {
+  m: Float32Array;
+  v: Float32Array;
+}
+
+/** Running aggregate of one round: sum of weighted deltas, total weight, contribution count. */
+export interface Accumulator {
+  sum: Float64Array;
+  weight: number;
+  count: number;
+}
+
+/** A fresh accumulator for `n` parameters. */
+export function newAccumulator(n: number): Accumulator {
+  return { sum: new Float64Array(n), weight: 0, count: 0 };
+}
+
+/**
+ * Weight of an update based on a model `staleness` versions old: 1/(1+staleness)^alpha (polynomial
+ * staleness discount of FedAsync, Xie et al. 2019); alpha = 0 treats stale updates as fresh.
+ */
+export function stalenessWeight(staleness: number, alpha: number): number {
+  return Math.pow(1 + Math.max(0, staleness), -alpha);
+}
+
+/** Adds `weight * delta` into the accumulator in place (the hot loop of ingestion). */
+export function accumulate(acc: Accumulator, delta: Float32Array, weight = 1): void {
+  const s = acc.sum;
+  const n = s.length;
+  if (weight === 1) {
+    for (let i = 0; i < n; i++) s[i]! += delta[i]!;
+  } else {
+    for (let i = 0; i < n; i++) s[i]! += weight * delta[i]!;
+  }
+  acc.weight += weight;
+  acc.count += 1;
+}
+
+/** The weighted mean delta of the accumulator (zeros when empty). */
+export function meanDelta(acc: Accumulator): Float32Array {
+  const out = new Float32Array(acc.sum.length);
+  if (acc.weight <= 0) return out;
+  const inv = 1 / acc.weight;
+  for (let i = 0; i < out.length; i++) out[i] = acc.sum[i]! * inv;
+  return out;
+}
+
+/** A zeroed FedAdam state for `n` parameters. */
+export function newAdamState(n: number): AdamState {
+  return { m: new Float32Array(n), v: new Float32Array(n) };
+}
+
+/**
+ * Applies the mean delta to the global parameters in place with the server optimizer. For FedAdam the
+ * mean delta is the pseudo-gradient (pointing towards the clients' models), so the step is added.
+ */
+export function applyServerStep(
+  global: Float32Array,
+  mean: Float32Array,
+  opt: ServerOptimizer,
+  adam?: AdamState,
+): void {
+  const n = global.length;
+  if (opt.kind === 'fedavg') {
+    for (let i = 0; i < n; i++) global[i]! += opt.learningRate * mean[i]!;
+    return;
+  }
+  if (!adam) throw new Error('FedAdam needs its moment state');
+  const { beta1, beta2, tau, learningRate } = opt;
+  const { m, v } = adam;
+  for (let i = 0; i < n; i++) {
+    const d = mean[i]!;
+    const mi = beta1 * m[i]! + (1 - beta1) * d;
+    const vi = beta2 * v[i]! + (1 - beta2) * d * d;
+    m[i] = mi;
+    v[i] = vi;
+    global[i]! += (learningRate * mi) / (Math.sqrt(vi) + tau);
+  }
+}
