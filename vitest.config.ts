@@ -9,6 +9,7 @@ export default defineConfig({
       'client/**/*.test.ts',
       'cli/**/*.test.ts',
       'eval/**/*.test.ts',
+      'demo/**/*.test.ts',
     ],
     environment: 'node',
     testTimeout: 60_000,
