@@ -23,6 +23,7 @@ export const ERRORS = {
   CODEC_OVERSIZED: { status: 400, message: 'The payload has trailing bytes or exceeds its declared size.' },
   CODEC_NON_FINITE: { status: 400, message: 'The payload contains NaN or Infinity.' },
   CODEC_COUNT_MISMATCH: { status: 400, message: 'The parameter count does not match the payload.' },
+  CODEC_BAD_VALUE: { status: 400, message: 'The payload contains a value outside its encoding range.' },
 
   // --- update validation ---
   UPDATE_MISSING_CLIENT_ID: { status: 400, message: 'The update lacks a valid client id.' },
