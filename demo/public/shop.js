@@ -38,7 +38,7 @@
         var c = document.getElementById('cart');
         if (c) c.textContent = '🛒 ' + cart;
         try {
-          window.fedrank && window.fedrank.track({ type: 'cart', item: itemOf(current) });
+          window.fedrank && window.fedrank.track({ type: 'add_to_cart', item: itemOf(current) });
         } catch (err) {
           /* the SDK never throws, but the page must not depend on it */
         }
@@ -64,15 +64,19 @@
     return String(v);
   }
 
+  // Fields of the SDK's FedrankStatus shown in the panel, in this order.
   var LABELS = {
-    backend: 'Compute backend',
-    modelVersion: 'Model version',
-    eventsStored: 'Events on this device',
-    updatesSent: 'Updates sent',
+    ready: 'Personalized order',
+    modelVersion: 'Global model version',
+    backend: 'Runs on',
+    eventsStored: 'Interactions on this device',
+    updatesSent: 'Private updates sent',
+    updatesPending: 'Updates waiting',
     epsilonSpent: 'Privacy spent (ε)',
     epsilonBudget: 'Privacy budget (ε)',
+    storage: 'Storage',
     optedOut: 'Opted out',
-    ready: 'Ranking ready',
+    gpc: 'Global Privacy Control',
     lastError: 'Last issue',
   };
 
@@ -84,16 +88,15 @@
       row(dl, 'Status', 'SDK not loaded yet');
       return;
     }
-    var shown = {};
     Object.keys(LABELS).forEach(function (k) {
-      if (k in s) {
-        row(dl, LABELS[k], fmt(s[k]));
-        shown[k] = true;
-      }
+      if (k in s) row(dl, LABELS[k], fmt(s[k]));
     });
-    Object.keys(s).forEach(function (k) {
-      if (!shown[k] && (typeof s[k] !== 'object' || s[k] === null)) row(dl, k, fmt(s[k]));
-    });
+    if (s.backendReason) {
+      var why = document.createElement('p');
+      why.className = 'hint';
+      why.textContent = 'Backend: ' + s.backendReason;
+      dl.appendChild(why);
+    }
     window.__fedrankLastStatus = s;
   }
 
