@@ -1,9 +1,222 @@
 /**
- * PLACEHOLDER owned by the model work: the ModelSpec type and pure (tfjs-free) helpers. The model helper
- * replaces this file; the names below are the agreed interface.
+ * The ranking model's specification: architecture id plus hyper-parameters, the layout of the flat global
+ * parameter vector, and its deterministic initialisation. Pure: no tfjs, usable by server and browser.
+ *
+ * Architecture `seqdot-v1` (two towers, one dot product):
+ * - item vector = sum of `itemHashes` hashed item-id embeddings + attribute embeddings (category, brand,
+ *   price bucket, free attributes) scaled by 1/sqrt(count); item bias = sum of hashed id biases;
+ * - user vector = Wlast·(last item) + Whist·(recency-attention over the last `maxHistory` items) +
+ *   mean query-token embedding + a learned constant; score = dot(user, item) + bias (+ on-device affinity).
  */
+import { FedrankError } from '../errors.ts';
+
+/** Model hyper-parameters; a different value means a different model id (and maybe parameter layout). */
 export interface ModelSpec {
   /** Architecture id; a different id means a different parameter layout. */
-  arch: string;
-  [key: string]: number | string;
+  arch: 'seqdot-v1';
+  /** Embedding width of users and items. */
+  dim: number;
+  /** Rows of the hashed item-id table. */
+  itemBuckets: number;
+  /** Hash functions per item id (their embeddings are summed, so collisions rarely coincide). */
+  itemHashes: number;
+  /** Rows of the hashed attribute table (category, brand, price bucket, free attributes share it). */
+  attrBuckets: number;
+  /** Attributes kept per item (the rest are dropped). */
+  maxAttrs: number;
+  /** Rows of the hashed query-token table. */
+  queryBuckets: number;
+  /** Query tokens kept per query. */
+  maxQueryTokens: number;
+  /** History items the user tower looks at (most recent first). */
+  maxHistory: number;
+  /** Price buckets per doubling of the price (log-scale bucketing). */
+  priceBucketsPerOctave: number;
+  /** Seed of the feature hashes (changing it re-maps every feature). */
+  hashSeed: number;
+  /** Weight of the on-device category/brand affinity term added to scores (not learned, never uploaded). */
+  personalWeight: number;
+  /** Per-click decay of the on-device affinities (1 = never forget). */
+  affinityDecay: number;
+  /** Standard deviation of the initial embeddings. */
+  initStd: number;
+}
+
+/** The best design measured on Amazon Beauty validation targets (see README). */
+export const DEFAULT_SPEC: ModelSpec = {
+  arch: 'seqdot-v1',
+  dim: 32,
+  itemBuckets: 8192,
+  itemHashes: 2,
+  attrBuckets: 1024,
+  maxAttrs: 8,
+  queryBuckets: 512,
+  maxQueryTokens: 8,
+  maxHistory: 20,
+  priceBucketsPerOctave: 2,
+  hashSeed: 1,
+  personalWeight: 0.5,
+  affinityDecay: 0.9,
+  initStd: 0.05,
+};
+
+/** One named block of the flat parameter vector. */
+export interface ParamBlock {
+  name: 'itemEmb' | 'itemBias' | 'attrEmb' | 'queryEmb' | 'posLogits' | 'wLast' | 'wHist' | 'userBias';
+  shape: number[];
+  offset: number;
+  size: number;
+}
+
+/** The layout of the flat global parameter vector, in order. */
+export function paramLayout(spec: ModelSpec): ParamBlock[] {
+  const d = spec.dim;
+  const shapes: [ParamBlock['name'], number[]][] = [
+    ['itemEmb', [spec.itemBuckets, d]],
+    ['itemBias', [spec.itemBuckets]],
+    ['attrEmb', [spec.attrBuckets, d]],
+    ['queryEmb', [spec.queryBuckets, d]],
+    ['posLogits', [spec.maxHistory]],
+    ['wLast', [d, d]],
+    ['wHist', [d, d]],
+    ['userBias', [d]],
+  ];
+  const out: ParamBlock[] = [];
+  let offset = 0;
+  for (const [name, shape] of shapes) {
+    const size = shape.reduce((a, b) => a * b, 1);
+    out.push({ name, shape, offset, size });
+    offset += size;
+  }
+  return out;
+}
+
+/** Number of global (federated) parameters. */
+export function paramCount(spec: ModelSpec): number {
+  return paramLayout(spec).reduce((n, b) => n + b.size, 0);
+}
+
+/** Integer fields with their allowed range (inclusive). */
+const INT_FIELDS: Record<string, [number, number]> = {
+  dim: [1, 512],
+  itemBuckets: [1, 1 << 20],
+  itemHashes: [1, 4],
+  attrBuckets: [1, 1 << 18],
+  maxAttrs: [0, 64],
+  queryBuckets: [1, 1 << 18],
+  maxQueryTokens: [0, 64],
+  maxHistory: [1, 256],
+  priceBucketsPerOctave: [1, 16],
+  hashSeed: [0, 0xffffffff],
+};
+/** Real-valued fields with their allowed range (inclusive). */
+const REAL_FIELDS: Record<string, [number, number]> = {
+  personalWeight: [0, 100],
+  affinityDecay: [0, 1],
+  initStd: [0, 10],
+};
+/** Upper bound on parameters a spec may describe, so a hostile manifest cannot exhaust memory. */
+export const MAX_PARAMS = 16_000_000;
+
+/** Validates an untrusted spec (e.g. from a manifest); throws FedrankError('BAD_REQUEST') when malformed. */
+export function parseSpec(x: unknown): ModelSpec {
+  if (typeof x !== 'object' || x === null || Array.isArray(x)) {
+    throw new FedrankError('BAD_REQUEST', 'model spec must be an object');
+  }
+  const o = x as Record<string, unknown>;
+  if (o.arch !== 'seqdot-v1') throw new FedrankError('BAD_REQUEST', `unknown model arch ${String(o.arch)}`);
+  for (const key of Object.keys(o)) {
+    if (key !== 'arch' && !(key in INT_FIELDS) && !(key in REAL_FIELDS)) {
+      throw new FedrankError('BAD_REQUEST', `unknown model spec field ${key}`);
+    }
+  }
+  const spec: Record<string, unknown> = { arch: 'seqdot-v1' };
+  for (const [key, [lo, hi]] of Object.entries(INT_FIELDS)) {
+    const v = o[key];
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < lo || v > hi) {
+      throw new FedrankError('BAD_REQUEST', `model spec field ${key} must be an integer in [${lo}, ${hi}]`);
+    }
+    spec[key] = v;
+  }
+  for (const [key, [lo, hi]] of Object.entries(REAL_FIELDS)) {
+    const v = o[key];
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < lo || v > hi) {
+      throw new FedrankError('BAD_REQUEST', `model spec field ${key} must be a number in [${lo}, ${hi}]`);
+    }
+    spec[key] = v;
+  }
+  const parsed = spec as unknown as ModelSpec;
+  if (paramCount(parsed) > MAX_PARAMS) {
+    throw new FedrankError('BAD_REQUEST', `model spec has more than ${MAX_PARAMS} parameters`);
+  }
+  return parsed;
+}
+
+/** FNV-1a over a string's UTF-16 code units with a seed, finished by murmur3's fmix32 for avalanche. */
+export function hash32(s: string, seed: number): number {
+  let h = (0x811c9dc5 ^ seed) >>> 0;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/** Stable model id: arch plus a hash of the canonical (key-sorted) hyper-parameters. */
+export function modelIdOf(spec: ModelSpec): string {
+  const keys = Object.keys(spec).sort();
+  const canon = keys.map((k) => `${k}=${String((spec as unknown as Record<string, unknown>)[k])}`).join(';');
+  return `${spec.arch}-${hash32(canon, 0x5eed).toString(16).padStart(8, '0')}`;
+}
+
+/** mulberry32: a tiny deterministic PRNG (initialisation only; privacy noise uses crypto). */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Deterministic initial global parameters: Gaussian embeddings, zero biases, near-identity towers. */
+export function initGlobalParams(spec: ModelSpec, seed = 1): Float32Array {
+  const rand = mulberry32(seed);
+  const gauss = (): number => {
+    const u = 1 - rand();
+    const v = rand();
+    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
+  };
+  const out = new Float32Array(paramCount(spec));
+  const d = spec.dim;
+  for (const b of paramLayout(spec)) {
+    const view = out.subarray(b.offset, b.offset + b.size);
+    switch (b.name) {
+      case 'itemEmb':
+      case 'attrEmb':
+      case 'queryEmb':
+        for (let i = 0; i < view.length; i++) view[i] = gauss() * spec.initStd;
+        break;
+      case 'posLogits':
+        // Start with a recency prior: weight halves every ~3 positions.
+        for (let i = 0; i < view.length; i++) view[i] = -0.25 * i;
+        break;
+      case 'wLast':
+      case 'wHist':
+        for (let i = 0; i < d; i++) view[i * d + i] = 0.5;
+        for (let i = 0; i < view.length; i++) view[i]! += (gauss() * 0.1) / Math.sqrt(d);
+        break;
+      case 'itemBias':
+      case 'userBias':
+        break;
+    }
+  }
+  return out;
 }

@@ -1,0 +1,139 @@
+import '@tensorflow/tfjs-backend-cpu';
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { encodeItem } from './features.ts';
+import type { EncodedItem } from './features.ts';
+import { emptyPersonal, updatePersonal } from './personal.ts';
+import { Ranker } from './ranker.ts';
+import type { TrainingExample } from './ranker.ts';
+import { DEFAULT_SPEC, initGlobalParams, paramCount } from './spec.ts';
+import type { ModelSpec } from './spec.ts';
+
+// A small spec keeps the tests fast; the default spec is exercised where its size matters.
+const spec: ModelSpec = { ...DEFAULT_SPEC, itemBuckets: 512, attrBuckets: 64, queryBuckets: 64, dim: 16 };
+const item = (i: number, cat: string): EncodedItem =>
+  encodeItem(spec, { id: `i${i}`, category: cat, brand: `b${i % 7}`, price: 5 + i });
+const catalog: EncodedItem[] = [];
+const catOf: string[] = [];
+for (let i = 0; i < 60; i++) {
+  catOf.push(`c${i % 4}`);
+  catalog.push(item(i, `c${i % 4}`));
+}
+
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+});
+
+describe('Ranker', () => {
+  it('produces vectors and scores of the right shape, consistent with each other', () => {
+    const r = new Ranker(spec, initGlobalParams(spec, 3));
+    const ctxs = [{ history: catalog.slice(0, 3) }, { history: [], query: [1, 2] }];
+    const u = r.userVectors(ctxs);
+    const v = r.itemVectors(catalog.slice(10, 15));
+    expect(u.length).toBe(2 * r.vectorDim);
+    expect(v.length).toBe(5 * r.vectorDim);
+    const s = r.score(ctxs[0]!, catalog.slice(10, 15));
+    expect(s.length).toBe(5);
+    for (let n = 0; n < 5; n++) {
+      let dot = 0;
+      for (let k = 0; k < r.vectorDim; k++) dot += u[k]! * v[n * r.vectorDim + k]!;
+      expect(s[n]).toBeCloseTo(dot, 4);
+    }
+    expect(r.score({ history: [] }, [])).toHaveLength(0);
+    r.dispose();
+  });
+
+  it('round-trips the flat global parameters', () => {
+    const g = initGlobalParams(spec, 5);
+    const r = new Ranker(spec, g);
+    expect(r.getGlobal()).toEqual(g);
+    const g2 = initGlobalParams(spec, 6);
+    r.setGlobal(g2);
+    expect(r.getGlobal()).toEqual(g2);
+    expect(() => r.setGlobal(new Float32Array(3))).toThrow(/parameters/);
+    r.dispose();
+  });
+
+  it('returns the tensor count to baseline after score, train and dispose', () => {
+    const before = tf.memory().numTensors;
+    const r = new Ranker(spec, initGlobalParams(spec));
+    const ex: TrainingExample[] = [
+      {
+        context: { history: catalog.slice(0, 4), query: [3] },
+        positive: catalog[5]!,
+        negatives: catalog.slice(6, 9),
+      },
+      { context: { history: [] }, positive: catalog[9]!, negatives: catalog.slice(10, 11) },
+    ];
+    r.score({ history: catalog.slice(0, 2) }, catalog);
+    r.userVectors([{ history: catalog.slice(0, 2) }]);
+    r.itemVectors(catalog);
+    r.train(ex, { learningRate: 0.1 });
+    r.train(ex, {
+      learningRate: 0.01,
+      optimizer: 'adam',
+      sharedNegatives: catalog.slice(20, 30),
+      inBatchNegatives: true,
+    });
+    r.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('learns a planted preference: clicks on one category raise its scores', () => {
+    const r = new Ranker(spec, initGlobalParams(spec, 11));
+    const ctx = { history: [catalog[0]!] };
+    const meanScore = (cat: string): number => {
+      const s = r.score(ctx, catalog);
+      let sum = 0;
+      let n = 0;
+      for (let i = 0; i < catalog.length; i++) if (catOf[i] === cat) ((sum += s[i]!), n++);
+      return sum / n;
+    };
+    const before = meanScore('c2') - meanScore('c1');
+    const pos = catalog.filter((_, i) => catOf[i] === 'c2');
+    const neg = catalog.filter((_, i) => catOf[i] !== 'c2');
+    let first = 0;
+    let last = 0;
+    for (let step = 0; step < 30; step++) {
+      const batch: TrainingExample[] = pos.slice(0, 8).map((p, j) => ({
+        context: { history: [catalog[(step + j) % catalog.length]!] },
+        positive: p,
+        negatives: neg.slice((step + j) % 30, ((step + j) % 30) + 8),
+      }));
+      const loss = r.train(batch, { learningRate: 0.5 });
+      if (step === 0) first = loss;
+      last = loss;
+    }
+    expect(last).toBeLessThan(first);
+    expect(meanScore('c2') - meanScore('c1')).toBeGreaterThan(before + 0.5);
+    r.dispose();
+  });
+
+  it('reflects a click in the next score through the personal state', () => {
+    const r = new Ranker(spec, initGlobalParams(spec, 2));
+    let personal = emptyPersonal(spec);
+    const cands = catalog.slice(20, 40);
+    const before = r.score({ history: personal.history, personal }, cands);
+    personal = updatePersonal(spec, personal, { item: catalog[21]!, kind: 'click', time: 1 });
+    const after = r.score({ history: personal.history, personal }, cands);
+    // Items sharing the clicked item's category gain relative to the others.
+    const gain = (i: number): number => after[i]! - before[i]!;
+    const same = cands.map((_, i) => i).filter((i) => catOf[20 + i] === catOf[21]);
+    const other = cands.map((_, i) => i).filter((i) => catOf[20 + i] !== catOf[21]);
+    const avg = (xs: number[]): number => xs.reduce((s, i) => s + gain(i), 0) / xs.length;
+    expect(avg(same)).toBeGreaterThan(avg(other) + 0.1);
+    r.dispose();
+  });
+
+  it('handles the default spec (full size) within its memory footprint', () => {
+    const before = tf.memory().numTensors;
+    const r = new Ranker(DEFAULT_SPEC, initGlobalParams(DEFAULT_SPEC));
+    expect(r.getGlobal().length).toBe(paramCount(DEFAULT_SPEC));
+    const items = Array.from({ length: 100 }, (_, i) =>
+      encodeItem(DEFAULT_SPEC, { id: `x${i}`, category: 'a' }),
+    );
+    expect(r.score({ history: items.slice(0, 30) }, items).every(Number.isFinite)).toBe(true);
+    r.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});
