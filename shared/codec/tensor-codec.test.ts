@@ -4,6 +4,7 @@ import { blockScale, INT8_MAX_Q, type RandomFill } from './quantize.ts';
 import {
   decodeTensor,
   decodeTensorHeader,
+  decodeTensorView,
   DEFAULT_BLOCK_SIZE,
   encodedByteLength,
   encodeTensor,
@@ -296,6 +297,19 @@ describe('decoding rejects malformed buffers with the right code', () => {
     expect(codeOf(() => decodeTensorHeader(edit(good, (_, dv) => dv.setUint32(20, 7, true))))).toBe(
       'CODEC_COUNT_MISMATCH',
     );
+  });
+
+  it('decodeTensorView returns raw views that expand to decodeTensor values, with the same checks', () => {
+    const v = decodeTensorView(good, { maxCount: 1000 });
+    if (!('q' in v)) throw new Error('expected an i8 view');
+    expect(v.header).toEqual({ ...HEADER, count: 1000 });
+    expect(v.blockSize).toBe(DEFAULT_BLOCK_SIZE);
+    const expanded = Float32Array.from(v.q, (q, i) => q * (v.scales[Math.floor(i / v.blockSize)] ?? NaN));
+    expect(expanded).toEqual(decodeTensor(good, NO_LIMIT).values);
+    const f = decodeTensorView(goodF32, NO_LIMIT);
+    expect('values' in f && f.values).toEqual(values);
+    for (const [, buf, code] of cases)
+      expect(codeOf(() => decodeTensorView(buf, { maxCount: 5000 }))).toBe(code);
   });
 
   it('encodedByteLength without a model id bounds every model id', () => {

@@ -226,11 +226,18 @@ export function decodeTensorHeader(buf: Uint8Array): TensorHeader {
   return l.header;
 }
 
-/** Decodes and fully validates a payload; throws FedrankError (CODEC_*) on anything malformed. */
-export function decodeTensor(
-  buf: Uint8Array,
-  limits: { maxCount: number },
-): { header: TensorHeader; values: Float32Array } {
+/**
+ * A fully validated payload as raw views, for consumers that fold values straight into an accumulator
+ * without materializing a Float32Array (the server's ingest hot path). Value i is `values[i]` (f32) or
+ * `q[i] * scales[i / blockSize | 0]` (i8). `q` aliases `buf`; f32 values and i8 scales are copies (one bulk
+ * copy, which also fixes alignment).
+ */
+export type TensorView =
+  | { header: TensorHeader; blockSize: 0; values: Float32Array }
+  | { header: TensorHeader; blockSize: number; scales: Float32Array; q: Int8Array };
+
+/** Every check but the i8 -128 scan, which callers fold into their own pass over q. */
+function decodeUnscanned(buf: Uint8Array, limits: { maxCount: number }): TensorView {
   const l = readLayout(buf);
   const { header, blockSize } = l;
   if (header.count > limits.maxCount) {
@@ -246,7 +253,7 @@ export function decodeTensor(
     const values = readFloat32s(buf, l.headerBytes, n);
     const bad = firstNonFinite(values);
     if (bad >= 0) throw new FedrankError('CODEC_NON_FINITE', `value ${bad} is ${values[bad]}`);
-    return { header, values };
+    return { header, blockSize: 0, values };
   }
   const blocks = Math.ceil(n / blockSize);
   const scales = readFloat32s(buf, l.headerBytes, blocks);
@@ -261,10 +268,34 @@ export function decodeTensor(
     }
   }
   const q = new Int8Array(buf.buffer, buf.byteOffset + l.headerBytes + blocks * 4, n);
-  const values = new Float32Array(n);
-  const bad = dequantizeInt8(q, scales, blockSize, values);
-  if (bad >= 0) throw new FedrankError('CODEC_BAD_VALUE', `int8 value ${bad} is -128, outside -127..127`);
-  return { header, values };
+  return { header, blockSize, scales, q };
+}
+
+function badInt8(i: number): FedrankError {
+  return new FedrankError('CODEC_BAD_VALUE', `int8 value ${i} is -128, outside -127..127`);
+}
+
+/** Same checks and CODEC_* errors as decodeTensor, but returns raw views instead of decoded values. */
+export function decodeTensorView(buf: Uint8Array, limits: { maxCount: number }): TensorView {
+  const v = decodeUnscanned(buf, limits);
+  if ('q' in v) {
+    const q = v.q;
+    for (let i = 0; i < q.length; i++) if (q[i] === -128) throw badInt8(i);
+  }
+  return v;
+}
+
+/** Decodes and fully validates a payload; throws FedrankError (CODEC_*) on anything malformed. */
+export function decodeTensor(
+  buf: Uint8Array,
+  limits: { maxCount: number },
+): { header: TensorHeader; values: Float32Array } {
+  const v = decodeUnscanned(buf, limits);
+  if ('values' in v) return { header: v.header, values: v.values };
+  const values = new Float32Array(v.q.length);
+  const bad = dequantizeInt8(v.q, v.scales, v.blockSize, values);
+  if (bad >= 0) throw badInt8(bad);
+  return { header: v.header, values };
 }
 
 /** Index of the first NaN or +-Infinity, or -1. */
