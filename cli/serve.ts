@@ -1,4 +1,40 @@
-export async function run(_argv: string[]): Promise<number> {
-  process.stderr.write('fedrank serve: not built yet\n');
-  return 1;
+/** `fedrank serve [--config FILE] [--port N] [--host H] [--db FILE] [--log-level L]`: runs the aggregation server. */
+import { intOption, parseArgs, runCli } from './args.ts';
+import { startServer } from '../server/app.ts';
+import { makeConfig, readConfigFile } from '../server/config.ts';
+
+const HELP = `usage: fedrank serve [--config FILE.json] [--port N] [--host ADDR] [--db FILE] [--log-level LEVEL]
+
+Runs the aggregation server. The operator token comes from FEDRANK_OPERATOR_TOKEN or the config's
+operatorTokenFile (there is no default). Flags override the config file; the file overrides defaults.
+`;
+
+export async function run(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  return runCli(async () => {
+    const args = parseArgs(argv, ['config', 'port', 'host', 'db', 'log-level']);
+    const file = args.options.get('config');
+    const flags: Record<string, unknown> = {};
+    if (args.options.has('port')) flags.port = intOption(args, 'port', 0, 65535);
+    if (args.options.has('host')) flags.host = args.options.get('host');
+    if (args.options.has('db')) flags.db = args.options.get('db');
+    if (args.options.has('log-level')) flags.logLevel = args.options.get('log-level');
+    const config = makeConfig(file ? readConfigFile(file) : undefined, flags);
+    const server = await startServer(config);
+    server.app.log.info(
+      { url: server.url, dashboard: `${server.url}/dashboard/` },
+      'fedrank serve listening',
+    );
+    await new Promise<void>((resolve) => {
+      const stop = (): void => {
+        void server.close().finally(resolve);
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+    return 0;
+  });
 }

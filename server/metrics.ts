@@ -1,0 +1,99 @@
+/** Prometheus text-format metrics (exposition format 0.0.4) without a client library: a few counters,
+ * gauges read at scrape time, and one histogram. */
+
+const INGEST_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+
+/** Counters the server updates; gauges are passed in at render time. */
+export class Metrics {
+  accepted = 0;
+  duplicates = 0;
+  roundsClosed = 0;
+  readonly rejected = new Map<string, number>();
+  private readonly bucketCounts = new Array<number>(INGEST_BUCKETS.length).fill(0);
+  private ingestCount = 0;
+  private ingestSum = 0;
+
+  reject(code: string): void {
+    this.rejected.set(code, (this.rejected.get(code) ?? 0) + 1);
+  }
+
+  get rejectedTotal(): number {
+    let n = 0;
+    for (const v of this.rejected.values()) n += v;
+    return n;
+  }
+
+  /** Records the wall time of one accepted upload, in seconds. */
+  observeIngest(seconds: number): void {
+    this.ingestCount += 1;
+    this.ingestSum += seconds;
+    for (let i = 0; i < INGEST_BUCKETS.length; i++)
+      if (seconds <= INGEST_BUCKETS[i]!) this.bucketCounts[i]! += 1;
+  }
+
+  render(g: {
+    modelVersion: number;
+    epsilon: number;
+    roundAccepted: number;
+    epsilonBudget: number | null;
+  }): string {
+    const out: string[] = [];
+    const metric = (name: string, type: string, help: string, lines: string[]): void => {
+      out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, ...lines);
+    };
+    metric('fedrank_updates_accepted_total', 'counter', 'Updates accepted and counted.', [
+      `fedrank_updates_accepted_total ${this.accepted}`,
+    ]);
+    metric(
+      'fedrank_updates_duplicate_total',
+      'counter',
+      'Replayed uploads acknowledged again (not counted).',
+      [`fedrank_updates_duplicate_total ${this.duplicates}`],
+    );
+    metric(
+      'fedrank_updates_rejected_total',
+      'counter',
+      'Uploads rejected, by error code.',
+      [...this.rejected.entries()].sort().map(([c, v]) => `fedrank_updates_rejected_total{code="${c}"} ${v}`),
+    );
+    metric('fedrank_rounds_closed_total', 'counter', 'Rounds closed since start.', [
+      `fedrank_rounds_closed_total ${this.roundsClosed}`,
+    ]);
+    metric('fedrank_model_version', 'gauge', 'Version of the global model.', [
+      `fedrank_model_version ${g.modelVersion}`,
+    ]);
+    metric('fedrank_round_accepted', 'gauge', 'Updates accepted in the open round.', [
+      `fedrank_round_accepted ${g.roundAccepted}`,
+    ]);
+    metric('fedrank_epsilon_spent', 'gauge', 'Epsilon of the released model at the configured delta.', [
+      `fedrank_epsilon_spent ${num(g.epsilon)}`,
+    ]);
+    if (g.epsilonBudget !== null)
+      metric('fedrank_epsilon_budget', 'gauge', 'Configured epsilon budget.', [
+        `fedrank_epsilon_budget ${g.epsilonBudget}`,
+      ]);
+    const lines = INGEST_BUCKETS.map(
+      (b, i) => `fedrank_ingest_seconds_bucket{le="${b}"} ${this.bucketCounts[i]}`,
+    );
+    lines.push(`fedrank_ingest_seconds_bucket{le="+Inf"} ${this.ingestCount}`);
+    lines.push(
+      `fedrank_ingest_seconds_sum ${this.ingestSum}`,
+      `fedrank_ingest_seconds_count ${this.ingestCount}`,
+    );
+    metric(
+      'fedrank_ingest_seconds',
+      'histogram',
+      'Time from request start to acknowledgement of accepted updates.',
+      lines,
+    );
+    const mem = process.memoryUsage();
+    metric('process_resident_memory_bytes', 'gauge', 'Resident set size.', [
+      `process_resident_memory_bytes ${mem.rss}`,
+    ]);
+    return out.join('\n') + '\n';
+  }
+}
+
+function num(x: number): string {
+  return Number.isFinite(x) ? String(x) : x > 0 ? '+Inf' : 'NaN';
+}

@@ -1,0 +1,128 @@
+/** Public routes: model manifest and weights, update upload, evaluation reports, health and metrics. */
+import { createHash } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
+import { encodedByteLength } from '../shared/codec/tensor-codec.ts';
+import { FedrankError } from '../shared/errors.ts';
+import { parseEvalReport } from '../shared/protocol-parse.ts';
+import { HEADER_CLIENT_ID, HEADER_IDEMPOTENCY_KEY, TENSOR_CONTENT_TYPE } from '../shared/protocol.ts';
+import type { Aggregator } from './aggregator.ts';
+import type { ServerConfig } from './config.ts';
+import type { Metrics } from './metrics.ts';
+import type { Store } from './store/types.ts';
+
+/** Client ids and idempotency keys: 16-64 characters of [A-Za-z0-9_-]. */
+export const ID_PATTERN = /^[A-Za-z0-9_-]{16,64}$/;
+
+interface Ctx {
+  aggregator: Aggregator;
+  metrics: Metrics;
+  config: ServerConfig;
+  store: Store;
+  perClient: preHandlerAsyncHookHandler | null;
+}
+
+function header(req: FastifyRequest, name: string): string | undefined {
+  const v = req.headers[name];
+  return typeof v === 'string' ? v : undefined;
+}
+
+/** Replies 304 when If-None-Match names `etag`; returns true when it did. */
+function notModified(req: FastifyRequest, reply: FastifyReply, etag: string): boolean {
+  void reply.header('etag', etag).header('cache-control', 'no-cache');
+  const inm = header(req, 'if-none-match');
+  if (inm && inm.split(',').some((t) => t.trim() === etag || t.trim() === '*')) {
+    void reply.code(304).send();
+    return true;
+  }
+  return false;
+}
+
+export function registerPublicRoutes(app: FastifyInstance, ctx: Ctx): void {
+  const { aggregator, metrics, config, store } = ctx;
+  const n = aggregator.model.paramCount;
+  // The largest honest body: f32 payload with the longest model id.
+  const updateBodyLimit = encodedByteLength(n, 'f32');
+
+  app.addContentTypeParser(
+    [TENSOR_CONTENT_TYPE, 'application/octet-stream'],
+    { parseAs: 'buffer', bodyLimit: updateBodyLimit },
+    (_req, body, done) => done(null, body),
+  );
+
+  app.get('/v1/model', async (req, reply) => {
+    const body = JSON.stringify(aggregator.manifest());
+    const etag = `"m-${createHash('sha1').update(body).digest('hex').slice(0, 20)}"`;
+    if (notModified(req, reply, etag)) return reply;
+    return reply.type('application/json').send(body);
+  });
+
+  app.get('/v1/model/weights', async (req, reply) => {
+    const w = aggregator.weights();
+    const etag = `"w-${aggregator.model.modelId}-${w.version}"`;
+    if (notModified(req, reply, etag)) return reply;
+    return reply
+      .type(TENSOR_CONTENT_TYPE)
+      .send(Buffer.from(w.bytes.buffer, w.bytes.byteOffset, w.bytes.byteLength));
+  });
+
+  const uploadHooks = ctx.perClient ? { preHandler: ctx.perClient } : {};
+
+  app.post('/v1/updates', { bodyLimit: updateBodyLimit, ...uploadHooks }, async (req, reply) => {
+    const clientId = header(req, HEADER_CLIENT_ID);
+    if (!clientId || !ID_PATTERN.test(clientId)) throw new FedrankError('UPDATE_MISSING_CLIENT_ID');
+    const key = header(req, HEADER_IDEMPOTENCY_KEY);
+    if (!key || !ID_PATTERN.test(key)) throw new FedrankError('UPDATE_MISSING_IDEMPOTENCY_KEY');
+    if (!Buffer.isBuffer(req.body))
+      throw new FedrankError(
+        'UNSUPPORTED_MEDIA_TYPE',
+        `send ${TENSOR_CONTENT_TYPE} or application/octet-stream`,
+      );
+    const body = req.body;
+    const ack = await aggregator.submit(
+      clientId,
+      key,
+      new Uint8Array(body.buffer, body.byteOffset, body.byteLength),
+    );
+    if (ack.duplicate) metrics.duplicates += 1;
+    else metrics.observeIngest(reply.elapsedTime / 1000);
+    return reply.code(ack.duplicate ? 200 : 201).send(ack);
+  });
+
+  const evalLimit = { bodyLimit: config.limits.jsonBodyBytes, ...uploadHooks };
+  app.post('/v1/eval', evalLimit, async (req, reply) => {
+    const clientId = header(req, HEADER_CLIENT_ID);
+    if (!clientId || !ID_PATTERN.test(clientId)) throw new FedrankError('UPDATE_MISSING_CLIENT_ID');
+    if (typeof req.body !== 'object' || req.body === null || Buffer.isBuffer(req.body))
+      throw new FedrankError('UNSUPPORTED_MEDIA_TYPE', 'send application/json');
+    const r = parseEvalReport(req.body);
+    if (r.modelVersion > aggregator.version)
+      throw new FedrankError('BAD_REQUEST', `model version ${r.modelVersion} does not exist yet`);
+    await store.addEval({
+      modelVersion: r.modelVersion,
+      examples: r.examples,
+      hitsAt10: r.hitsAt10,
+      ndcgAt10: r.ndcgAt10,
+    });
+    return reply.code(204).send();
+  });
+
+  app.get('/healthz', async (_req, reply) => {
+    const ok = await store.ping().catch(() => false);
+    return reply.code(ok ? 200 : 503).send({
+      ok,
+      modelVersion: aggregator.version,
+      round: aggregator.open?.round.id ?? null,
+      budgetExhausted: aggregator.refusal !== null,
+    });
+  });
+
+  app.get('/metrics', async (_req, reply) => {
+    const text = metrics.render({
+      modelVersion: aggregator.version,
+      epsilon: aggregator.ledger.epsilon,
+      roundAccepted: aggregator.open?.acc.count ?? 0,
+      epsilonBudget: config.privacy.epsilonBudget,
+    });
+    return reply.type('text/plain; version=0.0.4; charset=utf-8').send(text);
+  });
+}

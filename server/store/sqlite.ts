@@ -1,0 +1,357 @@
+/**
+ * SQLite implementation of the Store (better-sqlite3, embedded, synchronous under an async facade).
+ * WAL journal; synchronous=FULL by default so a commit survives power loss (NORMAL survives process crashes,
+ * which is all SIGKILL can do, at less fsync cost). Every mutating method is one transaction.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { FedrankError } from '../../shared/errors.ts';
+import type {
+  EvalTotals,
+  RoundAccumulator,
+  RoundRecord,
+  Store,
+  StoredModel,
+  StoredState,
+  UpdateRecord,
+} from './types.ts';
+
+const SCHEMA_VERSION = 1;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS model (
+  id INTEGER PRIMARY KEY CHECK (id = 1), model_id TEXT NOT NULL, version INTEGER NOT NULL,
+  params BLOB NOT NULL, adam_m BLOB, adam_v BLOB);
+CREATE TABLE IF NOT EXISTS rounds (
+  id INTEGER PRIMARY KEY, base_version INTEGER NOT NULL, opened_at TEXT NOT NULL, closed_at TEXT,
+  state TEXT NOT NULL CHECK (state IN ('open', 'closed')), participants INTEGER NOT NULL DEFAULT 0,
+  weight_sum REAL NOT NULL DEFAULT 0, mean_update_norm REAL, noise_std REAL, sigma REAL, q REAL,
+  epsilon_after REAL, result_version INTEGER);
+CREATE UNIQUE INDEX IF NOT EXISTS one_open_round ON rounds (state) WHERE state = 'open';
+CREATE TABLE IF NOT EXISTS round_sum (
+  round_id INTEGER PRIMARY KEY REFERENCES rounds (id), sum BLOB NOT NULL, weight REAL NOT NULL,
+  count INTEGER NOT NULL, norm_sum REAL NOT NULL, sq_weight_sum REAL NOT NULL, max_weight REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS updates (
+  idem_key TEXT PRIMARY KEY, client_id TEXT NOT NULL, round_id INTEGER NOT NULL, payload_hash TEXT NOT NULL,
+  base_version INTEGER NOT NULL, weight REAL NOT NULL, norm REAL NOT NULL, model_version INTEGER NOT NULL,
+  received_at TEXT NOT NULL, UNIQUE (round_id, client_id));
+CREATE TABLE IF NOT EXISTS evals (
+  model_version INTEGER PRIMARY KEY, reports INTEGER NOT NULL, examples INTEGER NOT NULL,
+  hits REAL NOT NULL, ndcg REAL NOT NULL);
+`;
+
+interface RoundRow {
+  id: number;
+  base_version: number;
+  opened_at: string;
+  closed_at: string | null;
+  state: 'open' | 'closed';
+  participants: number;
+  weight_sum: number;
+  mean_update_norm: number | null;
+  noise_std: number | null;
+  sigma: number | null;
+  q: number | null;
+  epsilon_after: number | null;
+  result_version: number | null;
+}
+
+interface UpdateRow {
+  idem_key: string;
+  client_id: string;
+  round_id: number;
+  payload_hash: string;
+  base_version: number;
+  weight: number;
+  norm: number;
+  model_version: number;
+  received_at: string;
+}
+
+/** Bytes of a typed array as a Buffer view (no copy). */
+function bytes(a: Float32Array | Float64Array): Buffer {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+}
+
+/** A copy of a BLOB as an aligned typed array, checked against the expected length. */
+function f64(b: Buffer, n: number): Float64Array {
+  if (b.byteLength !== n * 8) throw new FedrankError('STORE_CORRUPT', `sum blob has ${b.byteLength} bytes`);
+  return new Float64Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+}
+function f32(b: Buffer): Float32Array {
+  if (b.byteLength % 4 !== 0)
+    throw new FedrankError('STORE_CORRUPT', `float32 blob has ${b.byteLength} bytes`);
+  return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+}
+
+function toRound(r: RoundRow): RoundRecord {
+  return {
+    id: r.id,
+    baseVersion: r.base_version,
+    openedAt: r.opened_at,
+    closedAt: r.closed_at,
+    state: r.state,
+    participants: r.participants,
+    weightSum: r.weight_sum,
+    meanUpdateNorm: r.mean_update_norm,
+    noiseStd: r.noise_std,
+    sigma: r.sigma,
+    q: r.q,
+    epsilonAfter: r.epsilon_after,
+    resultVersion: r.result_version,
+  };
+}
+
+function toUpdate(r: UpdateRow): UpdateRecord {
+  return {
+    idempotencyKey: r.idem_key,
+    clientId: r.client_id,
+    roundId: r.round_id,
+    payloadHash: r.payload_hash,
+    baseVersion: r.base_version,
+    weight: r.weight,
+    norm: r.norm,
+    modelVersion: r.model_version,
+    receivedAt: r.received_at,
+  };
+}
+
+/** Options of the SQLite store. */
+export interface SqliteStoreOptions {
+  /** File path, or ':memory:'. */
+  path: string;
+  durability?: 'full' | 'normal';
+}
+
+/** Store on one SQLite file. */
+export class SqliteStore implements Store {
+  private readonly db: Database.Database;
+  private readonly stmts;
+
+  constructor(opts: SqliteStoreOptions) {
+    if (opts.path !== ':memory:') mkdirSync(dirname(opts.path), { recursive: true });
+    this.db = new Database(opts.path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma(`synchronous = ${opts.durability === 'normal' ? 'NORMAL' : 'FULL'}`);
+    this.db.pragma('foreign_keys = ON');
+    this.db.exec(SCHEMA);
+    const schema = this.db.prepare(`SELECT value FROM meta WHERE key = 'schema'`).get() as
+      { value: string } | undefined;
+    if (schema && Number(schema.value) !== SCHEMA_VERSION)
+      throw new FedrankError('STORE_CORRUPT', `database schema ${schema.value}, expected ${SCHEMA_VERSION}`);
+    const db = this.db;
+    this.stmts = {
+      model: db.prepare('SELECT * FROM model WHERE id = 1'),
+      openRound: db.prepare(`SELECT * FROM rounds WHERE state = 'open'`),
+      roundSum: db.prepare('SELECT * FROM round_sum WHERE round_id = ?'),
+      closedPrivacy: db.prepare(`SELECT q, sigma FROM rounds WHERE state = 'closed' ORDER BY id`),
+      findUpdate: db.prepare('SELECT * FROM updates WHERE idem_key = ?'),
+      clientInRound: db.prepare('SELECT 1 FROM updates WHERE round_id = ? AND client_id = ?'),
+      insertUpdate: db.prepare(
+        `INSERT INTO updates (idem_key, client_id, round_id, payload_hash, base_version, weight, norm,
+           model_version, received_at) VALUES (@idem_key, @client_id, @round_id, @payload_hash, @base_version,
+           @weight, @norm, @model_version, @received_at)`,
+      ),
+      upsertSum: db.prepare(
+        `INSERT INTO round_sum (round_id, sum, weight, count, norm_sum, sq_weight_sum, max_weight)
+         VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (round_id) DO UPDATE SET sum = excluded.sum,
+         weight = excluded.weight, count = excluded.count, norm_sum = excluded.norm_sum,
+         sq_weight_sum = excluded.sq_weight_sum, max_weight = excluded.max_weight`,
+      ),
+      insertRound: db.prepare(
+        `INSERT INTO rounds (id, base_version, opened_at, state) VALUES (?, ?, ?, 'open')`,
+      ),
+      closeRound: db.prepare(
+        `UPDATE rounds SET state = 'closed', closed_at = @closed_at, participants = @participants,
+           weight_sum = @weight_sum, mean_update_norm = @mean_update_norm, noise_std = @noise_std,
+           sigma = @sigma, q = @q, epsilon_after = @epsilon_after, result_version = @result_version
+         WHERE id = @id AND state = 'open'`,
+      ),
+      deleteSum: db.prepare('DELETE FROM round_sum WHERE round_id = ?'),
+      saveModel: db.prepare(
+        `INSERT INTO model (id, model_id, version, params, adam_m, adam_v) VALUES (1, ?, ?, ?, ?, ?)
+         ON CONFLICT (id) DO UPDATE SET model_id = excluded.model_id, version = excluded.version,
+         params = excluded.params, adam_m = excluded.adam_m, adam_v = excluded.adam_v`,
+      ),
+      listRounds: db.prepare('SELECT * FROM rounds ORDER BY id DESC LIMIT ?'),
+      addEval: db.prepare(
+        `INSERT INTO evals (model_version, reports, examples, hits, ndcg) VALUES (?, 1, ?, ?, ?)
+         ON CONFLICT (model_version) DO UPDATE SET reports = reports + 1, examples = examples + excluded.examples,
+         hits = hits + excluded.hits, ndcg = ndcg + excluded.ndcg`,
+      ),
+      evalOf: db.prepare('SELECT * FROM evals WHERE model_version = ?'),
+      setMeta: db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)'),
+      getMeta: db.prepare('SELECT value FROM meta WHERE key = ?'),
+    };
+  }
+
+  async load(): Promise<StoredState | null> {
+    return this.db.transaction(() => {
+      const m = this.stmts.model.get() as
+        | { model_id: string; version: number; params: Buffer; adam_m: Buffer | null; adam_v: Buffer | null }
+        | undefined;
+      if (!m) return null;
+      const n = Number((this.stmts.getMeta.get('paramCount') as { value: string } | undefined)?.value);
+      const params = f32(m.params);
+      if (params.length !== n)
+        throw new FedrankError('STORE_CORRUPT', `model has ${params.length} params, meta ${n}`);
+      const adam = m.adam_m && m.adam_v ? { m: f32(m.adam_m), v: f32(m.adam_v) } : null;
+      const row = this.stmts.openRound.get() as RoundRow | undefined;
+      let open: StoredState['open'] = null;
+      if (row) {
+        const s = this.stmts.roundSum.get(row.id) as
+          | {
+              sum: Buffer;
+              weight: number;
+              count: number;
+              norm_sum: number;
+              sq_weight_sum: number;
+              max_weight: number;
+            }
+          | undefined;
+        if (!s) throw new FedrankError('STORE_CORRUPT', `open round ${row.id} has no running sum`);
+        const acc: RoundAccumulator = {
+          sum: f64(s.sum, n),
+          weight: s.weight,
+          count: s.count,
+          normSum: s.norm_sum,
+          sqWeightSum: s.sq_weight_sum,
+          maxWeight: s.max_weight,
+        };
+        open = { round: toRound(row), acc };
+      }
+      const closedPrivacy = this.stmts.closedPrivacy.all() as { q: number; sigma: number }[];
+      return { model: { modelId: m.model_id, version: m.version, params, adam }, open, closedPrivacy };
+    })();
+  }
+
+  async initialize(model: StoredModel, firstRound: RoundRecord | null, paramCount: number): Promise<void> {
+    this.db.transaction(() => {
+      if (this.stmts.model.get()) throw new FedrankError('STORE_CORRUPT', 'store is already initialized');
+      this.stmts.setMeta.run('schema', String(SCHEMA_VERSION));
+      this.stmts.setMeta.run('paramCount', String(paramCount));
+      this.saveModel(model);
+      if (firstRound) this.insertOpenRound(firstRound, paramCount);
+    })();
+  }
+
+  async findUpdates(keys: string[]): Promise<Map<string, UpdateRecord>> {
+    const out = new Map<string, UpdateRecord>();
+    for (const k of keys) {
+      const r = this.stmts.findUpdate.get(k) as UpdateRow | undefined;
+      if (r) out.set(k, toUpdate(r));
+    }
+    return out;
+  }
+
+  async clientsInRound(roundId: number, clientIds: string[]): Promise<Set<string>> {
+    const out = new Set<string>();
+    for (const c of clientIds) if (this.stmts.clientInRound.get(roundId, c) !== undefined) out.add(c);
+    return out;
+  }
+
+  async commitUpdates(roundId: number, updates: UpdateRecord[], acc: RoundAccumulator): Promise<void> {
+    this.db.transaction(() => {
+      for (const u of updates) {
+        this.stmts.insertUpdate.run({
+          idem_key: u.idempotencyKey,
+          client_id: u.clientId,
+          round_id: u.roundId,
+          payload_hash: u.payloadHash,
+          base_version: u.baseVersion,
+          weight: u.weight,
+          norm: u.norm,
+          model_version: u.modelVersion,
+          received_at: u.receivedAt,
+        });
+      }
+      this.writeSum(roundId, acc);
+    })();
+  }
+
+  async closeRound(closed: RoundRecord, model: StoredModel, next: RoundRecord | null): Promise<void> {
+    this.db.transaction(() => {
+      const res = this.stmts.closeRound.run({
+        id: closed.id,
+        closed_at: closed.closedAt,
+        participants: closed.participants,
+        weight_sum: closed.weightSum,
+        mean_update_norm: closed.meanUpdateNorm,
+        noise_std: closed.noiseStd,
+        sigma: closed.sigma,
+        q: closed.q,
+        epsilon_after: closed.epsilonAfter,
+        result_version: closed.resultVersion,
+      });
+      if (res.changes !== 1) throw new FedrankError('STORE_CORRUPT', `round ${closed.id} is not open`);
+      this.stmts.deleteSum.run(closed.id);
+      this.saveModel(model);
+      if (next) this.insertOpenRound(next, model.params.length);
+    })();
+  }
+
+  async openRound(round: RoundRecord, paramCount: number): Promise<void> {
+    this.db.transaction(() => this.insertOpenRound(round, paramCount))();
+  }
+
+  async listRounds(limit: number): Promise<RoundRecord[]> {
+    return (this.stmts.listRounds.all(limit) as RoundRow[]).map(toRound);
+  }
+
+  async addEval(r: Omit<EvalTotals, 'reports'>): Promise<void> {
+    this.stmts.addEval.run(r.modelVersion, r.examples, r.hitsAt10, r.ndcgAt10);
+  }
+
+  async evalTotals(versions: number[]): Promise<EvalTotals[]> {
+    const out: EvalTotals[] = [];
+    for (const v of versions) {
+      const r = this.stmts.evalOf.get(v) as
+        { model_version: number; reports: number; examples: number; hits: number; ndcg: number } | undefined;
+      if (r)
+        out.push({
+          modelVersion: v,
+          reports: r.reports,
+          examples: r.examples,
+          hitsAt10: r.hits,
+          ndcgAt10: r.ndcg,
+        });
+    }
+    return out;
+  }
+
+  async ping(): Promise<boolean> {
+    return this.db.prepare('SELECT 1 AS ok').get() !== undefined;
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+
+  private saveModel(m: StoredModel): void {
+    this.stmts.saveModel.run(
+      m.modelId,
+      m.version,
+      bytes(m.params),
+      m.adam ? bytes(m.adam.m) : null,
+      m.adam ? bytes(m.adam.v) : null,
+    );
+  }
+
+  private insertOpenRound(r: RoundRecord, paramCount: number): void {
+    this.stmts.insertRound.run(r.id, r.baseVersion, r.openedAt);
+    this.writeSum(r.id, {
+      sum: new Float64Array(paramCount),
+      weight: 0,
+      count: 0,
+      normSum: 0,
+      sqWeightSum: 0,
+      maxWeight: 0,
+    });
+  }
+
+  private writeSum(roundId: number, a: RoundAccumulator): void {
+    this.stmts.upsertSum.run(roundId, bytes(a.sum), a.weight, a.count, a.normSum, a.sqWeightSum, a.maxWeight);
+  }
+}
