@@ -1,0 +1,35 @@
+/** L2 clipping of a whole model delta: the per-client sensitivity bound the Gaussian noise is calibrated to. */
+
+/** The L2 norm of v, accumulated in double precision. */
+export function l2Norm(v: Float32Array): number {
+  let s = 0;
+  for (let i = 0; i < v.length; i++) s += v[i]! * v[i]!;
+  return Math.sqrt(s);
+}
+
+/**
+ * Scales v down (never up) so its L2 norm is at most `bound`. Returns a new array; `norm` is the norm before
+ * clipping, `factor` the scale applied (1 when no clipping was needed). Throws RangeError when v holds NaN or
+ * Infinity (its norm, hence its sensitivity, would be unbounded) or the bound is not a positive number.
+ */
+export function clipL2(
+  v: Float32Array,
+  bound: number,
+): { clipped: Float32Array; norm: number; factor: number } {
+  if (!(bound > 0 && Number.isFinite(bound))) throw new RangeError(`clip bound must be > 0, got ${bound}`);
+  const norm = l2Norm(v);
+  if (!Number.isFinite(norm)) throw new RangeError('cannot clip a delta holding NaN or Infinity');
+  let factor = norm > bound ? bound / norm : 1;
+  const clipped = new Float32Array(v.length);
+  for (let i = 0; i < v.length; i++) clipped[i] = v[i]! * factor;
+  // Rounding to float32 can leave the result a hair above the bound; shave it so the bound is strict.
+  if (factor < 1) {
+    const after = l2Norm(clipped);
+    if (after > bound) {
+      const shave = (bound / after) * (1 - 2 ** -23);
+      for (let i = 0; i < clipped.length; i++) clipped[i] = clipped[i]! * shave;
+      factor *= shave;
+    }
+  }
+  return { clipped, norm, factor };
+}
