@@ -208,7 +208,8 @@ export class Aggregator {
       round: this.roundInfo(),
       privacy: {
         delta: c.privacy.delta,
-        epsilonSpent: this.ledger.epsilon,
+        // JSON has no Infinity: a noiseless deployment reports the largest finite double.
+        epsilonSpent: Math.min(this.ledger.epsilon, Number.MAX_VALUE),
         epsilonBudget: c.privacy.epsilonBudget,
         deviceEpsilonBudget: c.privacy.deviceEpsilonBudget,
       },

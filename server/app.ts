@@ -3,7 +3,7 @@
  * `startServer()` to listen. Routes are in routes-public.ts and routes-admin.ts.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import cors from '@fastify/cors';
 import rateLimit from '@fastify/rate-limit';
 import { FedrankError } from '../shared/errors.ts';
@@ -52,7 +52,8 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     logger: deps.logger ?? { level: config.logLevel },
     bodyLimit: config.limits.jsonBodyBytes,
     trustProxy: false,
-    disableRequestLogging: true,
+    // One line per request would dominate the log at ingest rates; errors are still logged.
+    logController: new LogController({ disableRequestLogging: true }),
   });
   let aggregator: Aggregator;
   try {
