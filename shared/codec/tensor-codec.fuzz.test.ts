@@ -7,13 +7,20 @@
  * - cases whose mutation breaks the structure (magic, version, lengths, count, padding, truncation,
  *   extension, non-finite or negative scales, -128) must be rejected, whatever the reference says;
  * - random buffers must be rejected;
- * - decodeTensorView gives the same verdict (same error code) and, expanded, the same values.
+ * - decodeTensorView gives the same verdict (same error code) and, expanded, the same values;
+ * - decodeTensorHeader only ever throws FedrankError, and agrees on the header of every accepted buffer.
  */
 import { describe, expect, it } from 'vitest';
 import { FedrankError } from '../errors.ts';
-import { decodeTensor, decodeTensorView, encodeTensor, type TensorHeader } from './tensor-codec.ts';
+import {
+  decodeTensor,
+  decodeTensorHeader,
+  decodeTensorView,
+  encodeTensor,
+  type TensorHeader,
+} from './tensor-codec.ts';
 
-const CASES = 40_000;
+const CASES = 20_000;
 const MAX_COUNT = 5000;
 
 /** Seeded PRNG (mulberry32) so a failing run can be replayed with FUZZ_SEED. */
@@ -267,6 +274,12 @@ describe('tensor codec fuzz', () => {
       st.n++;
       const ref = referenceDecode(m.buf, MAX_COUNT);
       const viewVerdict = viewOutcome(m.buf);
+      let headerOnly: TensorHeader | undefined;
+      try {
+        headerOnly = decodeTensorHeader(m.buf);
+      } catch (e) {
+        if (!(e instanceof FedrankError)) failures.push(`case ${k} (${m.name}): header threw ${String(e)}`);
+      }
       let got: ReturnType<typeof decodeTensor> | undefined;
       try {
         got = decodeTensor(m.buf, { maxCount: MAX_COUNT });
@@ -291,6 +304,8 @@ describe('tensor codec fuzz', () => {
         !sameBits(ref.values, got.values)
       ) {
         failures.push(`case ${k} (${m.name}): decoded something other than what the bytes say`);
+      } else if (JSON.stringify(headerOnly) !== JSON.stringify(got.header)) {
+        failures.push(`case ${k} (${m.name}): decodeTensorHeader disagrees with decodeTensor`);
       } else if (typeof viewVerdict === 'string' || !sameBits(viewVerdict, got.values)) {
         failures.push(`case ${k} (${m.name}): decodeTensorView disagrees with decodeTensor`);
       }

@@ -238,6 +238,7 @@ export type TensorView =
 
 /** Every check but the i8 -128 scan, which callers fold into their own pass over q. */
 function decodeUnscanned(buf: Uint8Array, limits: { maxCount: number }): TensorView {
+  if (!(limits.maxCount >= 0)) throw new TypeError('decodeTensor needs limits.maxCount >= 0');
   const l = readLayout(buf);
   const { header, blockSize } = l;
   if (header.count > limits.maxCount) {
