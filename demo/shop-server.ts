@@ -33,6 +33,8 @@ export interface ShopOptions {
 export interface Shop {
   url: string;
   port: number;
+  /** Changes the aggregation server the pages point the SDK at (takes effect on the next page load). */
+  setServerUrl(url: string): void;
   close(): Promise<void>;
 }
 
@@ -169,6 +171,9 @@ export async function startShop(opts: ShopOptions): Promise<Shop> {
   return {
     url: `http://${opts.host ?? '127.0.0.1'}:${port}`,
     port,
+    setServerUrl: (url: string) => {
+      ctx.serverUrl = url;
+    },
     close: () =>
       new Promise<void>((ok) => {
         server.closeAllConnections();

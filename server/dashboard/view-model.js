@@ -14,9 +14,9 @@ function roundRow(r) {
   return {
     id: num(first(r.id, r.round)) ?? 0,
     closed: state === 'closed' || Boolean(closedAt),
-    version: num(first(r.modelVersionAfter, r.versionAfter, r.modelVersion, r.version)),
-    clients: num(first(r.contributions, r.accepted, r.clients, r.count)) ?? 0,
-    meanNorm: num(first(r.meanNorm, r.meanUpdateNorm, r.meanPreClipNorm)),
+    version: num(first(r.resultVersion, r.modelVersionAfter, r.versionAfter, r.modelVersion, r.version)),
+    clients: num(first(r.participants, r.contributions, r.accepted, r.clients, r.count)) ?? 0,
+    meanNorm: num(first(r.meanUpdateNorm, r.meanNorm, r.meanPreClipNorm)),
     epsilon: num(first(r.epsilonAfter, r.epsilon, r.epsilonSpent)),
     closedAt,
     eval: r.eval ?? null,

@@ -1,0 +1,122 @@
+/**
+ * The whole local loop in one call: aggregation server (SQLite in a data folder) + demo storefront, wired
+ * so the shop's origin is the server's only allowed storefront. Used by `fedrank start` and the e2e
+ * scenarios (each with its own temp data folder and free ports).
+ */
+import { join } from 'node:path';
+import { startShop, type Shop, type ShopOptions } from './shop-server.ts';
+import { ensureDataDir, ensureOperatorToken } from './operator-token.ts';
+import { startAggregationServer, type AggregationServer } from './aggregation.ts';
+
+/** Options of the local stack. */
+export interface StackOptions {
+  /** Data folder: SQLite database and operator token live here. */
+  dataDir: string;
+  /** Server port (0 = free port). */
+  serverPort?: number;
+  /** Shop port (0 = free port). */
+  shopPort?: number;
+  host?: string;
+  /** Server configuration overrides, merged over the demo defaults below. */
+  server?: Record<string, unknown>;
+  /** Shop options (SDK data-* attributes, featured count, ...). */
+  shop?: Omit<ShopOptions, 'serverUrl' | 'port' | 'host'>;
+}
+
+/** A running stack. */
+export interface Stack {
+  serverUrl: string;
+  shopUrl: string;
+  dashboardUrl: string;
+  token: string;
+  tokenPath: string;
+  dataDir: string;
+  dbPath: string;
+  /** Stops the server only (the shop stays up), e.g. to simulate a crash or a deploy. */
+  stopServer(): Promise<void>;
+  /** Starts the server again on the same port and database. */
+  startServer(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * Demo-sized rounds: two shoppers can close a round (so one person with two browsers sees it happen), a
+ * round lasts at least 20 s so the epsilon budget lasts about half an hour of simulated traffic.
+ */
+export function demoServerConfig(): Record<string, unknown> {
+  return {
+    rounds: { minClients: 2, maxClients: 50, deadlineSeconds: 20, maxStaleness: 3 },
+    training: { expectedClientsPerRound: 2, minNewEvents: 4, localEpochs: 1 },
+    privacy: { epsilonBudget: 100 },
+    logLevel: 'warn',
+  };
+}
+
+function mergeDeep(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...a };
+  for (const [k, v] of Object.entries(b)) {
+    const prev = out[k];
+    out[k] =
+      v &&
+      typeof v === 'object' &&
+      !Array.isArray(v) &&
+      prev &&
+      typeof prev === 'object' &&
+      !Array.isArray(prev)
+        ? mergeDeep(prev as Record<string, unknown>, v as Record<string, unknown>)
+        : v;
+  }
+  return out;
+}
+
+/** Starts shop and server; resolves when both listen. */
+export async function startStack(opts: StackOptions): Promise<Stack> {
+  ensureDataDir(opts.dataDir);
+  const { token, path: tokenPath } = ensureOperatorToken(opts.dataDir);
+  const host = opts.host ?? '127.0.0.1';
+  const dbPath = join(opts.dataDir, 'fedrank.db');
+  // The shop starts first (its origin goes into the server's allowedOrigins); it learns the server URL after.
+  const shop: Shop = await startShop({ ...(opts.shop ?? {}), serverUrl: '', port: opts.shopPort ?? 0, host });
+  let port = opts.serverPort ?? 0;
+  let server: AggregationServer | null = null;
+  const config = mergeDeep(mergeDeep(demoServerConfig(), opts.server ?? {}), {
+    host,
+    db: dbPath,
+    operatorTokenFile: tokenPath,
+    allowedOrigins: [shop.url],
+  });
+  const start = async (): Promise<void> => {
+    server = await startAggregationServer({ ...config, port });
+    port = server.port;
+  };
+  try {
+    await start();
+  } catch (err) {
+    await shop.close();
+    throw err;
+  }
+  const serverUrl = `http://${host}:${port}`;
+  shop.setServerUrl(serverUrl);
+  return {
+    serverUrl,
+    shopUrl: shop.url,
+    dashboardUrl: `${serverUrl}/dashboard/`,
+    token,
+    tokenPath,
+    dataDir: opts.dataDir,
+    dbPath,
+    stopServer: async () => {
+      const s = server;
+      server = null;
+      await s?.close();
+    },
+    startServer: async () => {
+      if (!server) await start();
+    },
+    close: async () => {
+      const s = server;
+      server = null;
+      await Promise.allSettled([s?.close(), shop.close()]);
+    },
+  };
+}
