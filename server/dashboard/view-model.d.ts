@@ -19,7 +19,13 @@ export interface DashboardView {
   modelVersion: number | null;
   modelId: string | null;
   paramCount: number | null;
-  round: { id: number; accepted: number; minClients: number; maxClients: number; deadline: string | null } | null;
+  round: {
+    id: number;
+    accepted: number;
+    minClients: number;
+    maxClients: number;
+    deadline: string | null;
+  } | null;
   roundNote: string | null;
   acceptedTotal: number | null;
   rejectedTotal: number;
