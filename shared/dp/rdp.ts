@@ -150,6 +150,12 @@ export function logA(q: number, sigma: number, alpha: number): number {
   return Number.isInteger(alpha) ? logAInt(q, sigma, alpha) : new FracSeries(q, sigma).logA(alpha);
 }
 
+/** The two formulas separately, for cross-checks: the series one also holds at integer orders. */
+export const logAFormulas = {
+  integer: logAInt,
+  series: (q: number, sigma: number, alpha: number): number => new FracSeries(q, sigma).logA(alpha),
+};
+
 function checkMechanism(q: number, sigma: number): void {
   if (!(q >= 0 && q <= 1)) throw new RangeError(`sampling rate q must be in [0, 1], got ${q}`);
   if (!(sigma >= 0)) throw new RangeError(`noise multiplier sigma must be >= 0, got ${sigma}`);
