@@ -141,8 +141,23 @@ describe('i8 encoding', () => {
       const s = blockScale(a);
       expect(Math.fround(s)).toBe(s);
       expect(a / s).toBeLessThanOrEqual(INT8_MAX_Q);
-      if (a > 1e-30) expect(a / s).toBeGreaterThan(INT8_MAX_Q * (1 - 1e-6));
+      if (a > 1e-30) expect(a / s).toBeGreaterThanOrEqual(INT8_MAX_Q * (1 - 2 ** -16));
     }
+  });
+
+  it('decodes exactly q * scale: short-mantissa scales leave no float32 rounding in decoding', () => {
+    const values = deltaLike(50_000, 99);
+    values[7] = 3e-42; // a subnormal block max
+    values.fill(0, 0, 256).fill(Math.fround(2e-40), 0, 1);
+    const v = decodeTensorView(encodeTensor(HEADER, values), NO_LIMIT);
+    if (!('q' in v)) throw new Error('expected an i8 view');
+    let inexact = 0;
+    for (let i = 0; i < v.q.length; i++) {
+      const exact = (v.q[i] ?? 0) * (v.scales[Math.floor(i / v.blockSize)] ?? NaN);
+      if (Math.fround(exact) !== exact) inexact++;
+    }
+    expect(inexact).toBe(0);
+    expect(v.scales[0]).toBeGreaterThan(0);
   });
 
   it('is unbiased over a 400k-parameter delta (mean error within 3 standard errors) and 3.9x smaller', () => {
@@ -189,8 +204,8 @@ describe('i8 encoding', () => {
       for (let i = 0; i < n; i++) sum[i] = (sum[i] ?? 0) + (out[i] ?? NaN);
     }
     const s = blockScale(0.75);
-    // Per-element rounding error has sd <= s/2; 5 SE of the average. Round-to-nearest would miss by up to s/2.
-    const bound = (5 * (s / 2)) / Math.sqrt(reps);
+    // Per-element rounding error has sd <= s/2; 5.5 SE of the average. Round-to-nearest would miss by up to s/2.
+    const bound = (5.5 * (s / 2)) / Math.sqrt(reps);
     let worst = 0;
     for (let i = 0; i < n; i++) worst = Math.max(worst, Math.abs((sum[i] ?? 0) / reps - (values[i] ?? 0)));
     expect(worst).toBeLessThanOrEqual(bound);
