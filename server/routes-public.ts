@@ -67,11 +67,24 @@ export function registerPublicRoutes(app: FastifyInstance, ctx: Ctx): void {
 
   const uploadHooks = ctx.perClient ? { preHandler: ctx.perClient } : {};
 
-  app.post('/v1/updates', { bodyLimit: updateBodyLimit, ...uploadHooks }, async (req, reply) => {
+  // Headers and content type are checked before the body is read or parsed.
+  const checkUploadHeaders = async (req: FastifyRequest): Promise<void> => {
     const clientId = header(req, HEADER_CLIENT_ID);
     if (!clientId || !ID_PATTERN.test(clientId)) throw new FedrankError('UPDATE_MISSING_CLIENT_ID');
     const key = header(req, HEADER_IDEMPOTENCY_KEY);
     if (!key || !ID_PATTERN.test(key)) throw new FedrankError('UPDATE_MISSING_IDEMPOTENCY_KEY');
+    const type = (header(req, 'content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+    if (type !== TENSOR_CONTENT_TYPE && type !== 'application/octet-stream')
+      throw new FedrankError(
+        'UNSUPPORTED_MEDIA_TYPE',
+        `send ${TENSOR_CONTENT_TYPE} or application/octet-stream`,
+      );
+  };
+
+  const uploadOpts = { bodyLimit: updateBodyLimit, onRequest: checkUploadHeaders, ...uploadHooks };
+  app.post('/v1/updates', uploadOpts, async (req, reply) => {
+    const clientId = header(req, HEADER_CLIENT_ID)!;
+    const key = header(req, HEADER_IDEMPOTENCY_KEY)!;
     if (!Buffer.isBuffer(req.body))
       throw new FedrankError(
         'UNSUPPORTED_MEDIA_TYPE',

@@ -1,0 +1,155 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { computeEpsilon } from '../shared/dp/accountant.ts';
+import { buildServer, type FedrankServer } from './app.ts';
+import { SqliteStore } from './store/sqlite.ts';
+import { constantDelta, randomId, testConfig, TEST_TOKEN } from './testing.ts';
+
+const servers: FedrankServer[] = [];
+const dirs: string[] = [];
+afterEach(async () => {
+  for (const s of servers.splice(0)) await s.close();
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+async function make(over: Record<string, unknown>, deps = {}): Promise<FedrankServer> {
+  const s = await buildServer(testConfig(over), { logger: false, ...deps });
+  servers.push(s);
+  return s;
+}
+
+function send(s: FedrankServer, value: number, headers: Record<string, string> = {}) {
+  const a = s.aggregator;
+  const body = constantDelta(
+    { modelId: a.model.modelId, baseVersion: a.version, round: a.open?.round.id ?? 0 },
+    a.model.paramCount,
+    value,
+  );
+  return s.app.inject({
+    method: 'POST',
+    url: '/v1/updates',
+    payload: Buffer.from(body),
+    headers: {
+      'content-type': 'application/vnd.fedrank.tensor',
+      'x-fedrank-client': randomId('c'),
+      'idempotency-key': randomId('k'),
+      ...headers,
+    },
+  });
+}
+
+const admin = (s: FedrankServer, url: string) =>
+  s.app.inject({ url, headers: { authorization: `Bearer ${TEST_TOKEN}` } }).then((r) => r.json());
+
+describe('rounds', () => {
+  it('a round past its deadline with fewer than minClients stays open and says so; then closes', async () => {
+    let now = Date.parse('2026-01-01T00:00:00Z');
+    const s = await make(
+      { rounds: { minClients: 2, maxClients: 10, deadlineSeconds: 10 } },
+      { clock: () => now },
+    );
+    expect(s.aggregator.roundInfo()!.deadline).toBe('2026-01-01T00:00:10.000Z');
+    await send(s, 1);
+    now += 11_000;
+    s.aggregator.checkDeadline();
+    await s.aggregator.idle();
+    expect(s.aggregator.open!.round.id).toBe(1);
+    const st = await admin(s, '/v1/admin/status');
+    expect(st.roundNote).toMatch(/past its deadline with 1 of 2 required updates; it stays open/);
+    await send(s, 3); // reaches minClients after the deadline: closes at once
+    await s.aggregator.idle();
+    expect(s.aggregator.version).toBe(1);
+    expect((await admin(s, '/v1/admin/status')).roundNote).toBeNull();
+  });
+
+  it('closes at the deadline with minClients (not before), and below maxClients', async () => {
+    let now = 1_000_000;
+    const s = await make(
+      { rounds: { minClients: 2, maxClients: 10, deadlineSeconds: 5 } },
+      { clock: () => now },
+    );
+    await send(s, 1);
+    await send(s, 1);
+    await s.aggregator.idle();
+    expect(s.aggregator.version).toBe(0);
+    now += 5_000;
+    s.aggregator.checkDeadline();
+    await s.aggregator.idle();
+    expect(s.aggregator.version).toBe(1);
+    expect(s.aggregator.open!.round).toMatchObject({ id: 2, baseVersion: 1 });
+  });
+
+  it('records noise and epsilon per round (local mode: sigma_r = sigma*sqrt(n))', async () => {
+    const s = await make({
+      training: { clipNorm: 100, noiseMultiplier: 1.5, noiseMode: 'local' },
+      rounds: { minClients: 3, maxClients: 3 },
+    });
+    for (let i = 0; i < 3; i++) await send(s, 1);
+    await s.aggregator.idle();
+    const [, r1] = (await admin(s, '/v1/admin/rounds')).rounds;
+    expect(r1.sigma).toBeCloseTo(1.5 * Math.sqrt(3), 9);
+    expect(r1.noiseStd).toBeCloseTo((150 * Math.sqrt(3)) / 3, 9);
+    expect(r1.q).toBe(1);
+    expect(r1.meanUpdateNorm).toBeCloseTo(Math.sqrt(52), 5);
+    const eps = computeEpsilon({ q: 1, sigma: 1.5 * Math.sqrt(3), steps: 1, delta: 1e-5 }).epsilon;
+    expect(r1.epsilonAfter).toBeCloseTo(eps, 9);
+    expect((await admin(s, '/v1/admin/status')).privacy.epsilonSpent).toBeCloseTo(eps, 9);
+  });
+
+  it('distributed noise over m clients and amplification only when configured', async () => {
+    const s = await make({
+      training: { clipNorm: 100, noiseMultiplier: 2, noiseMode: 'distributed', expectedClientsPerRound: 2 },
+      rounds: { minClients: 2, maxClients: 3 },
+      privacy: { samplingRate: 0.01, populationSize: 10_000 },
+    });
+    for (let i = 0; i < 3; i++) await send(s, 1);
+    await s.aggregator.idle();
+    const [, r1] = (await admin(s, '/v1/admin/rounds')).rounds;
+    expect(r1.sigma).toBeCloseTo(2 * Math.sqrt(3 / 2), 9);
+    expect(r1.q).toBe(0.01);
+    const eps = computeEpsilon({ q: 0.01, sigma: 2 * Math.sqrt(1.5), steps: 1, delta: 1e-5 }).epsilon;
+    expect(r1.epsilonAfter).toBeCloseTo(eps, 9);
+  });
+
+  it('restart on the same database keeps model, round log, partial round, idempotency and Adam state', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fedrank-'));
+    dirs.push(dir);
+    const over = {
+      db: join(dir, 'a.db'),
+      optimizer: { kind: 'fedadam', learningRate: 0.1, beta1: 0.9, beta2: 0.99, tau: 0.001 },
+      rounds: { minClients: 2, maxClients: 2 },
+    };
+    const a = await buildServer(testConfig(over), { logger: false });
+    await send(a, 1);
+    await send(a, 2);
+    await a.aggregator.idle();
+    const key = randomId('k');
+    const client = randomId('c');
+    const first = await send(a, 5, { 'idempotency-key': key, 'x-fedrank-client': client });
+    expect(first.statusCode).toBe(201);
+    const params = a.aggregator.params.slice();
+    const sum = a.aggregator.open!.acc.sum.slice();
+    await a.close();
+
+    const store = new SqliteStore({ path: over.db });
+    const state = (await store.load())!;
+    await store.close();
+    expect(state.model.version).toBe(1);
+    expect(state.model.adam!.m.some((x) => x !== 0)).toBe(true);
+
+    const b = await make(over);
+    expect(b.aggregator.version).toBe(1);
+    expect(Array.from(b.aggregator.params)).toEqual(Array.from(params));
+    expect(b.aggregator.open!.acc.count).toBe(1);
+    expect(Array.from(b.aggregator.open!.acc.sum)).toEqual(Array.from(sum));
+    const replay = await send(b, 5, { 'idempotency-key': key, 'x-fedrank-client': client });
+    expect(replay.json()).toEqual({ accepted: true, duplicate: true, round: 2, modelVersion: 1 });
+    const rounds = (await admin(b, '/v1/admin/rounds')).rounds;
+    expect(rounds.map((r: { id: number; state: string }) => [r.id, r.state])).toEqual([
+      [2, 'open'],
+      [1, 'closed'],
+    ]);
+  });
+});
