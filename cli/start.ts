@@ -67,8 +67,8 @@ export async function run(argv: string[]): Promise<number> {
 
     let sim: ShopperSim | null = null;
     if (shoppers > 0) {
-      // tfjs-core's ESM files use extensionless imports plain Node cannot resolve (same hook as fedrank eval).
-      register('../eval/tfjs-resolve-hook.mjs', import.meta.url);
+      // tfjs-core's ESM files use extensionless imports plain Node cannot resolve (see the hook).
+      register('../demo/tfjs-resolve-hook.mjs', import.meta.url);
       const { startShoppers } = await import('../demo/shoppers.ts');
       sim = await startShoppers({
         serverUrl: stack.serverUrl,

@@ -79,16 +79,34 @@ const fmt = (v, digits = 3) =>
       ? String(v)
       : v.toFixed(digits);
 
-function chartOpts(el, series, { bars = false, yLabel = '' } = {}) {
+// Integer steps only: x values are round ids or model versions.
+const INT_INCRS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000];
+
+function chartOpts(el, series, { bars = false, xLabel = '', yMin = null } = {}) {
   const palette = ['#2563eb', '#c2410c', '#16a34a', '#9333ea'];
   return {
     width: Math.max(260, el.clientWidth),
     height: 190,
-    legend: { show: series.length > 1 },
-    scales: { x: { time: false } },
-    axes: [{ stroke: '#667085' }, { stroke: '#667085', label: yLabel, size: 50 }],
+    legend: { show: series.length > 1, live: false },
+    scales: {
+      x: {
+        time: false,
+        range: (_u, min, max) =>
+          bars ? [min - 0.6, max + 0.6] : min === max ? [min - 1, max + 1] : [min, max],
+      },
+      y: {
+        range: (_u, min, max) => [
+          yMin ?? min,
+          max === (yMin ?? min) ? max + 1 : max + (max - (yMin ?? min)) * 0.08,
+        ],
+      },
+    },
+    axes: [
+      { stroke: '#667085', incrs: INT_INCRS, label: xLabel, labelSize: 18 },
+      { stroke: '#667085', size: 50 },
+    ],
     series: [
-      { label: 'x' },
+      { label: xLabel || 'x' },
       ...series.map((s, i) => ({
         label: s.label,
         stroke: s.color || palette[i % palette.length],
@@ -96,7 +114,7 @@ function chartOpts(el, series, { bars = false, yLabel = '' } = {}) {
         dash: s.dash,
         fill: bars ? `${palette[i % palette.length]}55` : undefined,
         paths: bars && window.uPlot ? window.uPlot.paths.bars({ size: [0.6, 40] }) : undefined,
-        points: { show: !bars },
+        points: { show: !bars && !s.dash },
       })),
     ],
   };
@@ -161,14 +179,14 @@ function render(v) {
     'chart-participants',
     ids,
     [{ label: 'clients', values: closed.map((r) => r.clients) }],
-    { bars: true },
+    { bars: true, xLabel: 'round', yMin: 0 },
     'No round has closed yet.',
   );
   draw(
     'chart-norm',
     ids,
     [{ label: 'mean norm', values: closed.map((r) => r.meanNorm) }],
-    {},
+    { xLabel: 'round' },
     'No round has closed yet.',
   );
   const ev = v.evals;
@@ -179,13 +197,13 @@ function render(v) {
       { label: 'NDCG@10', values: ev.map((e) => e.ndcgAt10) },
       { label: 'HR@10', values: ev.map((e) => e.hitAt10) },
     ],
-    {},
+    { xLabel: 'model version', yMin: 0 },
     'No client has reported an evaluation yet (SDK option data-eval-reports).',
   );
   const epsSeries = [{ label: 'ε spent', values: closed.map((r) => r.epsilon) }];
   if (budget)
     epsSeries.push({ label: 'budget', values: closed.map(() => budget), color: '#dc2626', dash: [6, 4] });
-  draw('chart-epsilon', ids, epsSeries, {}, 'No round has closed yet.');
+  draw('chart-epsilon', ids, epsSeries, { xLabel: 'round', yMin: 0 }, 'No round has closed yet.');
 
   const rej = Object.entries(v.rejections).sort((a, b) => b[1] - a[1]);
   const max = rej.length ? rej[0][1] : 1;

@@ -1,0 +1,105 @@
+/**
+ * Scenario 5: the operator dashboard from a cold browser. A wrong token is refused with a clear message, the
+ * right one shows live KPIs and charts of real rounds (closed by simulated shoppers running the product's
+ * learner), a stopped server is reported as unreachable and the page recovers when it is back.
+ */
+import { register } from 'node:module';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { test, expect } from '@playwright/test';
+import { ARTIFACTS, admin, fastRounds, privateStack, waitFor } from '../support.ts';
+import { loadCatalog } from '../../../demo/shop-server.ts';
+
+// tfjs-core's ESM files use extensionless imports plain Node cannot resolve (see the hook).
+register('../../../demo/tfjs-resolve-hook.mjs', import.meta.url);
+
+type Stack = Awaited<ReturnType<typeof privateStack>>;
+let stack: Stack;
+
+test.describe.configure({ mode: 'serial' });
+
+test.beforeAll(async () => {
+  test.setTimeout(90_000);
+  stack = await privateStack({ server: fastRounds(2, 3, 1) });
+  const { startShoppers } = await import('../../../demo/shoppers.ts');
+  const sim = await startShoppers({
+    serverUrl: stack.serverUrl,
+    count: 3,
+    catalog: loadCatalog(),
+    pauseMs: 100,
+  });
+  try {
+    await waitFor(
+      'three closed rounds',
+      () => admin<{ model: { version: number } }>(stack, 'status'),
+      (s) => s.model.version >= 3,
+      60_000,
+    );
+  } finally {
+    await sim.stop();
+  }
+});
+
+test.afterAll(async () => {
+  await stack?.dispose();
+});
+
+test('wrong token: the dashboard says the token was refused and keeps the sign-in form', async ({
+  browser,
+}) => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(stack.dashboardUrl + '?interval=0.5');
+  await expect(page.locator('#login')).toBeVisible();
+  await page.fill('#token', 'not-the-operator-token-0123456789');
+  await page.click('#token-form button[type=submit]');
+  await expect(page.locator('#error')).toContainText('refused this operator token (401)');
+  await expect(page.locator('#login')).toBeVisible();
+  await expect(page.locator('#app')).toBeHidden();
+  expect(await page.evaluate(() => sessionStorage.getItem('fedrank.operatorToken'))).toBeNull();
+  await context.close();
+});
+
+test('right token: KPIs and charts of the closed rounds, then server down and back', async ({ browser }) => {
+  const context = await browser.newContext({ viewport: { width: 1360, height: 1000 } });
+  const page = await context.newPage();
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto(stack.dashboardUrl + '?interval=0.5');
+  await page.fill('#token', stack.token);
+  await page.click('#token-form button[type=submit]');
+  await expect(page.locator('#app')).toBeVisible();
+  await expect(page.locator('body')).toHaveAttribute('data-state', 'live');
+
+  const status = await admin<{ model: { version: number }; privacy: { epsilonSpent: number } }>(
+    stack,
+    'status',
+  );
+  await expect(page.locator('#kpi-version')).toHaveText(String(status.model.version));
+  const eps = Number(await page.locator('#kpi-epsilon').textContent());
+  expect(eps).toBeGreaterThan(0);
+  expect(Math.abs(eps - status.privacy.epsilonSpent)).toBeLessThan(0.01);
+  await expect(page.locator('#kpi-epsilon-detail')).toContainText('of budget 100');
+  // One uPlot canvas per chart with data: participants, norm, epsilon, and eval (the simulated shoppers report it).
+  for (const id of ['chart-participants', 'chart-norm', 'chart-epsilon', 'chart-eval'])
+    await expect(page.locator(`#${id} canvas`)).toHaveCount(1);
+  await expect(page.locator('#rounds tbody tr').first()).toContainText('#');
+  await expect(page.locator('#health')).toHaveClass(/ok/);
+
+  // Signed in state survives a reload (sessionStorage), and the screenshot is the artifact.
+  await page.reload();
+  await expect(page.locator('body')).toHaveAttribute('data-state', 'live');
+  await expect(page.locator('#chart-participants canvas')).toHaveCount(1);
+  mkdirSync(ARTIFACTS, { recursive: true });
+  await page.screenshot({ path: join(ARTIFACTS, 'dashboard.png'), fullPage: true });
+
+  await stack.stopServer();
+  await expect(page.locator('#error')).toContainText('Cannot reach the fedrank server');
+  await expect(page.locator('#health')).toHaveClass(/bad/);
+  await stack.startServer();
+  await expect(page.locator('body')).toHaveAttribute('data-state', 'live', { timeout: 10_000 });
+  await expect(page.locator('#error')).toBeHidden();
+  await expect(page.locator('#kpi-version')).toHaveText(String(status.model.version));
+  expect(errors).toEqual([]);
+  await context.close();
+});
