@@ -1,6 +1,6 @@
 /**
  * The script-tag loader (dist/client/fedrank.js, a classic IIFE script, kept tiny): window.fedrank is a
- * queue at once, options come from this script's data-* attributes, and the SDK module (which starts the
+ * queue at once (adopting calls a snippet pushed as an array earlier), options come from this script's data-* attributes, and the SDK module (which starts the
  * worker) is fetched from next to this file only when the page is idle.
  */
 type Resolve = (v: unknown) => void;
@@ -8,7 +8,9 @@ const METHODS = ['rank', 'track', 'optOut', 'optIn', 'status', 'forget'] as cons
 
 ((w: Window & { fedrank?: Record<string, unknown> }, d: Document) => {
   try {
-    if (w.fedrank) return;
+    // A snippet may have queued calls as an array before this script ran: [['track', event], ...].
+    const pre = w.fedrank as unknown;
+    if (pre && !Array.isArray(pre)) return;
     const s = d.currentScript as HTMLScriptElement | null;
     const cfg: Record<string, string | undefined> = { ...(s ? s.dataset : {}) };
     const base = new URL('.', (s && s.src) || location.href).href;
@@ -50,6 +52,10 @@ const METHODS = ['rank', 'track', 'optOut', 'optIn', 'status', 'forget'] as cons
         });
     }
     w.fedrank = f;
+    if (Array.isArray(pre))
+      for (const c of pre)
+        if (Array.isArray(c) && typeof f[c[0]] == 'function')
+          (f[c[0]] as (...a: unknown[]) => void)(...c.slice(1));
     const fail = (): void => {
       for (const [m, a, r] of q.splice(0)) r(fallback(m, a));
       for (const m of METHODS) f[m] = (...a: unknown[]) => Promise.resolve(fallback(m, a));

@@ -16,6 +16,7 @@ import { attachDom } from './dom.ts';
 export const VERSION = '0.1.0';
 const WORKER_START_TIMEOUT_MS = 60_000;
 const STATUS_TIMEOUT_MS = 1000;
+const STATUS_START_WAIT_MS = 15_000;
 const READY_POLL_MS = 2000;
 const DB_NAME = 'fedrank';
 
@@ -232,7 +233,8 @@ export class Sdk {
 
   async status(): Promise<FedrankStatus> {
     try {
-      const api = this.engine ? await within(this.engine, STATUS_TIMEOUT_MS, null) : null;
+      // A worker still starting (backend warm-up) is worth waiting for; a hung one is not.
+      const api = this.engine ? await within(this.engine, STATUS_START_WAIT_MS, null) : null;
       if (api) {
         const st = parseWorkerStatus(await within(api.status(), STATUS_TIMEOUT_MS, null));
         if (st) this.noteStatus(st);

@@ -19,7 +19,7 @@ import { DEFAULT_PRIVACY_DELTA, deviceBudget, ledgerEpsilon } from './ledger.ts'
 import { learnOnce, toInteraction } from './learn.ts';
 import type { EventRecord, LedgerRecord, ModelRecord } from './records.ts';
 import { Scorer } from './scorer.ts';
-import { MemoryStore, openStore } from './storage.ts';
+import { MAX_EVENTS, MemoryStore, openStore } from './storage.ts';
 import type { Store } from './storage.ts';
 import { syncModel } from './sync.ts';
 import { flushOutbox } from './uploader.ts';
@@ -188,8 +188,8 @@ export class Engine implements WorkerApi {
       evs.push({ type: e.type, item: e.item, time: now, ...(e.query ? { query: e.query } : {}) });
     }
     if (evs.length === 0) return;
-    await this.store.addEvents(evs);
-    this.eventsStored = await this.store.countEvents();
+    // Memory first, synchronously: a rank() or status() that arrives next already sees these events.
+    this.eventsStored = Math.min(MAX_EVENTS, this.eventsStored + evs.length);
     const spec = this.spec();
     let changed = false;
     for (const e of evs) {
@@ -199,8 +199,9 @@ export class Engine implements WorkerApi {
       this.newPositives++;
       changed = true;
     }
+    if (changed) this.scorer?.personalChanged();
+    await this.store.addEvents(evs);
     if (changed) {
-      this.scorer?.personalChanged();
       const modelId = this.model?.manifest.modelId ?? 'none';
       await this.store.putPersonal({ key: 'state', modelId, seq: 0, state: this.personal });
     }
@@ -266,9 +267,7 @@ export class Engine implements WorkerApi {
 
   async forget(): Promise<void> {
     if (this.retryTimer) clearTimeout(this.retryTimer);
-    await this.store.clear();
-    // The opt-out choice itself must survive, or forgetting would silently opt the shopper back in.
-    if (this.optedOut) await this.store.putSetting('optedOut', true);
+    // Memory first, so nothing forgotten is used while storage is being cleared.
     this.personal = emptyPersonal(this.spec());
     this.scorer?.personalChanged();
     this.ledger = [];
@@ -277,9 +276,13 @@ export class Engine implements WorkerApi {
     this.updatesPending = 0;
     this.newPositives = 0;
     this.clientId = randomId();
-    await this.store.putSetting('clientId', this.clientId);
-    // The public global model stays in memory for ranking, but is no longer stored.
     this.lastError = null;
+    this.store.badRecords = 0;
+    await this.store.clear();
+    // The opt-out choice itself must survive, or forgetting would silently opt the shopper back in.
+    if (this.optedOut) await this.store.putSetting('optedOut', true);
+    await this.store.putSetting('clientId', this.clientId);
+    // The public global model stays in memory for ranking, but is no longer stored on the device.
   }
 
   /** Epsilon spent, the budget, and whether one more contribution would exceed it. */

@@ -31,7 +31,7 @@ export interface ModelRecord {
 export interface PersonalRecord {
   key: 'state';
   modelId: string;
-  /** Highest event seq folded into the state. */
+  /** Highest event seq folded in when rebuilt from events (0 when updated online, click by click). */
   seq: number;
   state: PersonalState;
 }

@@ -1,0 +1,134 @@
+import { test, expect } from '@playwright/test';
+import type { Page } from '@playwright/test';
+import { mockServer, startStatic, watchErrors, waitForSdk } from './support.ts';
+import type { FedrankStatus } from '../../client/types.ts';
+
+type Win = { fedrank: { status(): Promise<FedrankStatus>; forget(): Promise<void>; [k: string]: unknown } };
+
+let site: Awaited<ReturnType<typeof startStatic>>;
+test.beforeAll(async () => {
+  site = await startStatic();
+});
+test.afterAll(async () => {
+  await site.close();
+});
+
+async function readyStatus(page: Page): Promise<FedrankStatus> {
+  await waitForSdk(page);
+  await page.waitForFunction(async () => (await (window as unknown as Win).fedrank.status()).ready, null, {
+    timeout: 30_000,
+  });
+  return page.evaluate(() => (window as unknown as Win).fedrank.status());
+}
+
+test('early calls made before the SDK loaded are queued and replayed in order', async ({ page }) => {
+  const errors = watchErrors(page);
+  await mockServer(page, site.origin);
+  await page.goto(`${site.origin}/early.html`);
+  // The loader defined the queue synchronously; nothing was loaded yet.
+  expect(
+    await page.evaluate(() => (window as unknown as { queuedBeforeLoad: number }).queuedBeforeLoad),
+  ).toBe(4);
+  await page.waitForFunction(
+    () => (window as unknown as { earlyLog: string[] }).earlyLog.length === 3,
+    null,
+    {
+      timeout: 30_000,
+    },
+  );
+  const log = await page.evaluate(() => (window as unknown as { earlyLog: string[] }).earlyLog);
+  expect(log).toEqual(['track1', 'track2', 'status:3']);
+  expect(errors).toEqual([]);
+});
+
+test('a list is re-ordered when ready, impressions and clicks are recorded, a later list reflects the clicks', async ({
+  page,
+}) => {
+  const errors = watchErrors(page);
+  await mockServer(page, site.origin);
+  await page.goto(`${site.origin}/shop.html?backend=wasm`);
+  const st = await readyStatus(page);
+  expect(st.modelVersion).toBe(1);
+  await expect(page.locator('#grid')).toHaveAttribute('data-fedrank-ranked', /reordered|same/);
+  // Impressions of the 12 visible items were recorded without any code on the page.
+  await page.waitForFunction(
+    async () => (await (window as unknown as Win).fedrank.status()).eventsStored >= 12,
+  );
+  // The shopper clicks hats (one of them via its add-to-cart button).
+  for (const sku of ['sku-1', 'sku-4', 'sku-7']) await page.click(`[data-fedrank-item="${sku}"] a`);
+  await page.click('[data-fedrank-item="sku-10"] button');
+  await page.waitForFunction(
+    async () => (await (window as unknown as Win).fedrank.status()).eventsStored >= 16,
+  );
+  // A list rendered later (MutationObserver) is ranked for this shopper: hats first.
+  await page.evaluate(() => (window as unknown as { renderLater(): void }).renderLater());
+  await expect(page.locator('#later-list')).toHaveAttribute('data-fedrank-ranked', 'reordered');
+  const cats = await page.$$eval('#later-list > li', (els) =>
+    els.map((e) => (e as HTMLElement).dataset.fedrankCategory),
+  );
+  expect(cats.slice(0, 4)).toEqual(['hats', 'hats', 'hats', 'hats']);
+  // The nodes were moved, not re-created: all 12 are still there once.
+  expect(
+    new Set(await page.$$eval('#later-list > li', (els) => els.map((e) => e.dataset.fedrankItem))).size,
+  ).toBe(12);
+  expect(errors).toEqual([]);
+});
+
+test('rank() from code reflects a click at once and falls back to the original order on bad input', async ({
+  page,
+}) => {
+  const errors = watchErrors(page);
+  await mockServer(page, site.origin);
+  await page.goto(`${site.origin}/shop.html?backend=wasm&auto=false`);
+  await readyStatus(page);
+  const r = await page.evaluate(async () => {
+    const f = (window as unknown as { fedrank: import('../../client/types.ts').Fedrank }).fedrank;
+    const items = Array.from({ length: 30 }, (_, i) => ({ id: `x${i}`, category: i % 2 ? 'tea' : 'coffee' }));
+    await f.track({ type: 'click', item: items[3]! });
+    const after = await f.rank(items);
+    const bad = await f.rank([{ id: 'a' }, { nope: 1 } as never]);
+    const notArray = await f.rank(null as never);
+    return { top: after.slice(0, 10).map((x) => x.category), bad: bad.length, notArray };
+  });
+  expect(r.top.filter((c) => c === 'tea').length).toBeGreaterThanOrEqual(9);
+  expect(r.bad).toBe(2);
+  expect(r.notArray).toEqual([]);
+  expect(errors).toEqual([]);
+});
+
+test('forget() empties IndexedDB', async ({ page }) => {
+  await mockServer(page, site.origin);
+  await page.goto(`${site.origin}/shop.html?backend=wasm`);
+  await readyStatus(page);
+  await page.click('[data-fedrank-item="sku-2"] a');
+  await page.waitForFunction(
+    async () => (await (window as unknown as Win).fedrank.status()).eventsStored > 0,
+  );
+  const count = () =>
+    page.evaluate(async () => {
+      const db = await new Promise<IDBDatabase>((res, rej) => {
+        const r = indexedDB.open('fedrank');
+        r.onsuccess = () => res(r.result);
+        r.onerror = () => rej(r.error);
+      });
+      const out: Record<string, number> = {};
+      for (const name of Array.from(db.objectStoreNames)) {
+        out[name] = await new Promise<number>((res) => {
+          const req = db.transaction(name).objectStore(name).count();
+          req.onsuccess = () => res(req.result);
+        });
+      }
+      db.close();
+      return out;
+    });
+  const before = await count();
+  expect(before.events).toBeGreaterThan(0);
+  expect(before.model).toBe(1);
+  await page.evaluate(() => (window as unknown as Win).fedrank.forget());
+  const after = await count();
+  // Only the fresh random client id remains.
+  expect(after).toEqual({ events: 0, ledger: 0, model: 0, outbox: 0, personal: 0, settings: 1 });
+  const st = await page.evaluate(() => (window as unknown as Win).fedrank.status());
+  expect(st.eventsStored).toBe(0);
+  expect(st.epsilonSpent).toBe(0);
+});
