@@ -68,11 +68,16 @@ export function sameItem(a: EncodedItem, b: EncodedItem): boolean {
 }
 
 /** Affinity bonus of an item (before spec.personalWeight): its attributes' share of the shopper's interest. */
-export function affinityScore(state: PersonalState, item: EncodedItem): number {
-  let total = 0;
-  for (const v of Object.values(state.affinity)) total += v;
+export function affinityScore(state: PersonalState, item: EncodedItem, total = affinityTotal(state)): number {
   if (total <= 0) return 0;
   let s = 0;
   for (const row of item.attrs) s += state.affinity[row] ?? 0;
   return s / total;
+}
+
+/** Sum of the affinities (pass it to affinityScore when scoring many items). */
+export function affinityTotal(state: PersonalState): number {
+  let total = 0;
+  for (const v of Object.values(state.affinity)) total += v;
+  return total;
 }

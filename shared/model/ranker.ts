@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import { FedrankError } from '../errors.ts';
 import type { EncodedItem } from './features.ts';
-import { affinityScore } from './personal.ts';
+import { affinityScore, affinityTotal } from './personal.ts';
 import type { PersonalState } from './personal.ts';
 import { paramCount, paramLayout } from './spec.ts';
 import type { ModelSpec, ParamBlock } from './spec.ts';
@@ -111,8 +111,9 @@ export class Ranker {
     const out = Float32Array.from(s);
     const p = ctx.personal;
     if (p && this.spec.personalWeight > 0) {
+      const total = affinityTotal(p);
       for (let i = 0; i < candidates.length; i++) {
-        out[i]! += this.spec.personalWeight * affinityScore(p, candidates[i]!);
+        out[i]! += this.spec.personalWeight * affinityScore(p, candidates[i]!, total);
       }
     }
     return out;
@@ -130,20 +131,25 @@ export class Ranker {
     // Constant logit offsets: personal bonus, and -inf for padded per-example negatives.
     const own = new Float32Array(B * (1 + K));
     const sharedOff = new Float32Array(B * shared.length);
+    const inBatch = opts.inBatchNegatives === true && B > 1;
+    const inBatchOff = new Float32Array(inBatch ? B * B : 0);
     const pw = this.spec.personalWeight;
     for (let b = 0; b < B; b++) {
       const ex = batch[b]!;
       const p = ex.context.personal;
+      const total = p && pw > 0 ? affinityTotal(p) : 0;
+      const bonus = (it: EncodedItem): number => (p && total > 0 ? pw * affinityScore(p, it, total) : 0);
       for (let k = 0; k <= K; k++) {
         const item = k === 0 ? ex.positive : ex.negatives[k - 1];
-        own[b * (1 + K) + k] = item === undefined ? NEG_INF : p && pw > 0 ? pw * affinityScore(p, item) : 0;
+        own[b * (1 + K) + k] = item === undefined ? NEG_INF : bonus(item);
       }
-      if (p && pw > 0) {
-        for (let s = 0; s < shared.length; s++)
-          sharedOff[b * shared.length + s] = pw * affinityScore(p, shared[s]!);
+      if (total > 0) {
+        for (let s = 0; s < shared.length; s++) sharedOff[b * shared.length + s] = bonus(shared[s]!);
       }
+      // Row b's positive is column b of the in-batch block: masked so an example is not its own negative.
+      for (let j = 0; inBatch && j < B; j++)
+        inBatchOff[b * B + j] = j === b ? NEG_INF : bonus(batch[j]!.positive);
     }
-    const inBatch = opts.inBatchNegatives === true && B > 1;
     const f = (): tf.Scalar => {
       const u = this.userRep(batch.map((e) => e.context)); // [B, d]
       const flat: EncodedItem[] = [];
@@ -166,11 +172,10 @@ export class Ranker {
         logits = tf.concat([logits, sl], 1);
       }
       if (inBatch) {
-        // Row b's positive is column b; mask the diagonal so an example is not its own negative.
         const pos = tf.reshape(tf.slice(v3, [0, 0, 0], [B, 1, this.spec.dim]), [B, this.spec.dim]);
         const posBias = tf.reshape(tf.slice(tf.reshape(bias, [B, 1 + K]), [0, 0], [B, 1]), [B]);
         const ib = tf.add(tf.matMul(u, pos, false, true), posBias);
-        logits = tf.concat([logits, tf.add(ib, tf.mul(tf.eye(B), NEG_INF))], 1);
+        logits = tf.concat([logits, tf.add(ib, tf.tensor2d(inBatchOff, [B, B]))], 1);
       }
       const logp = tf.logSoftmax(logits);
       return tf.neg(tf.mean(tf.slice(logp, [0, 0], [B, 1]))) as tf.Scalar;

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { encodedByteLength } from '../codec/tensor-codec.ts';
 import { isFedrankError } from '../errors.ts';
 import { DEFAULT_SPEC, initGlobalParams, modelIdOf, paramCount, paramLayout, parseSpec } from './spec.ts';
 
@@ -16,8 +17,7 @@ describe('model spec', () => {
 
   it('keeps a dense int8 delta of DEFAULT_SPEC within 512 KB', () => {
     const n = paramCount(DEFAULT_SPEC);
-    // One byte per value plus a float32 scale per block of 64 (or more) plus a generous 256-byte header.
-    expect(n + 4 * Math.ceil(n / 64) + 256).toBeLessThanOrEqual(512 * 1024);
+    expect(encodedByteLength(n, 'i8', 256, modelIdOf(DEFAULT_SPEC))).toBeLessThanOrEqual(512 * 1024);
   });
 
   it('initialises deterministically per seed', () => {

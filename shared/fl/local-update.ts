@@ -1,0 +1,133 @@
+/**
+ * The on-device learner: turns the shopper's own interaction log into training examples, trains the
+ * global model locally, and packages the private update (delta clipped, noised, encoded). Shared by the
+ * browser worker and the offline evaluation, so both run exactly this code.
+ */
+import { encodeTensor } from '../codec/tensor-codec.ts';
+import { privatizeDelta } from '../dp/privatize.ts';
+import type { EncodedItem } from '../model/features.ts';
+import { emptyPersonal, sameItem, updatePersonal } from '../model/personal.ts';
+import type { Ranker, TrainingExample } from '../model/ranker.ts';
+import type { ModelSpec } from '../model/spec.ts';
+import type { TrainingConfig } from '../protocol.ts';
+
+/** One thing the shopper did with an item. */
+export interface Interaction {
+  item: EncodedItem;
+  kind: 'impression' | 'click' | 'cart' | 'purchase';
+  /** Milliseconds since the epoch. */
+  time: number;
+  /** Hashed query tokens when the item was shown for a search. */
+  query?: number[];
+}
+
+/** Knobs of example building beyond the spec. */
+export interface ExampleOptions {
+  /** Negatives sampled from the pool per example (default 16). */
+  sampledNegatives?: number;
+  /** Shown-but-skipped items used per example at most (default 8). */
+  maxSkipped?: number;
+}
+
+/**
+ * Training examples from a log: each click/cart/purchase is a positive whose context is the positives
+ * before it; items shown since the previous positive and never chosen are its negatives, topped up with
+ * items sampled from `negativePool` (never the positive itself or the shopper's history).
+ */
+export function buildExamples(
+  spec: ModelSpec,
+  log: Interaction[],
+  negativePool: EncodedItem[],
+  random: () => number,
+  opts: ExampleOptions = {},
+): TrainingExample[] {
+  const nSampled = opts.sampledNegatives ?? 16;
+  const maxSkipped = opts.maxSkipped ?? 8;
+  const events = [...log].sort((a, b) => a.time - b.time);
+  const chosen = events.filter((e) => e.kind !== 'impression').map((e) => e.item);
+  const wasChosen = (it: EncodedItem): boolean => chosen.some((c) => sameItem(c, it));
+  const out: TrainingExample[] = [];
+  let personal = emptyPersonal(spec);
+  let shown: EncodedItem[] = [];
+  for (const ev of events) {
+    if (ev.kind === 'impression') {
+      if (!wasChosen(ev.item) && !shown.some((s) => sameItem(s, ev.item))) shown.push(ev.item);
+      continue;
+    }
+    const history = personal.history;
+    if (!(history.length > 0 && sameItem(history[history.length - 1]!, ev.item))) {
+      const negatives = shown.slice(-maxSkipped);
+      const avoid = (it: EncodedItem): boolean =>
+        sameItem(it, ev.item) ||
+        history.some((h) => sameItem(h, it)) ||
+        negatives.some((n) => sameItem(n, it));
+      const want = negatives.length + nSampled;
+      for (let tries = 0; negatives.length < want && tries < 4 * nSampled; tries++) {
+        if (negativePool.length === 0) break;
+        const cand = negativePool[Math.floor(random() * negativePool.length)]!;
+        if (!avoid(cand)) negatives.push(cand);
+      }
+      const context = ev.query ? { history, query: ev.query, personal } : { history, personal };
+      out.push({ context, positive: ev.item, negatives });
+    }
+    personal = updatePersonal(spec, personal, ev);
+    shown = [];
+  }
+  return out;
+}
+
+/**
+ * Local training: starts the ranker from `global`, runs t.localEpochs of SGD over shuffled mini-batches of
+ * t.batchSize, and returns delta = local - global with the mean loss of the last epoch. The ranker keeps
+ * the local parameters afterwards (call setGlobal to go back).
+ */
+export function trainLocal(
+  ranker: Ranker,
+  global: Float32Array,
+  examples: TrainingExample[],
+  t: TrainingConfig,
+): { delta: Float32Array; loss: number } {
+  ranker.setGlobal(global);
+  let loss = 0;
+  const order = examples.map((_, i) => i);
+  const bs = Math.max(1, Math.floor(t.batchSize));
+  for (let epoch = 0; epoch < t.localEpochs; epoch++) {
+    // Fisher-Yates; the order needs no secrecy, so Math.random suffices.
+    for (let i = order.length - 1; i > 0; i--) {
+      const j = Math.floor(Math.random() * (i + 1));
+      [order[i], order[j]] = [order[j]!, order[i]!];
+    }
+    let sum = 0;
+    let n = 0;
+    for (let s = 0; s < order.length; s += bs) {
+      const batch = order.slice(s, s + bs).map((i) => examples[i]!);
+      sum += ranker.train(batch, { learningRate: t.learningRate }) * batch.length;
+      n += batch.length;
+    }
+    loss = n > 0 ? sum / n : 0;
+  }
+  const local = ranker.getGlobal();
+  const delta = new Float32Array(local.length);
+  for (let i = 0; i < local.length; i++) delta[i] = local[i]! - global[i]!;
+  return { delta, loss };
+}
+
+/** The upload body: the delta clipped and noised as `t` says, then encoded with t.updateEncoding. */
+export function makeUpdatePayload(
+  delta: Float32Array,
+  t: TrainingConfig,
+  h: { modelId: string; baseVersion: number; round: number },
+): { body: Uint8Array; preClipNorm: number; noiseStd: number } {
+  const { noised, preClipNorm, noiseStd } = privatizeDelta(delta, t);
+  const body = encodeTensor(
+    {
+      kind: 'delta',
+      modelId: h.modelId,
+      baseVersion: h.baseVersion,
+      round: h.round,
+      encoding: t.updateEncoding,
+    },
+    noised,
+  );
+  return { body, preClipNorm, noiseStd };
+}
