@@ -74,6 +74,8 @@ describe('RdpAccountant', () => {
     const back = RdpAccountant.fromJSON(JSON.parse(text));
     expect(back.rdp()).toEqual(acc.rdp());
     expect(back.epsilon(1e-5)).toEqual(acc.epsilon(1e-5));
+    expect(new RdpAccountant(ORDER_SETS.FINE).toJSON().orders).toBe('FINE');
+    expect(RdpAccountant.fromJSON(new RdpAccountant(ORDER_SETS.O1).toJSON()).orders).toBe(ORDER_SETS.O1);
     const custom = new RdpAccountant([2, 4, 8.5]).compose(0.1, 2, 3);
     expect(RdpAccountant.fromJSON(JSON.parse(JSON.stringify(custom))).rdp()).toEqual(custom.rdp());
   });

@@ -9,6 +9,7 @@ import {
   ORDER_SETS,
   RdpCurve,
   checkSteps,
+  orderSetName,
   rdpCurve,
   scaleRdp,
   type OrderSetName,
@@ -91,7 +92,7 @@ export class RdpAccountant {
   }
 
   toJSON(): RdpAccountantJSON {
-    const name = (Object.keys(ORDER_SETS) as OrderSetName[]).find((n) => ORDER_SETS[n] === this.orders);
+    const name = orderSetName(this.orders);
     return {
       orders: name ?? [...this.orders],
       rdp: Array.from(this.total, (r) => (Number.isFinite(r) ? r : null)),

@@ -20,6 +20,8 @@ function range(from: number, toExclusive: number): number[] {
 // Built with the same float arithmetic as the Python sources, so fractional orders are bit-identical.
 const tenths = range(1, 100).map((x) => 1 + x / 10.0);
 
+let fine: readonly number[] | undefined;
+
 /** The RDP order sets of the reference vectors; O3 is dp_accounting's DEFAULT_RDP_ORDERS. */
 export const ORDER_SETS: Readonly<Record<OrderSetName, readonly number[]>> = Object.freeze({
   /** tensorflow/privacy compute_dp_sgd_privacy. */
@@ -29,9 +31,17 @@ export const ORDER_SETS: Readonly<Record<OrderSetName, readonly number[]>> = Obj
   /** dp_accounting DEFAULT_RDP_ORDERS. */
   O3: Object.freeze([...tenths, ...range(11, 64), 128, 256, 512, 1024]),
   O4: Object.freeze(range(2, 33)),
-  /** 1.000, 1.001, ..., 99.999, as `0.001 * i` (dp_accounting's test grid). */
-  FINE: Object.freeze(range(1000, 100000).map((i) => 0.001 * i)),
+  /** 1.000, 1.001, ..., 99.999, as `0.001 * i` (dp_accounting's test grid); built on first use (99,000 orders). */
+  get FINE(): readonly number[] {
+    return (fine ??= Object.freeze(range(1000, 100000).map((i) => 0.001 * i)));
+  },
 });
+
+/** The name of a predefined order set when `orders` is that very array (FINE is not built to check). */
+export function orderSetName(orders: readonly number[]): OrderSetName | undefined {
+  if (orders === fine) return 'FINE';
+  return (['O1', 'O2', 'O3', 'O4'] as const).find((n) => ORDER_SETS[n] === orders);
+}
 
 /** dp_accounting's default orders (O3). */
 export const DEFAULT_ORDERS: readonly number[] = ORDER_SETS.O3;
