@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import { startShop, type Shop, type ShopOptions } from './shop-server.ts';
 import { ensureDataDir, ensureOperatorToken } from './operator-token.ts';
-import { startAggregationServer, type AggregationServer } from './aggregation.ts';
+import { spawnAggregationServer, startAggregationServer, type AggregationServer } from './aggregation.ts';
 
 /** Options of the local stack. */
 export interface StackOptions {
@@ -19,6 +19,8 @@ export interface StackOptions {
   host?: string;
   /** Server configuration overrides, merged over the demo defaults below. */
   server?: Record<string, unknown>;
+  /** 'inline' (default): the server runs in this process; 'process': a child `fedrank serve` that can be killed. */
+  serverMode?: 'inline' | 'process';
   /** Shop options (SDK data-* attributes, featured count, ...). */
   shop?: Omit<ShopOptions, 'serverUrl' | 'port' | 'host'>;
 }
@@ -32,8 +34,11 @@ export interface Stack {
   tokenPath: string;
   dataDir: string;
   dbPath: string;
-  /** Stops the server only (the shop stays up), e.g. to simulate a crash or a deploy. */
-  stopServer(): Promise<void>;
+  /**
+   * Stops the server only (the shop stays up), e.g. for a deploy; with serverMode 'process', SIGKILL
+   * simulates a crash.
+   */
+  stopServer(signal?: 'SIGTERM' | 'SIGKILL'): Promise<void>;
   /** Starts the server again on the same port and database. */
   startServer(): Promise<void>;
   close(): Promise<void>;
@@ -86,7 +91,10 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     allowedOrigins: [shop.url],
   });
   const start = async (): Promise<void> => {
-    server = await startAggregationServer({ ...config, port });
+    server =
+      opts.serverMode === 'process'
+        ? await spawnAggregationServer({ ...config, port }, opts.dataDir)
+        : await startAggregationServer({ ...config, port });
     port = server.port;
   };
   try {
@@ -105,10 +113,10 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     tokenPath,
     dataDir: opts.dataDir,
     dbPath,
-    stopServer: async () => {
+    stopServer: async (signal) => {
       const s = server;
       server = null;
-      await s?.close();
+      await s?.close(signal);
     },
     startServer: async () => {
       if (!server) await start();

@@ -41,7 +41,7 @@ export function fastRounds(
     training: { expectedClientsPerRound: minClients, minNewEvents: 3, localEpochs: 1 },
     privacy: { epsilonBudget: 100 },
     limits: { perIpPerMinute: 0, perClientPerMinute: 0 },
-    logLevel: 'warn',
+    logLevel: 'error',
   };
 }
 
