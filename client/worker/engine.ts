@@ -49,6 +49,8 @@ export class Engine implements WorkerApi {
   private updatesPending = 0;
   private newPositives = 0;
   private busy = false;
+  private flushing = false;
+  private flushAgain = false;
   private lastSync = 0;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
 
@@ -234,6 +236,12 @@ export class Engine implements WorkerApi {
   /** Uploads due outbox entries and schedules the next retry. */
   async flush(): Promise<void> {
     if (this.optedOut || !this.cfg.server) return;
+    if (this.flushing) {
+      this.flushAgain = true;
+      return;
+    }
+    // One flush at a time: a timer and an idle pass must not send the same update twice.
+    this.flushing = true;
     try {
       const r = await flushOutbox(this.store, this.cfg.server, this.clientId);
       if (r.sent > 0) {
@@ -246,6 +254,12 @@ export class Engine implements WorkerApi {
       if (r.nextInMs !== null) this.scheduleFlush(r.nextInMs);
     } catch (e) {
       this.lastError = isFedrankError(e) ? e.code : 'SDK_BAD_MESSAGE';
+    } finally {
+      this.flushing = false;
+      if (this.flushAgain) {
+        this.flushAgain = false;
+        this.scheduleFlush(0);
+      }
     }
   }
 
