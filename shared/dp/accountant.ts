@@ -11,6 +11,7 @@ import {
   checkSteps,
   orderSetName,
   rdpCurve,
+  rdpOneStep,
   scaleRdp,
   type OrderSetName,
 } from './rdp.ts';
@@ -36,8 +37,19 @@ const PRUNE_ABOVE = 1024;
 function epsilonOf(query: EpsilonQuery, curve: RdpCurve): EpsilonResult {
   const { steps, delta, conversion = 'improved' } = query;
   const orders = curve.orders;
-  if (orders.length > PRUNE_ABOVE)
-    return minEpsilonOverOrders(orders, (k) => scaleRdp(curve.at(k), steps), delta, conversion);
+  if (orders.length > PRUNE_ABOVE) {
+    // True RDP never decreases with the order, and integer orders are computed exactly: the RDP at
+    // floor(a) bounds every order >= a from below (order 1 and below: 0).
+    const floors = new Map<number, number>();
+    const rdpFloor = (a: number): number => {
+      const n = Math.floor(a);
+      if (n < 2) return 0;
+      let r = floors.get(n);
+      if (r === undefined) floors.set(n, (r = scaleRdp(rdpOneStep(curve.q, curve.sigma, n), steps)));
+      return r;
+    };
+    return minEpsilonOverOrders(orders, (k) => scaleRdp(curve.at(k), steps), rdpFloor, delta, conversion);
+  }
   return rdpToEpsilon(
     orders,
     Array.from(curve.all(), (r) => scaleRdp(r, steps)),

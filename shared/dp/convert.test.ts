@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { epsilonAtOrder, minEpsilonOverOrders, rdpToEpsilon } from './convert.ts';
-import { ORDER_SETS, RdpCurve, scaleRdp } from './rdp.ts';
+import { ORDER_SETS, RdpCurve, rdpOneStep, scaleRdp } from './rdp.ts';
 
 describe('rdpToEpsilon', () => {
   // dp_accounting test_compute_epsilon_delta_pure_dp: constant RDP 1.1 over orders 2..32.
@@ -64,7 +64,15 @@ describe('minEpsilonOverOrders (pruned search)', () => {
     [1, 4.530877117, 1, 1e-6],
     [0.02, 2, 500, 0.3],
     [0.3, 1.5, 3, 1e-9],
+    // dp_accounting's fractional orders overshoot the next integer order here (non-monotone curves).
+    [0.2, 10, 1000, 1e-5],
+    [0.2, 10, 100000, 1e-5], // the minimum sits at the integer order 2, below its fractional neighbours
+    [0.2, 4, 50, 1e-5],
+    [0.3, 2, 10, 1e-5],
   ];
+
+  const floorOf = (q: number, sigma: number, steps: number) => (a: number) =>
+    a < 2 ? 0 : scaleRdp(rdpOneStep(q, sigma, Math.floor(a)), steps);
 
   it.each(cases)('equals the full conversion (q=%f sigma=%f T=%i delta=%f)', (q, sigma, steps, delta) => {
     for (const conversion of ['improved', 'classic'] as const) {
@@ -82,6 +90,7 @@ describe('minEpsilonOverOrders (pruned search)', () => {
           calls++;
           return scaleRdp(new RdpCurve(q, sigma, [dense[k]!]).at(0), steps);
         },
+        floorOf(q, sigma, steps),
         delta,
         conversion,
       );
@@ -98,12 +107,21 @@ describe('minEpsilonOverOrders (pruned search)', () => {
       Array.from(curve.all(), (r) => r * 5000),
       1e-5,
     );
-    expect(minEpsilonOverOrders(orders, (k) => curve.at(k) * 5000, 1e-5)).toEqual(full);
+    expect(minEpsilonOverOrders(orders, (k) => curve.at(k) * 5000, floorOf(0.01, 1.1, 5000), 1e-5)).toEqual(
+      full,
+    );
   });
 
   it('falls back to the full conversion for unsorted orders', () => {
     const orders = [...dense].reverse();
     const rdp = orders.map((a) => a / 8);
-    expect(minEpsilonOverOrders(orders, (k) => rdp[k]!, 1e-5)).toEqual(rdpToEpsilon(orders, rdp, 1e-5));
+    expect(
+      minEpsilonOverOrders(
+        orders,
+        (k) => rdp[k]!,
+        () => 0,
+        1e-5,
+      ),
+    ).toEqual(rdpToEpsilon(orders, rdp, 1e-5));
   });
 });

@@ -78,8 +78,7 @@ export function rdpToEpsilon(
 }
 
 /**
- * A lower bound on epsilon over all orders in [a, b] whose RDP is at least rLow (RDP never decreases with the
- * order). The order term of the improved conversion, c(a) = ln(1 - 1/a) - ln(delta a)/(a-1), has derivative
+ * A lower bound on epsilon over all orders in [a, b] whose RDP is at least rLow. The order term of the improved conversion, c(a) = ln(1 - 1/a) - ln(delta a)/(a-1), has derivative
  * ln(delta a)/(a-1)^2: it falls until a = 1/delta and rises after, so its minimum on [a, b] is at
  * clamp(1/delta, a, b). The classic term ln(1/delta)/(a-1) falls throughout.
  */
@@ -109,14 +108,17 @@ const LEAF = 16;
 const FAN_OUT = 8;
 
 /**
- * rdpToEpsilon over a long list of strictly increasing orders, evaluating RDP (via `rdpAt(k)`, which must be
- * non-decreasing in the order) only where the minimum can be: a coarse grid first, then every interval whose
- * lower bound does not exceed the best epsilon so far is refined. Same result as the full conversion; orders
- * that are not strictly increasing fall back to it.
+ * rdpToEpsilon over a long list of strictly increasing orders, evaluating RDP (via `rdpAt(k)`) only where the
+ * minimum can be: a coarse grid first, then every interval whose lower bound does not exceed the best epsilon
+ * so far is refined. `rdpFloor(a)` must bound rdpAt from below at every order >= a. (rdpAt itself need not be
+ * monotone: dp_accounting's fractional orders overestimate, sometimes above the next integer order's exact
+ * value, so the bound comes from the exact RDP at an integer order <= a.) Same result as the full conversion;
+ * orders that are not strictly increasing fall back to it.
  */
 export function minEpsilonOverOrders(
   orders: readonly number[],
   rdpAt: (k: number) => number,
+  rdpFloor: (alpha: number) => number,
   delta: number,
   conversion: Conversion = 'improved',
 ): EpsilonResult {
@@ -135,43 +137,39 @@ export function minEpsilonOverOrders(
     );
   if (delta === 0) return zeroDelta(n, rdpAt);
 
-  const rdp = new Float64Array(n).fill(NaN);
+  const done = new Uint8Array(n);
   let best = Infinity;
   let bestIndex = 0;
-  const evaluate = (k: number): number => {
-    if (Number.isNaN(rdp[k]!)) {
-      const r = rdpAt(k);
-      rdp[k] = Number.isNaN(r) ? Infinity : r;
-      const eps = epsilonAtOrder(orders[k]!, rdp[k]!, delta, conversion);
-      if (eps < best || (eps === best && k < bestIndex)) {
-        best = eps;
-        bestIndex = k;
-      }
+  const evaluate = (k: number): void => {
+    if (done[k]) return;
+    done[k] = 1;
+    const eps = epsilonAtOrder(orders[k]!, rdpAt(k), delta, conversion);
+    if (eps < best || (eps === best && k < bestIndex)) {
+      best = eps;
+      bestIndex = k;
     }
-    return rdp[k]!;
   };
 
-  type Interval = { lo: number; hi: number; rLow: number; lb: number };
-  const make = (lo: number, hi: number, inherited: number): Interval => {
-    const rLo = evaluate(lo);
+  type Interval = { lo: number; hi: number; lb: number };
+  const make = (lo: number, hi: number): Interval => {
+    evaluate(lo);
     evaluate(hi);
-    // A non-converged order reads Infinity, which bounds nothing: keep the parent's bound then.
-    const rLow = Number.isFinite(rLo) ? Math.max(rLo, inherited) : inherited;
-    return { lo, hi, rLow, lb: intervalLowerBound(orders[lo]!, orders[hi]!, rLow, delta, conversion) };
+    const rLow = rdpFloor(orders[lo]!);
+    return { lo, hi, lb: intervalLowerBound(orders[lo]!, orders[hi]!, rLow, delta, conversion) };
   };
-  const split = (iv: Interval, parts: number): Interval[] => {
+  const split = (iv: { lo: number; hi: number }, parts: number): Interval[] => {
     const out: Interval[] = [];
     const width = iv.hi - iv.lo;
     let prev = iv.lo;
     for (let p = 1; p <= parts; p++) {
       const next = p === parts ? iv.hi : iv.lo + Math.round((width * p) / parts);
-      if (next > prev) out.push(make(prev, next, iv.rLow));
+      if (next > prev) out.push(make(prev, next));
       prev = next;
     }
     return out;
   };
 
-  let level = split({ lo: 0, hi: n - 1, rLow: -Infinity, lb: -Infinity }, Math.min(128, n - 1));
+  let level = split({ lo: 0, hi: n - 1 }, Math.min(128, n - 1));
   while (level.length > 0) {
     level.sort((x, y) => x.lb - y.lb); // most promising first, so `best` tightens early
     const next: Interval[] = [];
