@@ -48,7 +48,7 @@ test('GPC and opted-out shoppers send nothing; the round closes without them', a
       30_000,
     );
     await out.page.click('#why-optout');
-    await waitFor(
+    const outBefore = await waitFor(
       'opted out',
       () => sdkStatus(out.page),
       (st) => st.optedOut,
