@@ -262,7 +262,8 @@ export class Sdk {
       optedOut: this.blocked(),
       gpc: this.gpc,
       storage: s?.storage ?? 'none',
-      lastError: this.lastError ?? s?.lastError ?? null,
+      // The worker's code says more (server, storage) than the page's own (timeouts), when it has one.
+      lastError: s?.lastError ?? this.lastError ?? null,
     };
   }
 

@@ -91,6 +91,8 @@ export class Engine implements WorkerApi {
   }
 
   private async loadCounters(): Promise<void> {
+    // Reading the events validates them (bad records are dropped) before they are counted.
+    const events = await this.store.events();
     this.eventsStored = await this.store.countEvents();
     this.updatesSent = (await this.store.getSetting('updatesSent')) ?? 0;
     this.updatesPending = (await this.store.outbox()).length;
@@ -102,9 +104,7 @@ export class Engine implements WorkerApi {
     }
     this.clientId = id;
     const trained = (await this.store.getSetting('trainedSeq')) ?? 0;
-    this.newPositives = (await this.store.events()).filter(
-      (e) => e.seq! > trained && e.type !== 'impression',
-    ).length;
+    this.newPositives = events.filter((e) => e.seq! > trained && e.type !== 'impression').length;
   }
 
   spec(): ModelSpec {

@@ -152,7 +152,9 @@ export function watchErrors(page: Page): string[] {
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
   page.on('console', (m) => {
-    if (m.type() === 'error') errors.push(`console: ${m.text()}`);
+    // The browser itself logs failed network requests (a 500, a blocked script); those are not SDK errors.
+    if (m.type() === 'error' && !/^Failed to load resource/.test(m.text()))
+      errors.push(`console: ${m.text()}`);
   });
   return errors;
 }

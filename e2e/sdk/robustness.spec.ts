@@ -1,0 +1,189 @@
+import { test, expect } from '@playwright/test';
+import type { Page } from '@playwright/test';
+import type { Fedrank, FedrankStatus } from '../../client/types.ts';
+import { mockServer, startStatic, waitForSdk, watchErrors } from './support.ts';
+
+type Win = { fedrank: Fedrank; ids(s: string): string[] };
+const status = (page: Page): Promise<FedrankStatus> =>
+  page.evaluate(() => (window as unknown as Win).fedrank.status());
+
+let site: Awaited<ReturnType<typeof startStatic>>;
+test.beforeAll(async () => {
+  site = await startStatic();
+});
+test.afterAll(async () => {
+  await site.close();
+});
+
+/** rank() of 20 items from the page: whether the original order came back, and how long it took. */
+function rankOriginal(page: Page, timeoutMs?: number): Promise<{ same: boolean; ms: number }> {
+  return page.evaluate(async (t) => {
+    const items = Array.from({ length: 20 }, (_, i) => ({ id: `r${i}`, category: i % 2 ? 'a' : 'b' }));
+    const t0 = performance.now();
+    const out = await (window as unknown as Win).fedrank.rank(items, t ? { timeoutMs: t } : {});
+    return { same: out.every((x, i) => x === items[i]), ms: performance.now() - t0 };
+  }, timeoutMs);
+}
+
+async function hostPageWorks(page: Page): Promise<void> {
+  await page.click('#ping');
+  await page.click('[data-fedrank-item="sku-1"] a');
+  await expect(page.locator('#ping')).toHaveAttribute('data-n', '1');
+}
+
+for (const mode of ['500', 'timeout'] as const) {
+  test(`a failing server (${mode}) leaves the host page working, in its original order, with no error`, async ({
+    page,
+  }) => {
+    const errors = watchErrors(page);
+    await mockServer(page, site.origin, { mode });
+    await page.goto(`${site.origin}/shop.html?backend=wasm`);
+    const before = await page.evaluate(() => (window as unknown as Win).ids('#grid'));
+    await waitForSdk(page);
+    const r = await rankOriginal(page, 300);
+    expect(r.same).toBe(true);
+    expect(r.ms).toBeLessThan(2000);
+    await hostPageWorks(page);
+    if (mode === '500') {
+      await expect
+        .poll(async () => (await status(page)).lastError)
+        .toMatch(/INTERNAL|SDK_SERVER_UNREACHABLE/);
+      expect((await status(page)).ready).toBe(false);
+    }
+    expect(await page.evaluate(() => (window as unknown as Win).ids('#grid'))).toEqual(before);
+    expect(errors).toEqual([]);
+  });
+}
+
+test('hostile input and a thrown error inside the SDK never reach the page', async ({ page }) => {
+  const errors = watchErrors(page);
+  await mockServer(page, site.origin);
+  await page.goto(`${site.origin}/shop.html?backend=wasm&auto=false`);
+  await waitForSdk(page);
+  await page.waitForFunction(async () => (await (window as unknown as Win).fedrank.status()).ready);
+  const r = await page.evaluate(async () => {
+    const f = (window as unknown as Win).fedrank as unknown as Record<
+      string,
+      (...a: unknown[]) => Promise<unknown>
+    >;
+    const trap = new Proxy(
+      {},
+      {
+        get() {
+          throw new Error('hostile getter');
+        },
+      },
+    );
+    const circular: Record<string, unknown> = { id: 'c' };
+    circular.self = circular;
+    const throwing = {
+      get id(): string {
+        throw new Error('boom');
+      },
+    };
+    const out: unknown[] = [];
+    out.push(await f.rank!([throwing, { id: 'b' }]));
+    out.push(await f.rank!(trap));
+    out.push(await f.rank!([{ id: 'a' }, { id: 'b' }], trap));
+    out.push(
+      await f.rank!([{ id: 'a' }, { id: 'b' }], {
+        query: {
+          toString: () => {
+            throw new Error('q');
+          },
+        },
+      }),
+    );
+    out.push(await f.track!(undefined));
+    out.push(await f.track!(trap));
+    out.push(await f.track!({ type: 'click', item: circular }));
+    out.push(await f.track!({ type: 'hack', item: { id: 'x' } }));
+    out.push(await f.status!(trap));
+    return out.map((x) => (Array.isArray(x) ? x.length : typeof x));
+  });
+  expect(r).toEqual([2, 0, 2, 2, 'undefined', 'undefined', 'undefined', 'undefined', 'object']);
+  expect((await status(page)).lastError).toBe('SDK_BAD_MESSAGE');
+  await hostPageWorks(page);
+  expect(errors).toEqual([]);
+});
+
+test('a worker that throws when messaged leaves the original order and no error', async ({ page }) => {
+  const errors = watchErrors(page);
+  await page.addInitScript(() => {
+    Worker.prototype.postMessage = () => {
+      throw new Error('sabotaged');
+    };
+  });
+  await mockServer(page, site.origin);
+  await page.goto(`${site.origin}/shop.html?backend=wasm`);
+  await waitForSdk(page);
+  expect((await rankOriginal(page)).same).toBe(true);
+  await expect.poll(async () => (await status(page)).lastError).toBe('SDK_WORKER_UNAVAILABLE');
+  await hostPageWorks(page);
+  expect(errors).toEqual([]);
+});
+
+test('a corrupted IndexedDB record is dropped and reported', async ({ page }) => {
+  const errors = watchErrors(page);
+  await mockServer(page, site.origin);
+  await page.goto(`${site.origin}/shop.html?backend=wasm&auto=false`);
+  await waitForSdk(page);
+  await page.waitForFunction(async () => (await (window as unknown as Win).fedrank.status()).ready);
+  await page.evaluate(async () => {
+    const db = await new Promise<IDBDatabase>((res) => {
+      const r = indexedDB.open('fedrank');
+      r.onsuccess = () => res(r.result);
+    });
+    await new Promise<void>((res) => {
+      const tx = db.transaction(['events', 'settings'], 'readwrite');
+      tx.objectStore('events').add({ type: 'click', item: { nope: true }, time: 'yesterday' });
+      tx.objectStore('settings').put({ key: 'clientId', value: 'short' });
+      tx.oncomplete = () => res();
+    });
+    db.close();
+  });
+  await page.reload();
+  await waitForSdk(page);
+  const s = await status(page);
+  expect(s.lastError).toBe('SDK_BAD_MESSAGE');
+  expect(s.eventsStored).toBe(0);
+  expect(errors).toEqual([]);
+});
+
+for (const [name, block] of [
+  ['the worker script is blocked', '**/assets/worker-*.js'],
+  ['the SDK chunk is blocked', '**/client/sdk.js'],
+] as const) {
+  test(`${name}: original order, no error`, async ({ page }) => {
+    const errors = watchErrors(page);
+    await page.route(block, (r) => r.abort('blockedbyclient'));
+    await mockServer(page, site.origin);
+    await page.goto(`${site.origin}/shop.html?backend=wasm`);
+    const before = await page.evaluate(() => (window as unknown as Win).ids('#grid'));
+    await expect
+      .poll(async () => (await status(page)).lastError, { timeout: 15_000 })
+      .toBe('SDK_WORKER_UNAVAILABLE');
+    expect((await rankOriginal(page)).same).toBe(true);
+    await hostPageWorks(page);
+    expect(await page.evaluate(() => (window as unknown as Win).ids('#grid'))).toEqual(before);
+    expect(errors).toEqual([]);
+  });
+}
+
+test('no Worker API at all: original order, no error', async ({ page }) => {
+  const errors = watchErrors(page);
+  await page.addInitScript(() => {
+    delete (window as { Worker?: unknown }).Worker;
+  });
+  await mockServer(page, site.origin);
+  await page.goto(`${site.origin}/shop.html?backend=wasm`);
+  await waitForSdk(page);
+  expect((await rankOriginal(page)).same).toBe(true);
+  expect(await status(page)).toMatchObject({
+    lastError: 'SDK_WORKER_UNAVAILABLE',
+    backend: null,
+    ready: false,
+  });
+  await hostPageWorks(page);
+  expect(errors).toEqual([]);
+});
