@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { FedrankError } from '../errors.ts';
-import { RdpAccountant, computeEpsilon, sigmaForEpsilon } from './accountant.ts';
-import { DEFAULT_ORDERS, ORDER_SETS, computeRdp, rdpToEpsilon } from './rdp.ts';
+import { RdpAccountant, computeEpsilon, lowerRdpBound, sigmaForEpsilon } from './accountant.ts';
+import { DEFAULT_ORDERS, ORDER_SETS, computeRdp, rdpOneStep, rdpToEpsilon } from './rdp.ts';
 
 describe('computeEpsilon', () => {
   it("defaults to dp_accounting's orders and the improved conversion", () => {
@@ -30,6 +30,28 @@ describe('computeEpsilon', () => {
     expect(computeEpsilon({ q: 0.1, sigma: 1, steps: 0, delta: 1e-5 }).epsilon).toBe(0);
     expect(computeEpsilon({ q: 0, sigma: 1, steps: 100, delta: 1e-5 }).epsilon).toBe(0);
     expect(computeEpsilon({ q: 0.1, sigma: 0, steps: 1, delta: 1e-5 }).epsilon).toBe(Infinity);
+  });
+});
+
+describe('lowerRdpBound', () => {
+  it.each([
+    [0.01, 1],
+    [0.2, 10],
+    [0.3, 2],
+    [0.5, 0.8],
+    [1, 3],
+  ])('bounds the RDP at every higher order from below (q=%f sigma=%f)', (q, sigma) => {
+    const at = (n: number) => rdpOneStep(q, sigma, n);
+    const bad: string[] = [];
+    for (let a = 1; a < 30; a += 0.137) {
+      const lb = lowerRdpBound(a, at);
+      for (const b of [a, a + 0.05, a + 0.5, Math.ceil(a), Math.ceil(a) + 1, a + 3.3]) {
+        const r = rdpOneStep(q, sigma, b);
+        if (Number.isFinite(r) && !(lb <= r * (1 + 1e-12))) bad.push(`${a}->${b}: ${lb} > ${r}`);
+      }
+      if (a >= 2) expect(lb).toBeGreaterThanOrEqual(at(Math.floor(a)));
+    }
+    expect(bad).toEqual([]);
   });
 });
 

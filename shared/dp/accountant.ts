@@ -38,16 +38,13 @@ function epsilonOf(query: EpsilonQuery, curve: RdpCurve): EpsilonResult {
   const { steps, delta, conversion = 'improved' } = query;
   const orders = curve.orders;
   if (orders.length > PRUNE_ABOVE) {
-    // True RDP never decreases with the order, and integer orders are computed exactly: the RDP at
-    // floor(a) bounds every order >= a from below (order 1 and below: 0).
-    const floors = new Map<number, number>();
-    const rdpFloor = (a: number): number => {
-      const n = Math.floor(a);
-      if (n < 2) return 0;
-      let r = floors.get(n);
-      if (r === undefined) floors.set(n, (r = scaleRdp(rdpOneStep(curve.q, curve.sigma, n), steps)));
+    const intRdp = new Map<number, number>();
+    const at = (n: number): number => {
+      let r = intRdp.get(n);
+      if (r === undefined) intRdp.set(n, (r = scaleRdp(rdpOneStep(curve.q, curve.sigma, n), steps)));
       return r;
     };
+    const rdpFloor = (a: number): number => lowerRdpBound(a, at);
     return minEpsilonOverOrders(orders, (k) => scaleRdp(curve.at(k), steps), rdpFloor, delta, conversion);
   }
   return rdpToEpsilon(
@@ -56,6 +53,29 @@ function epsilonOf(query: EpsilonQuery, curve: RdpCurve): EpsilonResult {
     delta,
     conversion,
   );
+}
+
+/**
+ * A lower bound on the true RDP at every order >= a, from exact integer-order values `at(n)`. The true RDP
+ * never decreases with the order, and the cumulant K(a) = (a-1) RDP(a) is convex with K(1) = 0, so it lies
+ * above the secant through the integers n-1, n extended past n (n = floor(a); for a < 2, the secant through
+ * 2 and 3 extended below 2). dp_accounting's fractional-order values are upper bounds (and can overshoot the
+ * next integer order), so only exact values can bound the minimum search.
+ */
+export function lowerRdpBound(a: number, at: (n: number) => number): number {
+  const n = Math.floor(a);
+  if (a <= 1) return 0;
+  if (n < 2) {
+    const k2 = at(2);
+    const k3 = 2 * at(3);
+    const bound = (k2 + (k3 - k2) * (a - 2)) / (a - 1);
+    return bound > 0 ? bound : 0;
+  }
+  const rn = at(n);
+  const kn = (n - 1) * rn;
+  const kPrev = n === 2 ? 0 : (n - 2) * at(n - 1);
+  const bound = (kn + (kn - kPrev) * (a - n)) / (a - 1);
+  return bound > rn ? bound : rn;
 }
 
 /** (epsilon, delta)-DP of `steps` steps of the Poisson-subsampled Gaussian mechanism, and the best order. */
