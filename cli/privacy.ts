@@ -26,6 +26,7 @@ Each command prints one JSON line.
 
 const MAX_STEPS = 1e9;
 const MAX_SIGMA = 1e6;
+const MAX_ORDER = 1e6;
 
 function bad(detail: string): never {
   throw new FedrankError('CLI_BAD_ARGUMENT', detail);
@@ -39,8 +40,11 @@ function ordersOption(args: ParsedArgs): { orders: readonly number[]; label: str
   if (Object.hasOwn(ORDER_SETS, name)) return { orders: ORDER_SETS[name as OrderSetName], label: name };
   const parts = raw.split(',').map((s) => s.trim());
   const list = parts.map(Number);
-  if (parts.some((s) => s === '') || list.some((a) => !Number.isFinite(a) || a < 1) || list.length > 200_000)
-    bad(`--orders must be O1, O2, O3, O4, FINE or a comma list of numbers >= 1, got '${raw}'`);
+  // An integer order n costs n+1 terms: a cap keeps a typo like 1e9 from hanging the command.
+  if (parts.some((s) => s === '') || list.some((a) => !(a >= 1 && a <= MAX_ORDER)) || list.length > 200_000)
+    bad(
+      `--orders must be O1, O2, O3, O4, FINE or a comma list of numbers in [1, ${MAX_ORDER}], got '${raw}'`,
+    );
   return { orders: list, label: list };
 }
 
