@@ -88,6 +88,13 @@ describe('RdpAccountant', () => {
     );
   });
 
+  it('clones independently', () => {
+    const acc = new RdpAccountant().compose(0.01, 1, 10);
+    const next = acc.clone().compose(0.01, 1, 1);
+    expect(next.epsilon(1e-5).epsilon).toBeGreaterThan(acc.epsilon(1e-5).epsilon);
+    expect(acc.epsilon(1e-5)).toEqual(computeEpsilon({ q: 0.01, sigma: 1, steps: 10, delta: 1e-5 }));
+  });
+
   it('starts at epsilon 0 and survives a JSON round trip', () => {
     expect(new RdpAccountant().epsilon(1e-5).epsilon).toBe(0);
     const acc = new RdpAccountant().compose(0.02, 0.9, 40).compose(0.5, 0, 1); // sigma 0: infinite RDP

@@ -113,6 +113,13 @@ export class RdpAccountant {
     return this;
   }
 
+  /** An independent copy, e.g. to ask what one more round would cost before running it. */
+  clone(): RdpAccountant {
+    const copy = new RdpAccountant(this.orders);
+    copy.total.set(this.total);
+    return copy;
+  }
+
   /** The RDP composed so far, per order. */
   rdp(): number[] {
     return Array.from(this.total);

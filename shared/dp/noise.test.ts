@@ -82,6 +82,20 @@ describe('independence between calls', () => {
   });
 });
 
+describe('many small draws', () => {
+  it('are N(0, std^2) and independent too (each call draws only the random words it needs)', () => {
+    const std = 0.37;
+    const x = new Float32Array(90_000);
+    for (let k = 0; k < 30_000; k++) x.set(gaussianNoise(3, std), 3 * k);
+    const m = moments(x);
+    expect(Math.abs(m.mean)).toBeLessThan((Z * std) / Math.sqrt(x.length));
+    expect(Math.abs(m.std - std)).toBeLessThan((Z * std) / Math.sqrt(2 * x.length));
+    expect(ksStatistic(x, std)).toBeLessThan(Math.sqrt(Math.log(2 / 1e-6) / 2) / Math.sqrt(x.length));
+    const lag = correlation(x.subarray(0, x.length - 3), x.subarray(3));
+    expect(Math.abs(lag)).toBeLessThan(Z / Math.sqrt(x.length));
+  });
+});
+
 describe('edge cases', () => {
   it('never yields Infinity or NaN, even when the source produces u = v = 0', () => {
     let calls = 0;

@@ -6,6 +6,8 @@ import type { TrainingConfig } from '../protocol.ts';
 
 // getRandomValues fills at most 65536 bytes per call.
 const CHUNK_WORDS = 16384;
+// Reused across calls (everything here is synchronous, so it is never shared by two fills at once).
+const pool = new Uint32Array(CHUNK_WORDS);
 const TWO_POW_M52 = 2 ** -52; // a 53-bit integer times 2^-52, minus 1, is uniform on [-1, 1)
 
 /** Fills a Uint32Array with random words; the default is crypto.getRandomValues. */
@@ -28,13 +30,16 @@ export function fillGaussian(
 ): void {
   if (!(std >= 0 && Number.isFinite(std)))
     throw new RangeError(`noise std must be a finite number >= 0, got ${std}`);
-  const words = new Uint32Array(CHUNK_WORDS);
   const n = out.length;
   let i = 0;
   while (i < n) {
+    // Only as many random words as the rest needs (a pair takes 4/(pi/4) ~ 5.1 words on average), so
+    // small vectors do not pay for a full 64 KiB draw.
+    const want = Math.min(CHUNK_WORDS, 4 * Math.ceil(((n - i) / 2) * 1.3 + 8));
+    const words = pool.subarray(0, want);
     source(words);
     // Four words make two 53-bit uniforms (27 + 26 bits each), which make two independent normals.
-    for (let w = 0; w + 4 <= CHUNK_WORDS && i < n; w += 4) {
+    for (let w = 0; w + 4 <= want && i < n; w += 4) {
       const u = ((words[w]! >>> 5) * 67108864 + (words[w + 1]! >>> 6)) * TWO_POW_M52 - 1;
       const v = ((words[w + 2]! >>> 5) * 67108864 + (words[w + 3]! >>> 6)) * TWO_POW_M52 - 1;
       const s = u * u + v * v;
