@@ -47,13 +47,15 @@ const NEG_INF = -1e9;
 /** The ranking model: global parameters as tfjs variables plus scoring and training. */
 export class Ranker {
   readonly spec: ModelSpec;
-  /** Width of userVectors()/itemVectors() rows: spec.dim plus one column carrying the item bias. */
+  /** Width of userVectors()/itemVectors() rows: spec.dim plus the bias coordinate (see spec.ts). */
   readonly vectorDim: number;
   private readonly layout: ParamBlock[];
   private readonly vars: Vars;
   private adam: tf.Optimizer | null = null;
   private adamRate = 0;
   private disposed = false;
+  /** True while train() builds its graph: embedding gathers then use the scatter gradient. */
+  private training = false;
 
   constructor(spec: ModelSpec, global: Float32Array) {
     this.spec = spec;
@@ -84,31 +86,30 @@ export class Ranker {
     return out;
   }
 
-  /** User vectors, B x vectorDim row-major (last column is 1, pairing with the item bias). */
+  /**
+   * User vectors, B x vectorDim row-major. dot(user, item) is score() without the personal bonus, so a
+   * full ranking is one matrix product.
+   */
   userVectors(ctxs: UserContext[]): Float32Array {
-    return tf.tidy(() => {
-      const u = this.userRep(ctxs);
-      return tf.concat([u, tf.ones([ctxs.length, 1])], 1).dataSync() as Float32Array;
-    });
+    if (ctxs.length === 0) return new Float32Array(0);
+    return readAndDispose(tf.tidy(() => this.userRep(ctxs)));
   }
 
   /** Item vectors, N x vectorDim row-major (last column is the item bias). */
   itemVectors(items: EncodedItem[]): Float32Array {
-    return tf.tidy(() => {
-      const { vec, bias } = this.itemRep(items);
-      return tf.concat([vec, tf.reshape(bias, [-1, 1])], 1).dataSync() as Float32Array;
-    });
+    if (items.length === 0) return new Float32Array(0);
+    return readAndDispose(tf.tidy(() => this.itemRep(items)));
   }
 
   /** Scores of the candidates for this shopper (higher ranks first), including the personal bonus. */
   score(ctx: UserContext, candidates: EncodedItem[]): Float32Array {
     if (candidates.length === 0) return new Float32Array(0);
-    const s = tf.tidy(() => {
-      const u = this.userRep([ctx]);
-      const { vec, bias } = this.itemRep(candidates);
-      return tf.add(tf.reshape(tf.matMul(vec, u, false, true), [-1]), bias).dataSync() as Float32Array;
-    });
-    const out = Float32Array.from(s);
+    const out = readAndDispose(
+      tf.tidy(() => {
+        const u = this.userRep([ctx]);
+        return tf.reshape(tf.matMul(this.itemRep(candidates), u, false, true), [-1]);
+      }),
+    );
     const p = ctx.personal;
     if (p && this.spec.personalWeight > 0) {
       const total = affinityTotal(p);
@@ -151,30 +152,25 @@ export class Ranker {
         inBatchOff[b * B + j] = j === b ? NEG_INF : bonus(batch[j]!.positive);
     }
     const f = (): tf.Scalar => {
-      const u = this.userRep(batch.map((e) => e.context)); // [B, d]
+      const D = this.vectorDim;
+      const u = this.userRep(batch.map((e) => e.context)); // [B, D]
       const flat: EncodedItem[] = [];
       for (const ex of batch) {
         flat.push(ex.positive);
         for (let k = 0; k < K; k++) flat.push(ex.negatives[k] ?? ex.positive);
       }
-      const { vec, bias } = this.itemRep(flat);
-      const v3 = tf.reshape(vec, [B, 1 + K, this.spec.dim]);
+      const v3 = tf.reshape(this.itemRep(flat), [B, 1 + K, D]);
       let logits: tf.Tensor = tf.add(
-        tf.add(tf.sum(tf.mul(tf.expandDims(u, 1), v3), 2), tf.reshape(bias, [B, 1 + K])),
+        tf.sum(tf.mul(tf.expandDims(u, 1), v3), 2),
         tf.tensor2d(own, [B, 1 + K]),
       );
       if (shared.length > 0) {
-        const sr = this.itemRep(shared);
-        const sl = tf.add(
-          tf.add(tf.matMul(u, sr.vec, false, true), sr.bias),
-          tf.tensor2d(sharedOff, [B, shared.length]),
-        );
-        logits = tf.concat([logits, sl], 1);
+        const sl = tf.matMul(u, this.itemRep(shared), false, true);
+        logits = tf.concat([logits, tf.add(sl, tf.tensor2d(sharedOff, [B, shared.length]))], 1);
       }
       if (inBatch) {
-        const pos = tf.reshape(tf.slice(v3, [0, 0, 0], [B, 1, this.spec.dim]), [B, this.spec.dim]);
-        const posBias = tf.reshape(tf.slice(tf.reshape(bias, [B, 1 + K]), [0, 0], [B, 1]), [B]);
-        const ib = tf.add(tf.matMul(u, pos, false, true), posBias);
+        const pos = tf.reshape(tf.slice(v3, [0, 0, 0], [B, 1, D]), [B, D]);
+        const ib = tf.matMul(u, pos, false, true);
         logits = tf.concat([logits, tf.add(ib, tf.tensor2d(inBatchOff, [B, B]))], 1);
       }
       const logp = tf.logSoftmax(logits);
@@ -182,7 +178,14 @@ export class Ranker {
     };
     return tf.tidy(() => {
       const varList = Object.values(this.vars);
-      const { value, grads } = tf.variableGrads(f, varList);
+      this.training = true;
+      let result: { value: tf.Scalar; grads: tf.NamedTensorMap };
+      try {
+        result = tf.variableGrads(f, varList);
+      } finally {
+        this.training = false;
+      }
+      const { value, grads } = result;
       if (opts.optimizer === 'adam') {
         if (!this.adam || this.adamRate !== opts.learningRate) {
           this.adam?.dispose();
@@ -209,60 +212,67 @@ export class Ranker {
     for (const v of Object.values(this.vars)) v.dispose();
   }
 
-  /** Item vectors [N, d] and biases [N]; call inside tf.tidy. */
-  private itemRep(items: EncodedItem[]): { vec: tf.Tensor2D; bias: tf.Tensor1D } {
-    const N = items.length;
+  /** Fills the table rows and weights of one item into slot arrays (ids weigh 1, attributes 1/sqrt(n)). */
+  private fillItem(it: EncodedItem, idx: Int32Array, w: Float32Array, at: number, A: number): void {
     const H = this.spec.itemHashes;
-    const ids = new Int32Array(N * H);
-    let A = 0;
-    for (const it of items) A = Math.max(A, Math.min(it.attrs.length, this.spec.maxAttrs));
-    const attrIdx = new Int32Array(N * Math.max(A, 1));
-    const attrW = new Float32Array(N * Math.max(A, 1));
-    for (let n = 0; n < N; n++) {
-      const it = items[n]!;
-      for (let h = 0; h < H; h++) ids[n * H + h] = it.ids[h] ?? 0;
-      const na = Math.min(it.attrs.length, this.spec.maxAttrs);
-      for (let a = 0; a < na; a++) {
-        attrIdx[n * A + a] = it.attrs[a]!;
-        attrW[n * A + a] = 1 / Math.sqrt(na);
-      }
+    for (let h = 0; h < H; h++) {
+      idx[at + h] = it.ids[h] ?? 0;
+      w[at + h] = 1;
     }
-    const idT = tf.tensor2d(ids, [N, H], 'int32');
-    let vec: tf.Tensor2D = tf.sum(gatherRows(this.vars.itemEmb, idT), 1);
-    const bias: tf.Tensor1D = tf.sum(gatherRows(this.vars.itemBias, idT), 1);
-    if (A > 0) {
-      const at = gatherRows(this.vars.attrEmb, tf.tensor2d(attrIdx, [N, A], 'int32')); // [N, A, d]
-      vec = tf.add(vec, tf.sum(tf.mul(at, tf.tensor3d(attrW, [N, A, 1])), 1));
+    const na = Math.min(it.attrs.length, A);
+    for (let a = 0; a < na; a++) {
+      idx[at + H + a] = this.spec.itemBuckets + it.attrs[a]!;
+      w[at + H + a] = 1 / Math.sqrt(na);
     }
-    return { vec, bias };
   }
 
-  /** User vectors [B, d]; call inside tf.tidy. */
+  /** Weighted sum of gathered table rows: idx/w are [rows, S]; returns [rows, D]. Call inside tf.tidy. */
+  private pooled(idx: Int32Array, w: Float32Array, rows: number, S: number): tf.Tensor2D {
+    const g = gatherRows(this.vars.emb, tf.tensor2d(idx, [rows, S], 'int32'), this.training); // [rows, S, D]
+    return tf.sum(tf.mul(g, tf.tensor3d(w, [rows, S, 1])), 1);
+  }
+
+  /** Attribute slots needed for these items. */
+  private attrSlots(items: EncodedItem[]): number {
+    let A = 0;
+    for (const it of items) A = Math.max(A, Math.min(it.attrs.length, this.spec.maxAttrs));
+    return A;
+  }
+
+  /** Item vectors [N, D] (last column = bias); call inside tf.tidy. */
+  private itemRep(items: EncodedItem[]): tf.Tensor2D {
+    const N = items.length;
+    const A = this.attrSlots(items);
+    const S = this.spec.itemHashes + A;
+    const idx = new Int32Array(N * S);
+    const w = new Float32Array(N * S);
+    for (let n = 0; n < N; n++) this.fillItem(items[n]!, idx, w, n * S, A);
+    return this.pooled(idx, w, N, S);
+  }
+
+  /** User vectors [B, D]; call inside tf.tidy. */
   private userRep(ctxs: UserContext[]): tf.Tensor2D {
     const B = ctxs.length;
     const L = this.spec.maxHistory;
-    const d = this.spec.dim;
-    const flat: EncodedItem[] = [];
-    const mask = new Float32Array(B * L);
-    const has = new Float32Array(B);
-    const pad: EncodedItem = { ids: new Array<number>(this.spec.itemHashes).fill(0), attrs: [] };
+    const D = this.spec.dim + 1;
+    const recent = ctxs.map((c) => c.history.slice(-L).reverse()); // position 0 = most recent
+    const A = this.attrSlots(recent.flat());
+    const S = this.spec.itemHashes + A;
+    // Missing positions keep zero weights (a zero vector) and a -inf position logit.
+    const idx = new Int32Array(B * L * S);
+    const w = new Float32Array(B * L * S);
+    const mask = new Float32Array(B * L).fill(NEG_INF);
     for (let b = 0; b < B; b++) {
-      const h = ctxs[b]!.history;
-      has[b] = h.length > 0 ? 1 : 0;
-      // Position 0 is the most recent item.
-      for (let p = 0; p < L; p++) {
-        const it = h[h.length - 1 - p];
-        flat.push(it ?? pad);
-        mask[b * L + p] = it ? 0 : NEG_INF;
+      const h = recent[b]!;
+      for (let p = 0; p < h.length; p++) {
+        this.fillItem(h[p]!, idx, w, (b * L + p) * S, A);
+        mask[b * L + p] = 0;
       }
     }
-    const hv = tf.reshape(this.itemRep(flat).vec, [B, L, d]);
-    const w = tf.mul(
-      tf.softmax(tf.add(tf.reshape(this.vars.posLogits, [1, L]), tf.tensor2d(mask, [B, L]))),
-      tf.tensor2d(has, [B, 1]),
-    );
-    const hist = tf.sum(tf.mul(hv, tf.expandDims(w, 2)), 1) as tf.Tensor2D;
-    const last = tf.mul(tf.reshape(tf.slice(hv, [0, 0, 0], [B, 1, d]), [B, d]), tf.tensor2d(has, [B, 1]));
+    const hv = tf.reshape(this.pooled(idx, w, B * L, S), [B, L, D]);
+    const pw = tf.softmax(tf.add(tf.reshape(this.vars.posLogits, [1, L]), tf.tensor2d(mask, [B, L])));
+    const hist = tf.sum(tf.mul(hv, tf.expandDims(pw, 2)), 1) as tf.Tensor2D;
+    const last = tf.reshape(tf.slice(hv, [0, 0, 0], [B, 1, D]), [B, D]);
     let u: tf.Tensor2D = tf.add(
       tf.add(
         tf.matMul(last, this.vars.wLast as tf.Tensor2D),
@@ -274,15 +284,15 @@ export class Ranker {
     if (Q > 0) {
       const qi = new Int32Array(B * Q);
       const qw = new Float32Array(B * Q);
+      const base = this.spec.itemBuckets + this.spec.attrBuckets;
       for (let b = 0; b < B; b++) {
         const q = (ctxs[b]!.query ?? []).slice(0, Q);
         for (let j = 0; j < q.length; j++) {
-          qi[b * Q + j] = q[j]!;
+          qi[b * Q + j] = base + q[j]!;
           qw[b * Q + j] = 1 / q.length;
         }
       }
-      const qe = gatherRows(this.vars.queryEmb, tf.tensor2d(qi, [B, Q], 'int32'));
-      u = tf.add(u, tf.sum(tf.mul(qe, tf.tensor3d(qw, [B, Q, 1])), 1));
+      u = tf.add(u, this.pooled(qi, qw, B, Q));
     }
     return u;
   }
@@ -292,7 +302,8 @@ export class Ranker {
  * tf.gather whose gradient is one scatterND (duplicates summed) instead of tfjs's unsortedSegmentSum,
  * which the CPU backend runs as one masked pass per table row: thousands of times slower for our tables.
  */
-function gatherRows<R extends tf.Rank>(table: tf.Tensor, indices: tf.Tensor): tf.Tensor<R> {
+function gatherRows<R extends tf.Rank>(table: tf.Tensor, indices: tf.Tensor, grad: boolean): tf.Tensor<R> {
+  if (!grad) return tf.gather(table, indices) as tf.Tensor<R>;
   const rows = table.shape[0]!;
   const rest = table.shape.slice(1);
   const width = rest.reduce((a, b) => a * b, 1);
@@ -309,6 +320,18 @@ function gatherRows<R extends tf.Rank>(table: tf.Tensor, indices: tf.Tensor): tf
     };
   }) as unknown as Parameters<typeof tf.customGrad>[0]);
   return f(table, indices) as tf.Tensor<R>;
+}
+
+/**
+ * Reads a tensor into a fresh Float32Array and disposes it. Never return a typed array from tf.tidy: tidy
+ * walks its result with for...in looking for tensors, one step per element (seconds for a large array).
+ */
+function readAndDispose(t: tf.Tensor): Float32Array {
+  try {
+    return Float32Array.from(t.dataSync());
+  } finally {
+    t.dispose();
+  }
 }
 
 function checkLength(spec: ModelSpec, p: Float32Array): void {

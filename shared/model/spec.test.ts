@@ -29,7 +29,8 @@ describe('model spec', () => {
     expect(Buffer.from(a.buffer).equals(Buffer.from(c.buffer))).toBe(false);
     expect(a.every(Number.isFinite)).toBe(true);
     const emb = paramLayout(DEFAULT_SPEC)[0]!;
-    const v = a.subarray(emb.offset, emb.offset + emb.size);
+    const D = DEFAULT_SPEC.dim + 1;
+    const v = a.subarray(emb.offset, emb.offset + emb.size).filter((_, i) => i % D !== DEFAULT_SPEC.dim);
     const mean = v.reduce((s, x) => s + x, 0) / v.length;
     const sd = Math.sqrt(v.reduce((s, x) => s + (x - mean) ** 2, 0) / v.length);
     expect(Math.abs(mean)).toBeLessThan(0.002);

@@ -2,11 +2,13 @@
  * The ranking model's specification: architecture id plus hyper-parameters, the layout of the flat global
  * parameter vector, and its deterministic initialisation. Pure: no tfjs, usable by server and browser.
  *
- * Architecture `seqdot-v1` (two towers, one dot product):
- * - item vector = sum of `itemHashes` hashed item-id embeddings + attribute embeddings (category, brand,
- *   price bucket, free attributes) scaled by 1/sqrt(count); item bias = sum of hashed id biases;
- * - user vector = Wlast·(last item) + Whist·(recency-attention over the last `maxHistory` items) +
- *   mean query-token embedding + a learned constant; score = dot(user, item) + bias (+ on-device affinity).
+ * Architecture `seqdot-v1` (two towers, one dot product), width D = dim + 1 (the last column is a bias):
+ * - one embedding table `emb` holds the hashed item-id rows, then attribute rows, then query-token rows;
+ * - item vector = sum of its `itemHashes` id rows + its attribute rows scaled by 1/sqrt(count), so its
+ *   last coordinate is the item's popularity bias;
+ * - user vector = Wlast·(last item) + Whist·(recency-softmax over the last `maxHistory` items) + mean
+ *   query-token row + a learned constant; its last coordinate scales the popularity bias per shopper;
+ * - score = dot(user, item) (+ the on-device affinity bonus). A full ranking is one matrix product.
  */
 import { FedrankError } from '../errors.ts';
 
@@ -62,7 +64,7 @@ export const DEFAULT_SPEC: ModelSpec = {
 
 /** One named block of the flat parameter vector. */
 export interface ParamBlock {
-  name: 'itemEmb' | 'itemBias' | 'attrEmb' | 'queryEmb' | 'posLogits' | 'wLast' | 'wHist' | 'userBias';
+  name: 'emb' | 'posLogits' | 'wLast' | 'wHist' | 'userBias';
   shape: number[];
   offset: number;
   size: number;
@@ -70,16 +72,13 @@ export interface ParamBlock {
 
 /** The layout of the flat global parameter vector, in order. */
 export function paramLayout(spec: ModelSpec): ParamBlock[] {
-  const d = spec.dim;
+  const D = spec.dim + 1;
   const shapes: [ParamBlock['name'], number[]][] = [
-    ['itemEmb', [spec.itemBuckets, d]],
-    ['itemBias', [spec.itemBuckets]],
-    ['attrEmb', [spec.attrBuckets, d]],
-    ['queryEmb', [spec.queryBuckets, d]],
+    ['emb', [tableRows(spec), D]],
     ['posLogits', [spec.maxHistory]],
-    ['wLast', [d, d]],
-    ['wHist', [d, d]],
-    ['userBias', [d]],
+    ['wLast', [D, D]],
+    ['wHist', [D, D]],
+    ['userBias', [D]],
   ];
   const out: ParamBlock[] = [];
   let offset = 0;
@@ -89,6 +88,11 @@ export function paramLayout(spec: ModelSpec): ParamBlock[] {
     offset += size;
   }
   return out;
+}
+
+/** Rows of the one embedding table: item ids, then attributes, then query tokens. */
+export function tableRows(spec: ModelSpec): number {
+  return spec.itemBuckets + spec.attrBuckets + spec.queryBuckets;
 }
 
 /** Number of global (federated) parameters. */
@@ -196,13 +200,14 @@ export function initGlobalParams(spec: ModelSpec, seed = 1): Float32Array {
   };
   const out = new Float32Array(paramCount(spec));
   const d = spec.dim;
+  const D = d + 1;
   for (const b of paramLayout(spec)) {
     const view = out.subarray(b.offset, b.offset + b.size);
     switch (b.name) {
-      case 'itemEmb':
-      case 'attrEmb':
-      case 'queryEmb':
-        for (let i = 0; i < view.length; i++) view[i] = gauss() * spec.initStd;
+      case 'emb':
+        // Gaussian rows; the bias column starts at 0.
+        for (let r = 0; r < b.shape[0]!; r++)
+          for (let c = 0; c < d; c++) view[r * D + c] = gauss() * spec.initStd;
         break;
       case 'posLogits':
         // Start with a recency prior: weight halves every ~3 positions.
@@ -210,11 +215,14 @@ export function initGlobalParams(spec: ModelSpec, seed = 1): Float32Array {
         break;
       case 'wLast':
       case 'wHist':
-        for (let i = 0; i < d; i++) view[i * d + i] = 0.5;
-        for (let i = 0; i < view.length; i++) view[i]! += (gauss() * 0.1) / Math.sqrt(d);
+        // Near half-identity on the embedding block; the bias row/column start at 0.
+        for (let i = 0; i < d; i++) {
+          for (let j = 0; j < d; j++) view[i * D + j] = (i === j ? 0.5 : 0) + (gauss() * 0.1) / Math.sqrt(d);
+        }
         break;
-      case 'itemBias':
       case 'userBias':
+        // The user's bias coordinate multiplies the item popularity bias: start at 1.
+        view[d] = 1;
         break;
     }
   }
