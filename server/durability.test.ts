@@ -1,0 +1,302 @@
+/**
+ * Durability under SIGKILL, for real: the server runs as a child process (the `fedrank serve` command,
+ * precompiled once with esbuild so a restart costs a fraction of a second instead of tsx's start-up),
+ * concurrent uploaders send updates with known constant values, and the child is SIGKILLed at random
+ * moments across uploads and round closes, then restarted on the same database. Unanswered uploads are
+ * retried with the same idempotency key (as the SDK's outbox does). At the end every acknowledged key must
+ * be counted exactly once: per-round participant counts, per-round mean norms and the final model (FedAvg,
+ * learning rate 1: weights = initial + sum over rounds of the round's mean value) must all match the acks.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildSync } from 'esbuild';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeTensor, encodeTensor } from '../shared/codec/tensor-codec.ts';
+import { randomId, smallSpec } from './testing.ts';
+
+const KILLS_DURING_UPLOADS = 50;
+const UPLOADERS = 6;
+const TOKEN = 'durability-test-token-0123456789';
+const ROOT = new URL('..', import.meta.url).pathname;
+
+interface Update {
+  key: string;
+  client: string;
+  value: number;
+  body: Uint8Array;
+}
+interface Ack {
+  accepted: boolean;
+  duplicate: boolean;
+  round: number;
+  modelVersion: number;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('SIGKILL durability', () => {
+  let dir: string;
+  let entry: string;
+  let child: ChildProcess | null = null;
+
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'fedrank-kill-'));
+    // Inside node_modules so the bundle resolves fastify & co. from the repository's node_modules.
+    const outDir = join(ROOT, 'node_modules', '.cache', 'fedrank-test');
+    mkdirSync(outDir, { recursive: true });
+    entry = join(outDir, `serve-${process.pid}.mjs`);
+    buildSync({
+      stdin: {
+        contents: `import { run } from './cli/serve.ts'; process.exitCode = await run(process.argv.slice(2));`,
+        resolveDir: ROOT,
+        sourcefile: 'serve-entry.ts',
+        loader: 'ts',
+      },
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      packages: 'external',
+      target: 'node20',
+      outfile: entry,
+      logLevel: 'silent',
+    });
+  });
+
+  afterAll(() => {
+    child?.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(entry, { force: true });
+  });
+
+  it(`loses and double-counts nothing over ${KILLS_DURING_UPLOADS}+ kills`, async () => {
+    const port = await freePort();
+    const base = `http://127.0.0.1:${port}`;
+    const configPath = join(dir, 'config.json');
+    writeFileSync(
+      configPath,
+      JSON.stringify({
+        model: { spec: smallSpec() },
+        training: { clipNorm: 1000, noiseMultiplier: 0, noiseMode: 'local', expectedClientsPerRound: 1 },
+        rounds: {
+          minClients: 3,
+          maxClients: 5,
+          deadlineSeconds: null,
+          maxStaleness: 100_000,
+          stalenessAlpha: 0,
+        },
+        optimizer: { kind: 'fedavg', learningRate: 1 },
+        limits: { perIpPerMinute: 0, perClientPerMinute: 0 },
+        logLevel: 'warn',
+      }),
+    );
+    const db = join(dir, 'fedrank.db');
+    let stderr = '';
+
+    const start = (): ChildProcess => {
+      const c = spawn(process.execPath, [entry, '--config', configPath, '--db', db, '--port', String(port)], {
+        env: { ...process.env, FEDRANK_OPERATOR_TOKEN: TOKEN },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      c.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+      child = c;
+      return c;
+    };
+    const kill = async (c: ChildProcess): Promise<void> => {
+      if (c.exitCode === null && c.signalCode === null) {
+        const exited = new Promise((r) => c.once('exit', r));
+        c.kill('SIGKILL');
+        await exited;
+      }
+      child = null;
+    };
+    const ready = async (c: ChildProcess): Promise<void> => {
+      for (let i = 0; i < 3000; i++) {
+        if (c.exitCode !== null) throw new Error(`server exited with ${c.exitCode}: ${stderr}`);
+        try {
+          const r = await fetch(`${base}/healthz`);
+          if (r.ok) return;
+        } catch {
+          // not listening yet
+        }
+        await sleep(10);
+      }
+      throw new Error(`server did not become ready: ${stderr}`);
+    };
+    const manifest = async (): Promise<{
+      modelId: string;
+      version: number;
+      paramCount: number;
+      round: { id: number } | null;
+    }> => (await fetch(`${base}/v1/model`)).json() as never;
+
+    const pending = new Map<string, Update>(); // sent, fate unknown
+    const acks = new Map<string, Ack[]>();
+    const values = new Map<string, number>();
+    const unexpected: string[] = [];
+
+    const send = async (u: Update): Promise<boolean> => {
+      pending.set(u.key, u);
+      let res: Response;
+      try {
+        res = await fetch(`${base}/v1/updates`, {
+          method: 'POST',
+          body: u.body,
+          headers: {
+            'content-type': 'application/vnd.fedrank.tensor',
+            'x-fedrank-client': u.client,
+            'idempotency-key': u.key,
+          },
+        });
+      } catch {
+        return false; // connection died: the fate of this upload is unknown, retry after restart
+      }
+      const text = await res.text().catch(() => null);
+      if (text === null) return false;
+      if (res.status !== 200 && res.status !== 201) {
+        unexpected.push(`${res.status} ${text}`);
+        return false;
+      }
+      const ack = JSON.parse(text) as Ack;
+      acks.set(u.key, [...(acks.get(u.key) ?? []), ack]);
+      pending.delete(u.key);
+      return true;
+    };
+
+    let c = start();
+    await ready(c);
+    const m0 = await manifest();
+    const n = m0.paramCount;
+    const initial = decodeTensor(
+      new Uint8Array(await (await fetch(`${base}/v1/model/weights`)).arrayBuffer()),
+      {
+        maxCount: n,
+      },
+    ).values;
+
+    const newUpdate = (m: { modelId: string; version: number; round: { id: number } | null }): Update => {
+      const value = 1 + Math.floor(Math.random() * 8);
+      const body = encodeTensor(
+        {
+          kind: 'delta',
+          modelId: m.modelId,
+          baseVersion: m.version,
+          round: m.round?.id ?? 0,
+          encoding: 'f32',
+        },
+        new Float32Array(n).fill(value),
+      );
+      const u = { key: randomId('k'), client: randomId('c'), value, body };
+      values.set(u.key, value);
+      return u;
+    };
+
+    let killsDuringUploads = 0;
+    let killsAtStartup = 0;
+    const t0 = performance.now();
+    while (killsDuringUploads < KILLS_DURING_UPLOADS) {
+      if (Math.random() < 0.1) {
+        // Now and then, kill during start-up / recovery itself.
+        await kill(c);
+        c = start();
+        await sleep(Math.random() * 150);
+        await kill(c);
+        killsAtStartup++;
+        c = start();
+      }
+      await ready(c);
+      const m = await manifest();
+      let stop = false;
+      const retries = [...pending.values()];
+      const workers = Array.from({ length: UPLOADERS }, async (_, w) => {
+        for (let i = w; i < retries.length && !stop; i += UPLOADERS) if (!(await send(retries[i]!))) return;
+        while (!stop) if (!(await send(newUpdate(m)))) return;
+      });
+      await sleep(10 + Math.random() * 200);
+      const inFlight = pending.size;
+      await kill(c);
+      stop = true;
+      await Promise.all(workers);
+      if (inFlight > 0) killsDuringUploads++;
+      c = start();
+    }
+    // Final run: retry everything still unanswered until it is acknowledged.
+    await ready(c);
+    while (pending.size > 0) {
+      const batch = [...pending.values()];
+      await Promise.all(batch.map((u) => send(u)));
+      expect(unexpected).toEqual([]);
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    expect(unexpected).toEqual([]);
+
+    // Each key: at most one non-duplicate ack, and all its acks name the same round.
+    const roundOf = new Map<string, number>();
+    for (const [key, list] of acks) {
+      expect(list.filter((a) => !a.duplicate).length, key).toBeLessThanOrEqual(1);
+      expect(new Set(list.map((a) => a.round)).size, key).toBe(1);
+      roundOf.set(key, list[0]!.round);
+    }
+    const byRound = new Map<number, number[]>();
+    for (const [key, r] of roundOf) byRound.set(r, [...(byRound.get(r) ?? []), values.get(key)!]);
+
+    const auth = { authorization: `Bearer ${TOKEN}` };
+    const rounds = (
+      (await (await fetch(`${base}/v1/admin/rounds?limit=10000`, { headers: auth })).json()) as {
+        rounds: {
+          id: number;
+          state: string;
+          participants: number;
+          meanUpdateNorm: number | null;
+          resultVersion: number | null;
+        }[];
+      }
+    ).rounds.sort((a, b) => a.id - b.id);
+    const final = await manifest();
+    const closed = rounds.filter((r) => r.state === 'closed');
+    expect(final.version).toBe(closed.length);
+    const expected = new Float64Array(n);
+    for (const r of rounds) {
+      const vals = byRound.get(r.id) ?? [];
+      expect(r.participants, `round ${r.id}`).toBe(vals.length);
+      if (r.state !== 'closed') continue;
+      expect(r.resultVersion).toBe(closed.indexOf(r) + 1);
+      const mean = vals.reduce((a, b) => a + b, 0) / vals.length;
+      expect(r.meanUpdateNorm!).toBeCloseTo(mean * Math.sqrt(n), 6);
+      for (let i = 0; i < n; i++) expected[i]! += mean;
+    }
+    // every acknowledged round exists
+    for (const r of byRound.keys())
+      expect(
+        rounds.some((x) => x.id === r),
+        `round ${r}`,
+      ).toBe(true);
+    const weights = decodeTensor(
+      new Uint8Array(await (await fetch(`${base}/v1/model/weights`)).arrayBuffer()),
+      {
+        maxCount: n,
+      },
+    ).values;
+    for (let i = 0; i < n; i++) expect(weights[i]! - initial[i]!).toBeCloseTo(expected[i]!, 3);
+    const acked = roundOf.size;
+    console.log(
+      `durability: ${killsDuringUploads} kills during uploads + ${killsAtStartup} during start-up in ${seconds.toFixed(0)} s; ` +
+        `${acked} updates acknowledged over ${closed.length} closed rounds, all counted exactly once`,
+    );
+    expect(closed.length).toBeGreaterThan(5);
+    await kill(c);
+  }, 600_000);
+});
