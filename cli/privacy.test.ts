@@ -3,9 +3,10 @@ import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { computeEpsilon } from '../shared/dp/accountant.ts';
 import { ORDER_SETS } from '../shared/dp/rdp.ts';
+import { run } from './privacy.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const BIN = resolve(ROOT, 'bin/fedrank.mjs');
@@ -121,16 +122,26 @@ describe('fedrank privacy sigma', () => {
   });
 });
 
-// Concurrent: each case is a separate process, mostly waiting on Node's start-up.
-describe.concurrent('bad arguments', () => {
+describe('bad arguments', () => {
+  it('exit 2 with one line on stderr, from a real process', async () => {
+    const r = await fedrank('epsilon', '--q', '1.5', '--sigma', '1', '--steps', '10', '--delta', '1e-5');
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr.trim().split('\n')).toEqual([expect.stringContaining('CLI_BAD_ARGUMENT: --q')]);
+  });
+
+  // The same checks in-process (cheap): run() returns the exit code and writes one line to stderr.
   it.each([
-    [['epsilon', '--q', '1.5', '--sigma', '1', '--steps', '10', '--delta', '1e-5'], '--q'],
     [['epsilon', '--q', '0.1', '--sigma', '0', '--steps', '10', '--delta', '1e-5'], '--sigma'],
     [['epsilon', '--q', '0.1', '--sigma', '1', '--steps', '2.5', '--delta', '1e-5'], '--steps'],
     [['epsilon', '--q', '0.1', '--sigma', '1', '--steps', '10', '--delta', '0'], '--delta'],
     [['epsilon', '--q', '0.1', '--sigma', '1', '--steps', '10'], '--delta'],
     [
       ['epsilon', '--q', '0.1', '--sigma', '1', '--steps', '10', '--delta', '1e-5', '--orders', 'O7'],
+      '--orders',
+    ],
+    [
+      ['epsilon', '--q', '0.1', '--sigma', '1', '--steps', '10', '--delta', '1e-5', '--orders', '2,1e9'],
       '--orders',
     ],
     [
@@ -141,16 +152,24 @@ describe.concurrent('bad arguments', () => {
       ['epsilon', '--q', '0.1', '--sigma', '1', '--steps', '10', '--delta', '1e-5', '--sigmaa', '2'],
       '--sigmaa',
     ],
+    [['epsilon', '--q', '0.1', '--sigma', '1', '--steps', '10', '--delta', '1e-5', 'extra'], 'extra'],
     [['sigma', '--q', '0.1', '--steps', '10', '--delta', '1e-5', '--epsilon', '-1'], '--epsilon'],
     [['budget'], 'budget'],
-  ])('%j exits 2 with one line naming %s', async (args, what) => {
-    const r = await fedrank(...args);
-    expect(r.code).toBe(2);
-    expect(r.stdout).toBe('');
-    const lines = r.stderr.trim().split('\n');
-    expect(lines).toHaveLength(1);
-    expect(lines[0]).toContain('CLI_BAD_ARGUMENT');
-    expect(lines[0]).toContain(what);
+  ])('%j returns 2 with one line naming %s', async (args, what) => {
+    const out = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    try {
+      expect(await run(args)).toBe(2);
+      expect(out).not.toHaveBeenCalled();
+      expect(err).toHaveBeenCalledTimes(1);
+      const line = String(err.mock.calls[0]![0]);
+      expect(line.trim().split('\n')).toHaveLength(1);
+      expect(line).toContain('CLI_BAD_ARGUMENT');
+      expect(line).toContain(what);
+    } finally {
+      out.mockRestore();
+      err.mockRestore();
+    }
   });
 
   it('prints usage on --help', async () => {
