@@ -92,7 +92,7 @@ describe('rounds', () => {
     expect(r1.sigma).toBeCloseTo(1.5 * Math.sqrt(3), 9);
     expect(r1.noiseStd).toBeCloseTo((150 * Math.sqrt(3)) / 3, 9);
     expect(r1.q).toBe(1);
-    expect(r1.meanUpdateNorm).toBeCloseTo(Math.sqrt(52), 5);
+    expect(r1.meanUpdateNorm).toBeCloseTo(Math.sqrt(s.aggregator.model.paramCount), 5);
     const eps = computeEpsilon({ q: 1, sigma: 1.5 * Math.sqrt(3), steps: 1, delta: 1e-5 }).epsilon;
     expect(r1.epsilonAfter).toBeCloseTo(eps, 9);
     expect((await admin(s, '/v1/admin/status')).privacy.epsilonSpent).toBeCloseTo(eps, 9);

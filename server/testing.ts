@@ -7,7 +7,7 @@ import { encodeTensor } from '../shared/codec/tensor-codec.ts';
 import { DEFAULT_SPEC, paramCount, parseSpec } from '../shared/model/spec.ts';
 import { makeConfig, type ServerConfig } from './config.ts';
 
-/** A valid seqdot-v1 spec with `dim` and `itemBuckets` chosen by the caller (tiny by default: 52 params). */
+/** A valid seqdot-v1 spec with `dim` and `itemBuckets` chosen by the caller (tiny by default: under 100 params). */
 export function smallSpec(dim = 2, itemBuckets = 8): Record<string, unknown> {
   return {
     dim,
