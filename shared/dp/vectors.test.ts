@@ -38,7 +38,9 @@ function tolerance(text: string): number {
   return 0.5 * 10 ** -Number(m[1]);
 }
 
-describe.runIf(present || process.env.CI)('dp-accounting reference vectors', () => {
+const run = present || Boolean(process.env.CI);
+
+describe.runIf(run)('dp-accounting reference vectors', () => {
   const vectors: Vector[] = present
     ? (JSON.parse(readFileSync(FILE, 'utf8')) as { vectors: Vector[] }).vectors
     : [];
@@ -84,6 +86,9 @@ describe.runIf(present || process.env.CI)('dp-accounting reference vectors', () 
   });
 });
 
-describe.skipIf(present || process.env.CI)('dp-accounting reference vectors (file absent)', () => {
-  it.skip(`skipped: ${FILE} not found (set FEDRANK_DP_VECTORS; CI fails instead of skipping)`, () => {});
-});
+// Without the file (and outside CI), say so in the report rather than passing silently.
+if (!run) {
+  describe('dp-accounting reference vectors (file absent)', () => {
+    it.skip(`skipped: ${FILE} not found (set FEDRANK_DP_VECTORS; CI fails instead of skipping)`, () => {});
+  });
+}
