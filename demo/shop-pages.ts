@@ -4,6 +4,7 @@
  * "why this order" panel that reads the public `window.fedrank.status()`.
  */
 import type { Product } from './catalog-types.ts';
+import { tileSvg } from './tile-art.ts';
 
 /** What every page needs to embed the SDK. */
 export interface PageContext {
@@ -28,7 +29,7 @@ export function productTile(p: Product): string {
   const stars = '★'.repeat(Math.round(p.rating)) + '☆'.repeat(5 - Math.round(p.rating));
   return `<li class="card" data-fedrank-item="${esc(p.id)}" data-fedrank-category="${esc(p.category)}" data-fedrank-brand="${esc(p.brand)}" data-fedrank-price="${p.price}">
   <button type="button" class="tile" data-sku="${esc(p.id)}">
-    <span class="img" style="--h:${p.hue}" aria-hidden="true">${esc(p.emoji)}</span>
+    <span class="img" style="--h:${p.hue}" aria-hidden="true">${tileSvg(p.category)}</span>
     <span class="name">${esc(p.name)}</span>
     <span class="meta">${esc(p.brand)} · <span class="cat">${esc(p.category)}</span></span>
     <span class="row"><span class="price">${priceText(p.price)}</span><span class="stars" title="${p.rating}">${stars}</span></span>
@@ -71,7 +72,7 @@ ${scriptTag(ctx)}
     <input type="search" name="q" placeholder="Search 300 products…" value="${esc(opts.query ?? '')}" data-fedrank-query aria-label="Search">
     <button type="submit">Search</button>
   </form>
-  <span class="cart" id="cart" aria-live="polite">🛒 0</span>
+  <span class="cart" aria-live="polite">Cart <b id="cart">0</b></span>
 </header>
 <nav class="chips">${chips}</nav>
 <main>

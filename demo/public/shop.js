@@ -36,7 +36,7 @@
       if (dialog.returnValue === 'cart' && current) {
         cart += 1;
         var c = document.getElementById('cart');
-        if (c) c.textContent = '🛒 ' + cart;
+        if (c) c.textContent = String(cart);
         try {
           window.fedrank && window.fedrank.track({ type: 'add_to_cart', item: itemOf(current) });
         } catch (err) {
@@ -89,7 +89,7 @@
       return;
     }
     Object.keys(LABELS).forEach(function (k) {
-      if (k in s) row(dl, LABELS[k], fmt(s[k]));
+      if (k in s) row(dl, LABELS[k], k === 'storage' && s[k] === 'indexeddb' ? 'IndexedDB' : fmt(s[k]));
     });
     if (s.backendReason) {
       var why = document.createElement('p');

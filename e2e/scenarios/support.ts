@@ -46,7 +46,7 @@ export function fastRounds(
 }
 
 /** SDK data-* attributes for the scenarios: a fixed backend skips the warm-up race on this slow machine. */
-export const SDK_ATTRS = { backend: 'cpu' };
+export const SDK_ATTRS = { backend: 'wasm', 'rank-timeout': '5000' };
 
 /** One shopper: a browser context (own IndexedDB) with every request to the server recorded. */
 export interface Shopper {

@@ -4,8 +4,11 @@
  * else does not see that category move up. No round closes here (minClients is out of reach), so the only
  * difference between the two grids is what each device learned from its own clicks.
  */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { test, expect } from '@playwright/test';
 import {
+  ARTIFACTS,
   SDK_ATTRS,
   clickCategory,
   fastRounds,
@@ -84,6 +87,16 @@ test('clicks on one category move it up for that shopper only', async ({ browser
     expect(bAfter).toBeGreaterThan(bBefore - 5);
     expect(meanPosition(bOrder, OTHER)).toBeLessThan(meanPosition(aOrder, OTHER));
     expect([...a.errors, ...b.errors]).toEqual([]);
+    // Artifact: shopper A's personalized storefront with the "why this order" panel.
+    await waitFor(
+      'panel shows status',
+      () => a.page.locator('#why-status').textContent(),
+      (t) => /Audio|version/i.test(t ?? ''),
+      5_000,
+    ).catch(() => undefined);
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await a.page.evaluate(() => window.scrollTo(0, 0));
+    await a.page.screenshot({ path: join(ARTIFACTS, 'shop.png') });
     await a.context.close();
     await b.context.close();
   } finally {
