@@ -7,8 +7,6 @@ export interface Product {
   brand: string;
   /** Price in euros, two decimals. */
   price: number;
-  /** Emoji drawn on the product tile. */
-  emoji: string;
   /** Hue (0-359) of the tile's background gradient. */
   hue: number;
   /** Average rating, 1 decimal, shown under the name. */
@@ -37,7 +35,6 @@ export function parseCatalog(x: unknown): Catalog {
       typeof q.brand !== 'string' ||
       typeof q.price !== 'number' ||
       !Number.isFinite(q.price) ||
-      typeof q.emoji !== 'string' ||
       typeof q.hue !== 'number' ||
       typeof q.rating !== 'number'
     ) {

@@ -8,7 +8,6 @@ import type { Catalog, Product } from './catalog-types.ts';
 
 interface CategoryDef {
   name: string;
-  emoji: string[];
   hue: number;
   brands: string[];
   nouns: string[];
@@ -19,7 +18,6 @@ interface CategoryDef {
 const CATEGORIES: CategoryDef[] = [
   {
     name: 'Coffee & Tea',
-    emoji: ['☕', '🍵', '🫖'],
     hue: 28,
     brands: ['Roastwell', 'Kettle & Co', 'Bean Theory', 'Leafline'],
     nouns: [
@@ -36,7 +34,6 @@ const CATEGORIES: CategoryDef[] = [
   },
   {
     name: 'Kitchen',
-    emoji: ['🍳', '🔪', '🥄', '🧂'],
     hue: 8,
     brands: ['Cuisina', 'Ironleaf', 'Panforte', 'Oakstone'],
     nouns: [
@@ -53,7 +50,6 @@ const CATEGORIES: CategoryDef[] = [
   },
   {
     name: 'Outdoor',
-    emoji: ['⛺', '🥾', '🧭', '🎒'],
     hue: 130,
     brands: ['Trailborn', 'Northpeak', 'Fernwood', 'Summit Supply'],
     nouns: ['Tent', 'Hiking Boots', 'Daypack', 'Headlamp', 'Sleeping Bag', 'Water Filter', 'Trekking Poles'],
@@ -62,7 +58,6 @@ const CATEGORIES: CategoryDef[] = [
   },
   {
     name: 'Audio',
-    emoji: ['🎧', '🔊', '🎙️', '📻'],
     hue: 265,
     brands: ['Sonara', 'Bassline', 'Quietwave', 'Echo Lab'],
     nouns: ['Headphones', 'Bluetooth Speaker', 'Earbuds', 'Turntable', 'Soundbar', 'USB Microphone'],
@@ -71,7 +66,6 @@ const CATEGORIES: CategoryDef[] = [
   },
   {
     name: 'Books',
-    emoji: ['📚', '📖', '📕', '📗'],
     hue: 210,
     brands: ['Paperlane', 'Inkwell Press', 'Northlight Books', 'Marginalia'],
     nouns: ['Novel', 'Cookbook', 'Field Guide', 'Poetry Collection', 'Travel Journal', 'Graphic Novel'],
@@ -80,7 +74,6 @@ const CATEGORIES: CategoryDef[] = [
   },
   {
     name: 'Toys & Games',
-    emoji: ['🧸', '🎲', '🧩', '🪁'],
     hue: 330,
     brands: ['Playwright Toys', 'Tinker Tot', 'Meeple House', 'Kitefly'],
     nouns: ['Board Game', 'Puzzle', 'Plush Bear', 'Building Blocks', 'Kite', 'Card Game'],
@@ -89,7 +82,6 @@ const CATEGORIES: CategoryDef[] = [
   },
   {
     name: 'Garden',
-    emoji: ['🌱', '🌻', '🪴', '🌿'],
     hue: 95,
     brands: ['Greenthumb', 'Bloomfield', 'Terra Verde', 'Rootwise'],
     nouns: ['Planter', 'Seed Kit', 'Pruning Shears', 'Watering Can', 'Herb Garden', 'Raised Bed'],
@@ -98,7 +90,6 @@ const CATEGORIES: CategoryDef[] = [
   },
   {
     name: 'Fitness',
-    emoji: ['🏋️', '🧘', '🚴', '🏃'],
     hue: 190,
     brands: ['Pulse Athletics', 'Corewell', 'Stride', 'Flexform'],
     nouns: ['Yoga Mat', 'Kettlebell', 'Resistance Bands', 'Foam Roller', 'Jump Rope', 'Running Shoes'],
@@ -107,7 +98,6 @@ const CATEGORIES: CategoryDef[] = [
   },
   {
     name: 'Home Decor',
-    emoji: ['🕯️', '🖼️', '🛋️', '🪞'],
     hue: 45,
     brands: ['Hearth & Home', 'Lumen', 'Nordhaus', 'Casa Clay'],
     nouns: ['Scented Candle', 'Throw Blanket', 'Wall Print', 'Table Lamp', 'Vase', 'Cushion Cover'],
@@ -116,7 +106,6 @@ const CATEGORIES: CategoryDef[] = [
   },
   {
     name: 'Stationery',
-    emoji: ['✏️', '🖋️', '📓', '📎'],
     hue: 160,
     brands: ['Quill & Grid', 'Papyra', 'Dotwork', 'Letterfold'],
     nouns: ['Notebook', 'Fountain Pen', 'Planner', 'Sketchbook', 'Washi Tape Set', 'Desk Organizer'],
@@ -163,7 +152,6 @@ export function generateCatalog(seed: number, count: number): Catalog {
       category: cat.name,
       brand,
       price: Math.round(price * 100) / 100,
-      emoji: pick(rand, cat.emoji),
       hue: (cat.hue + Math.floor(rand() * 30) - 15 + 360) % 360,
       rating: Math.round((3.4 + rand() * 1.6) * 10) / 10,
     });
