@@ -290,8 +290,8 @@ export class Sdk {
 
   /** The worker API for tests and benchmarks (null without a worker). */
   async debug(): Promise<unknown> {
-    const api = this.engine ? await within(this.engine, STATUS_TIMEOUT_MS, null) : null;
-    return api ? within(api.debug(), STATUS_TIMEOUT_MS, null) : null;
+    const api = this.engine ? await within(this.engine, STATUS_START_WAIT_MS, null) : null;
+    return api ? within(api.debug(), STATUS_START_WAIT_MS, null) : null;
   }
 
   /** The public API object: bound methods, each already wrapped. */

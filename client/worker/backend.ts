@@ -42,6 +42,8 @@ interface GpuLike {
 export interface Environment {
   webgpu: GpuAdapterInfo | null;
   webgl2: boolean;
+  /** WebGL runs on a software rasterizer (SwiftShader, llvmpipe): compiling its shaders alone takes seconds. */
+  softwareGl: boolean;
   fingerprint: string;
 }
 
@@ -62,11 +64,19 @@ export async function probeEnvironment(): Promise<Environment> {
     webgpu = null;
   }
   let webgl2 = false;
+  let glRenderer = '';
   try {
-    webgl2 = typeof OffscreenCanvas !== 'undefined' && !!new OffscreenCanvas(1, 1).getContext('webgl2');
+    const gl = typeof OffscreenCanvas !== 'undefined' ? new OffscreenCanvas(1, 1).getContext('webgl2') : null;
+    if (gl) {
+      webgl2 = true;
+      const ext = gl.getExtension('WEBGL_debug_renderer_info');
+      glRenderer = String(gl.getParameter(ext ? ext.UNMASKED_RENDERER_WEBGL : gl.RENDERER) ?? '');
+      gl.getExtension('WEBGL_lose_context')?.loseContext();
+    }
   } catch {
     webgl2 = false;
   }
+  const softwareGl = SOFTWARE_GL.test(glRenderer);
   const gpuPart = webgpu
     ? `${webgpu.vendor}/${webgpu.architecture}/${webgpu.isFallbackAdapter ? 'sw' : 'hw'}`
     : 'none';
@@ -74,14 +84,18 @@ export async function probeEnvironment(): Promise<Environment> {
     navigator.userAgent,
     navigator.hardwareConcurrency,
     gpuPart,
-    webgl2,
+    glRenderer || webgl2,
     tf.version_core,
   ].join('|');
-  return { webgpu, webgl2, fingerprint };
+  return { webgpu, webgl2, softwareGl, fingerprint };
 }
 
+const SOFTWARE_GL = /swiftshader|llvmpipe|softpipe|software/i;
+
 function candidates(env: Environment): BackendName[] {
-  return BACKENDS.filter((b) => (b === 'webgpu' ? env.webgpu !== null : b === 'webgl' ? env.webgl2 : true));
+  return BACKENDS.filter((b) =>
+    b === 'webgpu' ? env.webgpu !== null : b === 'webgl' ? env.webgl2 && !env.softwareGl : true,
+  );
 }
 
 async function activate(name: BackendName): Promise<boolean> {
@@ -137,9 +151,11 @@ export async function chooseBackend(
   cached: BackendChoice | undefined,
 ): Promise<BackendResult> {
   const env = await probeEnvironment();
-  const gpuNote = env.webgpu
-    ? `webgpu adapter ${env.webgpu.vendor}/${env.webgpu.architecture}${env.webgpu.isFallbackAdapter ? ' (fallback adapter)' : ''}`
-    : 'no webgpu adapter';
+  const gpuNote =
+    (env.webgpu
+      ? `webgpu adapter ${env.webgpu.vendor}/${env.webgpu.architecture}${env.webgpu.isFallbackAdapter ? ' (fallback adapter)' : ''}`
+      : 'no webgpu adapter') +
+    (env.softwareGl ? '; webgl not measured: software renderer' : env.webgl2 ? '' : '; no webgl2');
   if (forced) {
     if (await activate(forced))
       return { backend: forced, reason: `forced by option; ${gpuNote}`, choice: null };

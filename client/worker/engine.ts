@@ -14,7 +14,7 @@ import { parseWorkerInit, sanitizeEvent, sanitizeItems } from '../wire.ts';
 import type { WorkerApi, WorkerDebug, WorkerInit, WorkerStatus } from '../wire.ts';
 import { chooseBackend, currentBackend, numTensors } from './backend.ts';
 import type { BackendName } from '../types.ts';
-import { randomId } from './http.ts';
+import { backoffDelay, randomId } from './http.ts';
 import { DEFAULT_PRIVACY_DELTA, deviceBudget, ledgerEpsilon } from './ledger.ts';
 import { learnOnce, toInteraction } from './learn.ts';
 import type { EventRecord, LedgerRecord, ModelRecord } from './records.ts';
@@ -52,6 +52,8 @@ export class Engine implements WorkerApi {
   private flushing = false;
   private flushAgain = false;
   private lastSync = 0;
+  private syncFailures = 0;
+  private nextSyncAt = 0;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
 
   async init(raw: WorkerInit): Promise<WorkerStatus> {
@@ -146,7 +148,7 @@ export class Engine implements WorkerApi {
 
   /** Fetches the model if changed; errors are recorded, never thrown. */
   async sync(): Promise<void> {
-    if (!this.cfg.server || this.optedOut) return;
+    if (!this.cfg.server || this.optedOut || Date.now() < this.nextSyncAt) return;
     this.lastSync = Date.now();
     try {
       const before = this.model?.manifest.modelId;
@@ -156,8 +158,13 @@ export class Engine implements WorkerApi {
         if (before !== r.model.manifest.modelId) await this.loadPersonal();
       } else this.model = r.model;
       await this.store.putModel(this.model!);
+      this.syncFailures = 0;
+      this.nextSyncAt = 0;
     } catch (e) {
       this.lastError = isFedrankError(e) ? e.code : 'SDK_SERVER_UNREACHABLE';
+      // A failing server is asked again later and later, never hammered by every idle pass.
+      this.syncFailures++;
+      this.nextSyncAt = Date.now() + backoffDelay(this.syncFailures, Math.random());
     }
   }
 

@@ -1,0 +1,157 @@
+import { test, expect, chromium } from '@playwright/test';
+import type { Browser, Page } from '@playwright/test';
+import type { Fedrank, FedrankStatus } from '../../client/types.ts';
+import { chromiumLaunchOptions } from '../support/chromium.ts';
+import { mockServer, startStatic, waitForSdk, watchErrors } from './support.ts';
+import type { Captured } from './support.ts';
+
+type Win = { fedrank: Fedrank & { debug(): Promise<{ tfBackend: string; numTensors: number } | null> } };
+
+let site: Awaited<ReturnType<typeof startStatic>>;
+test.beforeAll(async () => {
+  site = await startStatic();
+});
+test.afterAll(async () => {
+  await site.close();
+});
+
+const WITHOUT_WEBGPU = chromiumLaunchOptions().args!.filter((a) => a !== '--enable-unsafe-webgpu');
+/** Launch flags per environment: the defaults (SwiftShader WebGPU), WebGPU off, WebGPU and WebGL off. */
+const FLAGS = {
+  default: chromiumLaunchOptions().args!,
+  noWebgpu: WITHOUT_WEBGPU,
+  noWebgpuNoWebgl: [...WITHOUT_WEBGPU, '--use-gl=disabled'],
+};
+
+async function withBrowser(flags: string[], fn: (page: Page, b: Browser) => Promise<void>): Promise<void> {
+  const browser = await chromium.launch({ ...chromiumLaunchOptions(), args: flags });
+  try {
+    const page = await browser.newPage();
+    await fn(page, browser);
+  } finally {
+    await browser.close();
+  }
+}
+
+async function ready(page: Page, query = ''): Promise<{ st: FedrankStatus; tf: string; seen: Captured[] }> {
+  const seen = await mockServer(page, site.origin);
+  await page.goto(`${site.origin}/shop.html${query}`);
+  await waitForSdk(page);
+  await page.waitForFunction(async () => (await (window as unknown as Win).fedrank.status()).ready, null, {
+    timeout: 45_000,
+  });
+  const st = await page.evaluate(() => (window as unknown as Win).fedrank.status());
+  const dbg = await page.evaluate(() => (window as unknown as Win).fedrank.debug());
+  return { st, tf: dbg!.tfBackend, seen };
+}
+
+/** Personalization works on the active backend and leaves no tensors behind. */
+async function personalizes(page: Page): Promise<void> {
+  const r = await page.evaluate(async () => {
+    const f = (window as unknown as Win).fedrank;
+    const items = Array.from({ length: 40 }, (_, i) => ({ id: `p${i}`, category: i % 4 ? 'bags' : 'hats' }));
+    // Generous deadlines: shader compiling on a software GPU is slow, and this checks order, not speed.
+    await f.rank(items, { timeoutMs: 30_000 });
+    const t0 = (await f.debug())!.numTensors;
+    for (const i of [0, 4, 8]) await f.track({ type: 'click', item: items[i]! });
+    const ranked = await f.rank(items, { timeoutMs: 30_000 });
+    await f.rank(items, { query: 'red hat', timeoutMs: 30_000 });
+    return {
+      top: ranked.slice(0, 8).map((x) => x.category),
+      t0,
+      t1: (await f.debug())!.numTensors,
+      st: await f.status(),
+    };
+  });
+  expect(r.st.lastError).toBeNull();
+  expect(r.top).toEqual(Array(8).fill('hats'));
+  expect(r.t1).toBe(r.t0);
+}
+
+test('WebGPU available (SwiftShader): candidates are measured, the fastest runs, status() says what runs', async () => {
+  await withBrowser(FLAGS.default, async (page) => {
+    const errors = watchErrors(page);
+    const { st, tf } = await ready(page);
+    expect(st.backend).toBe(tf);
+    expect(st.backendReason).toMatch(/measured webgpu [\d.]+ms/);
+    expect(st.backendReason).toMatch(/fallback adapter/);
+    expect(st.backendReason).toContain(`fastest ${tf}`);
+    await personalizes(page);
+    // The choice is cached for this environment: a reload does not measure again.
+    await page.reload();
+    await waitForSdk(page);
+    await page.waitForFunction(async () => (await (window as unknown as Win).fedrank.status()).ready);
+    const again = await page.evaluate(() => (window as unknown as Win).fedrank.status());
+    expect(again.backend).toBe(tf);
+    expect(again.backendReason).toMatch(/^cached: /);
+    expect(errors).toEqual([]);
+  });
+});
+
+test('WebGPU forced (data-backend="webgpu"): the worker really runs and learns on WebGPU', async () => {
+  await withBrowser(FLAGS.default, async (page) => {
+    const errors = watchErrors(page);
+    const { st, tf, seen } = await ready(page, '?backend=webgpu');
+    expect(st.backend).toBe('webgpu');
+    expect(tf).toBe('webgpu');
+    expect(st.backendReason).toMatch(/^forced by option/);
+    await personalizes(page);
+    // A training pass on WebGPU produces an upload.
+    await expect
+      .poll(() => seen.filter((c) => c.method === 'POST' && c.path === '/v1/updates').length, {
+        timeout: 40_000,
+      })
+      .toBe(1);
+    expect(errors).toEqual([]);
+  });
+});
+
+test('WebGPU disabled: falls back to the fastest of WebGL, WASM, CPU', async () => {
+  await withBrowser(FLAGS.noWebgpu, async (page) => {
+    const errors = watchErrors(page);
+    const { st, tf } = await ready(page);
+    expect(['webgl', 'wasm', 'cpu']).toContain(tf);
+    expect(st.backend).toBe(tf);
+    expect(st.backendReason).toContain('no webgpu adapter');
+    // Software WebGL (SwiftShader here) is not worth seconds of shader compiling; a hardware one is measured.
+    expect(st.backendReason).toMatch(/measured webgl [\d.]+ms|webgl not measured: software renderer/);
+    await personalizes(page);
+    expect(errors).toEqual([]);
+  });
+});
+
+test('WebGL forced (data-backend="webgl", WebGPU disabled): the worker runs on WebGL', async () => {
+  await withBrowser(FLAGS.noWebgpu, async (page) => {
+    const errors = watchErrors(page);
+    const { st, tf } = await ready(page, '?backend=webgl');
+    expect(tf).toBe('webgl');
+    expect(st.backend).toBe('webgl');
+    await personalizes(page);
+    expect(errors).toEqual([]);
+  });
+});
+
+test('WebGPU and WebGL disabled: WASM', async () => {
+  await withBrowser(FLAGS.noWebgpuNoWebgl, async (page) => {
+    const errors = watchErrors(page);
+    const { st, tf } = await ready(page);
+    expect(tf).toBe('wasm');
+    expect(st.backend).toBe('wasm');
+    expect(st.backendReason).not.toMatch(/webgl [\d.]+ms/);
+    await personalizes(page);
+    expect(errors).toEqual([]);
+  });
+});
+
+test('WebGPU, WebGL and the WASM binaries unavailable: CPU', async () => {
+  await withBrowser(FLAGS.noWebgpuNoWebgl, async (page) => {
+    const errors = watchErrors(page);
+    await page.route('**/*.wasm', (r) => r.abort('blockedbyclient'));
+    const { st, tf } = await ready(page);
+    expect(tf).toBe('cpu');
+    expect(st.backend).toBe('cpu');
+    expect(st.backendReason).toContain('wasm failed');
+    await personalizes(page);
+    expect(errors).toEqual([]);
+  });
+});
