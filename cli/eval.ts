@@ -1,4 +1,16 @@
-export async function run(_argv: string[]): Promise<number> {
-  process.stderr.write('fedrank eval: not built yet\n');
-  return 1;
+/** `fedrank eval`: federated, private training simulated on a shopper dataset, measured by full ranking. */
+import { register } from 'node:module';
+import { runCli } from './args.ts';
+
+/** Runs the subcommand; returns the exit code. */
+export async function run(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    const { USAGE } = await import('../eval/config.ts');
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  // tfjs-core's ESM gradient files use extensionless imports that plain Node cannot resolve.
+  register('../eval/tfjs-resolve-hook.mjs', import.meta.url);
+  const { main } = await import('../eval/main.ts');
+  return runCli(() => main(argv));
 }

@@ -52,6 +52,7 @@ export const ERRORS = {
   CONFIG_INVALID: { status: 500, message: 'The configuration is invalid.' },
   CLI_BAD_ARGUMENT: { status: 400, message: 'Invalid command-line argument.' },
   STORE_CORRUPT: { status: 500, message: 'The persistent store is inconsistent.' },
+  DATASET_INVALID: { status: 400, message: 'The evaluation dataset is missing or malformed.' },
 
   // --- browser SDK (reported through status(), never thrown into the page) ---
   SDK_WORKER_UNAVAILABLE: { status: 0, message: 'The learning worker could not start.' },

@@ -1,0 +1,62 @@
+/**
+ * Centralized reference: the product's Ranker trained on every shopper's training examples pooled (what a
+ * server that collected all clicks could do), with minibatch Adam and in-batch negatives, several epochs.
+ */
+import { Ranker } from '../shared/model/ranker.ts';
+import type { TrainingExample } from '../shared/model/ranker.ts';
+import { initGlobalParams, mulberry32 } from '../shared/model/spec.ts';
+import { userExamples } from './workbench.ts';
+import type { Workbench } from './workbench.ts';
+
+/** Settings of centralized training. */
+export interface CentralizedOptions {
+  epochs: number;
+  batchSize: number;
+  learningRate: number;
+  /** Negatives sampled from the catalog per example (plus in-batch negatives). */
+  negatives: number;
+  seed: number;
+}
+
+/** Progress of centralized training, reported after each step. */
+export interface CentralizedStep {
+  epoch: number;
+  step: number;
+  stepsPerEpoch: number;
+  loss: number;
+}
+
+/**
+ * Trains a fresh Ranker; `onStep` sees each step, `onEpoch` each finished epoch (e.g. to evaluate).
+ * The caller disposes the returned ranker.
+ */
+export function trainCentralized(
+  wb: Workbench,
+  opts: CentralizedOptions,
+  onStep: (s: CentralizedStep) => void = () => {},
+  onEpoch: (epoch: number, ranker: Ranker) => void = () => {},
+): Ranker {
+  const random = mulberry32(opts.seed);
+  const ranker = new Ranker(wb.spec, initGlobalParams(wb.spec, opts.seed));
+  for (let epoch = 1; epoch <= opts.epochs; epoch++) {
+    // Fresh negatives every epoch, drawn by the product's example builder.
+    const pool: TrainingExample[] = [];
+    for (let u = 0; u < wb.train.length; u++) pool.push(...userExamples(wb, u, random, opts.negatives));
+    for (let i = pool.length - 1; i > 0; i--) {
+      const j = Math.floor(random() * (i + 1));
+      [pool[i], pool[j]] = [pool[j]!, pool[i]!];
+    }
+    const steps = Math.ceil(pool.length / opts.batchSize);
+    for (let s = 0; s < steps; s++) {
+      const batch = pool.slice(s * opts.batchSize, (s + 1) * opts.batchSize);
+      const loss = ranker.train(batch, {
+        learningRate: opts.learningRate,
+        optimizer: 'adam',
+        inBatchNegatives: true,
+      });
+      onStep({ epoch, step: s + 1, stepsPerEpoch: steps, loss });
+    }
+    onEpoch(epoch, ranker);
+  }
+  return ranker;
+}

@@ -1,0 +1,275 @@
+/**
+ * `fedrank eval` options: parsing, validation and the presets, turned into a list of runs to execute.
+ * With `--preset` and no `--mode`, the run list is the whole comparison table.
+ */
+import { intOption, numberOption, parseArgs } from '../cli/args.ts';
+import { FedrankError } from '../shared/errors.ts';
+import { DEFAULT_SPEC, parseSpec } from '../shared/model/spec.ts';
+import type { ModelSpec } from '../shared/model/spec.ts';
+import type { TensorEncoding } from '../shared/protocol.ts';
+import type { EvalBackend } from './backend.ts';
+import type { SplitName } from './split.ts';
+
+/** Federated settings shared by every federated run of an invocation. */
+export interface FederatedSettings {
+  rounds: number;
+  clientsPerRound: number;
+  clip: number;
+  localEpochs: number;
+  lr: number;
+  batchSize: number;
+  serverOpt: 'fedavg' | 'fedadam';
+  serverLr: number;
+  noisePath: 'client' | 'aggregate';
+  encoding: TensorEncoding;
+  delta: number;
+}
+
+/** Centralized training settings. */
+export interface CentralSettings {
+  epochs: number;
+  lr: number;
+  batchSize: number;
+}
+
+/** One run of the invocation. */
+export type RunPlan =
+  | { label: string; mode: 'popularity' }
+  | { label: string; mode: 'centralized' }
+  | { label: string; mode: 'federated'; sigma: number } // sigma fixed
+  | { label: string; mode: 'federated'; epsilon: number }; // sigma solved for this epsilon
+
+/** Everything an invocation needs. */
+export interface EvalConfig {
+  data: string;
+  split: SplitName;
+  preset: string | null;
+  seed: number;
+  maxUsers: number | null;
+  /** Shoppers in the fixed validation subsample scored at intermediate points. */
+  evalUsers: number;
+  /** Evaluate every K rounds (federated) / epochs (centralized). */
+  evalEvery: number;
+  negatives: number;
+  backend: EvalBackend;
+  spec: ModelSpec;
+  federated: FederatedSettings;
+  central: CentralSettings;
+  runs: RunPlan[];
+  out: string | null;
+  plot: string | null;
+}
+
+/** A preset: defaults for every setting, and the table's runs. */
+interface Preset {
+  federated: FederatedSettings;
+  central: CentralSettings;
+  evalUsers: number;
+  evalEvery: number;
+  negatives: number;
+  spec: Partial<ModelSpec>;
+  table: RunPlan[];
+}
+
+const BASE_FEDERATED: FederatedSettings = {
+  rounds: 50,
+  clientsPerRound: 500,
+  clip: 1,
+  localEpochs: 1,
+  lr: 0.1,
+  batchSize: 32,
+  serverOpt: 'fedadam',
+  serverLr: 0.01,
+  noisePath: 'aggregate',
+  encoding: 'i8',
+  delta: 1e-5,
+};
+
+/** Named presets (`--preset`): the README's recommended settings per dataset. */
+export const PRESETS: Record<string, Preset> = {
+  beauty: {
+    federated: { ...BASE_FEDERATED },
+    central: { epochs: 4, lr: 0.003, batchSize: 256 },
+    evalUsers: 2000,
+    evalEvery: 5,
+    negatives: 16,
+    spec: {},
+    table: [
+      { label: 'popularity', mode: 'popularity' },
+      { label: 'centralized', mode: 'centralized' },
+      { label: 'federated, no noise', mode: 'federated', sigma: 0 },
+      ...[16, 8, 4, 2, 1].map((e) => ({
+        label: `federated, ε=${e}`,
+        mode: 'federated' as const,
+        epsilon: e,
+      })),
+    ],
+  },
+};
+
+const OPTIONS = [
+  'data',
+  'mode',
+  'split',
+  'preset',
+  'sigma',
+  'epsilon',
+  'delta',
+  'rounds',
+  'clients-per-round',
+  'clip',
+  'local-epochs',
+  'lr',
+  'batch-size',
+  'server-opt',
+  'server-lr',
+  'seed',
+  'eval-every',
+  'eval-users',
+  'max-users',
+  'negatives',
+  'epochs',
+  'central-lr',
+  'central-batch',
+  'noise-path',
+  'encoding',
+  'backend',
+  'spec',
+  'out',
+  'plot',
+] as const;
+
+/** The `fedrank eval --help` text. */
+export const USAGE = `usage: fedrank eval --data DIR [options]
+
+  --data DIR                 dataset folder: *.txt (user item1 item2 ...) + *_item2attributes.json
+  --preset NAME              recommended settings (beauty); without --mode runs the whole table
+  --mode M                   popularity | centralized | federated
+  --split valid|test         targets scored at the end (default valid; intermediate points use valid)
+  --sigma S                  noise multiplier (default 0: no noise)
+  --epsilon E [--delta D]    solve sigma for this epsilon at delta (default 1e-5) over the run
+  --rounds R --clients-per-round M --clip C --local-epochs E --lr LR --batch-size B
+  --server-opt fedavg|fedadam --server-lr LR
+  --noise-path aggregate|client   one Gaussian per round through noiseStdPerClient (fast) or per client
+  --encoding i8|f32          update encoding (default i8)
+  --epochs E --central-lr LR --central-batch B   centralized training
+  --negatives K              catalog negatives per training example
+  --seed N --eval-every K --eval-users N --max-users N
+  --spec JSON                model spec overrides, e.g. '{"dim":16}'
+  --backend wasm|cpu         tfjs backend (default wasm)
+  --out FILE.json --plot FILE.svg
+`;
+
+function choice<T extends string>(value: string | undefined, allowed: readonly T[], key: string, dflt: T): T {
+  if (value === undefined) return dflt;
+  if (!(allowed as readonly string[]).includes(value)) {
+    throw new FedrankError(
+      'CLI_BAD_ARGUMENT',
+      `--${key} must be one of ${allowed.join('|')}, got '${value}'`,
+    );
+  }
+  return value as T;
+}
+
+/** Parses `fedrank eval` arguments into a validated configuration. */
+export function parseEvalArgs(argv: string[]): EvalConfig {
+  const args = parseArgs(argv, OPTIONS);
+  if (args.positionals.length > 0) {
+    throw new FedrankError('CLI_BAD_ARGUMENT', `unexpected argument '${args.positionals[0]}'`);
+  }
+  const o = args.options;
+  const data = o.get('data');
+  if (!data) throw new FedrankError('CLI_BAD_ARGUMENT', '--data DIR is required');
+  const presetName = o.get('preset') ?? null;
+  const preset = presetName === null ? undefined : PRESETS[presetName];
+  if (presetName !== null && !preset) {
+    throw new FedrankError(
+      'CLI_BAD_ARGUMENT',
+      `unknown --preset '${presetName}' (known: ${Object.keys(PRESETS).join(', ')})`,
+    );
+  }
+  const pf = preset?.federated ?? BASE_FEDERATED;
+  const pc = preset?.central ?? { epochs: 4, lr: 0.003, batchSize: 256 };
+  const federated: FederatedSettings = {
+    rounds: intOption(args, 'rounds', 1, 1_000_000, pf.rounds),
+    clientsPerRound: intOption(args, 'clients-per-round', 1, 10_000_000, pf.clientsPerRound),
+    clip: numberOption(args, 'clip', 1e-9, 1e9, pf.clip),
+    localEpochs: intOption(args, 'local-epochs', 1, 1000, pf.localEpochs),
+    lr: numberOption(args, 'lr', 0, 1e6, pf.lr),
+    batchSize: intOption(args, 'batch-size', 1, 100_000, pf.batchSize),
+    serverOpt: choice(o.get('server-opt'), ['fedavg', 'fedadam'] as const, 'server-opt', pf.serverOpt),
+    serverLr: numberOption(args, 'server-lr', 0, 1e6, pf.serverLr),
+    noisePath: choice(o.get('noise-path'), ['aggregate', 'client'] as const, 'noise-path', pf.noisePath),
+    encoding: choice(o.get('encoding'), ['i8', 'f32'] as const, 'encoding', pf.encoding),
+    delta: numberOption(args, 'delta', 1e-300, 0.999, pf.delta),
+  };
+  const central: CentralSettings = {
+    epochs: intOption(args, 'epochs', 1, 10_000, pc.epochs),
+    lr: numberOption(args, 'central-lr', 0, 1e6, pc.lr),
+    batchSize: intOption(args, 'central-batch', 1, 100_000, pc.batchSize),
+  };
+  if (o.has('sigma') && o.has('epsilon')) {
+    throw new FedrankError('CLI_BAD_ARGUMENT', 'give either --sigma or --epsilon, not both');
+  }
+  const modeRaw = o.get('mode');
+  const mode =
+    modeRaw === undefined
+      ? undefined
+      : choice(modeRaw, ['popularity', 'centralized', 'federated'] as const, 'mode', 'federated');
+  let runs: RunPlan[];
+  if (mode === undefined && preset && !o.has('sigma') && !o.has('epsilon')) {
+    runs = preset.table;
+  } else {
+    const m = mode ?? 'federated';
+    if (m !== 'federated' && (o.has('sigma') || o.has('epsilon'))) {
+      throw new FedrankError('CLI_BAD_ARGUMENT', `--sigma/--epsilon apply to --mode federated only`);
+    }
+    if (m === 'federated') {
+      if (o.has('epsilon')) {
+        const e = numberOption(args, 'epsilon', 1e-6, 1e6);
+        runs = [{ label: `federated, ε=${e}`, mode: 'federated', epsilon: e }];
+      } else {
+        const s = numberOption(args, 'sigma', 0, 1e6, 0);
+        runs = [{ label: s > 0 ? `federated, σ=${s}` : 'federated, no noise', mode: 'federated', sigma: s }];
+      }
+    } else {
+      runs = [{ label: m, mode: m }];
+    }
+  }
+  let spec: ModelSpec = { ...DEFAULT_SPEC, ...(preset?.spec ?? {}) };
+  const specRaw = o.get('spec');
+  if (specRaw !== undefined) {
+    let overrides: unknown;
+    try {
+      overrides = JSON.parse(specRaw);
+    } catch {
+      throw new FedrankError('CLI_BAD_ARGUMENT', `--spec must be a JSON object, got '${specRaw}'`);
+    }
+    if (typeof overrides !== 'object' || overrides === null || Array.isArray(overrides)) {
+      throw new FedrankError('CLI_BAD_ARGUMENT', `--spec must be a JSON object, got '${specRaw}'`);
+    }
+    try {
+      spec = parseSpec({ ...spec, ...overrides });
+    } catch (err) {
+      throw new FedrankError('CLI_BAD_ARGUMENT', `--spec: ${(err as Error).message}`);
+    }
+  }
+  const maxUsers = o.has('max-users') ? intOption(args, 'max-users', 3, 1e9) : null;
+  return {
+    data,
+    split: choice(o.get('split'), ['valid', 'test'] as const, 'split', 'valid'),
+    preset: presetName,
+    seed: intOption(args, 'seed', 0, 0xffffffff, 1),
+    maxUsers,
+    evalUsers: intOption(args, 'eval-users', 1, 1e9, preset?.evalUsers ?? 2000),
+    evalEvery: intOption(args, 'eval-every', 1, 1e9, preset?.evalEvery ?? 5),
+    negatives: intOption(args, 'negatives', 0, 10_000, preset?.negatives ?? 16),
+    backend: choice(o.get('backend'), ['wasm', 'cpu'] as const, 'backend', 'wasm'),
+    spec,
+    federated,
+    central,
+    runs,
+    out: o.get('out') ?? null,
+    plot: o.get('plot') ?? null,
+  };
+}
