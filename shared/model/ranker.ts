@@ -256,20 +256,27 @@ export class Ranker {
     const L = this.spec.maxHistory;
     const D = this.spec.dim + 1;
     const recent = ctxs.map((c) => c.history.slice(-L).reverse()); // position 0 = most recent
-    const A = this.attrSlots(recent.flat());
+    const flat = recent.flat();
+    const R = flat.length;
+    const A = this.attrSlots(flat);
     const S = this.spec.itemHashes + A;
-    // Missing positions keep zero weights (a zero vector) and a -inf position logit.
-    const idx = new Int32Array(B * L * S);
-    const w = new Float32Array(B * L * S);
+    // Pool only the real history items, then lay them out [B, L] by row index; missing positions point at
+    // an extra zero row and get a -inf position logit.
+    const idx = new Int32Array(R * S);
+    const w = new Float32Array(R * S);
+    const at = new Int32Array(B * L).fill(R);
     const mask = new Float32Array(B * L).fill(NEG_INF);
+    let r = 0;
     for (let b = 0; b < B; b++) {
       const h = recent[b]!;
-      for (let p = 0; p < h.length; p++) {
-        this.fillItem(h[p]!, idx, w, (b * L + p) * S, A);
+      for (let p = 0; p < h.length; p++, r++) {
+        this.fillItem(h[p]!, idx, w, r * S, A);
+        at[b * L + p] = r;
         mask[b * L + p] = 0;
       }
     }
-    const hv = tf.reshape(this.pooled(idx, w, B * L, S), [B, L, D]);
+    const rows = tf.concat([this.pooled(idx, w, R, S), tf.zeros([1, D])], 0);
+    const hv = tf.reshape(gatherRows(rows, tf.tensor1d(at, 'int32'), this.training), [B, L, D]);
     const pw = tf.softmax(tf.add(tf.reshape(this.vars.posLogits, [1, L]), tf.tensor2d(mask, [B, L])));
     const hist = tf.sum(tf.mul(hv, tf.expandDims(pw, 2)), 1) as tf.Tensor2D;
     const last = tf.reshape(tf.slice(hv, [0, 0, 0], [B, 1, D]), [B, D]);
