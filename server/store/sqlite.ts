@@ -133,7 +133,14 @@ export class SqliteStore implements Store {
   constructor(opts: SqliteStoreOptions) {
     if (opts.path !== ':memory:') mkdirSync(dirname(opts.path), { recursive: true });
     this.db = new Database(opts.path);
+    // 64 KiB pages: the running sum is one multi-megabyte BLOB rewritten at every commit, and large pages
+    // roughly halve the cost of rewriting its overflow chain (measured: ~2x faster commits at 400k params).
+    // Only takes effect when the file is created.
+    this.db.pragma('page_size = 65536');
     this.db.pragma('journal_mode = WAL');
+    // Checkpoint every 64 MiB of WAL, so the sum's pages (rewritten by every commit) are copied into the
+    // database file once per many commits instead of at nearly every one.
+    this.db.pragma('wal_autocheckpoint = 1024');
     this.db.pragma(`synchronous = ${opts.durability === 'normal' ? 'NORMAL' : 'FULL'}`);
     this.db.pragma('foreign_keys = ON');
     this.db.exec(SCHEMA);

@@ -1,0 +1,217 @@
+/**
+ * `npm run bench:server`: update ingestion throughput of the real server over loopback HTTP (validation,
+ * decode, accumulate, durable SQLite commit, acknowledgement), for a ~100k and a ~400k parameter model with
+ * int8 payloads at 1 and 64 concurrent uploaders, beside a bare float32 add loop over the same payloads
+ * measured in the same run; and peak RSS after 1,000 and after 20,000 updates. Writes
+ * bench/results/server.json.
+ *
+ * The server runs on the main thread; the uploaders run in a worker thread (fetch/undici), so HTTP
+ * client work does not share the server's event loop. Rounds close every 1,000 updates (included).
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { decodeTensor, encodeTensor } from '../shared/codec/tensor-codec.ts';
+import { gaussianNoise } from '../shared/dp/noise.ts';
+import { accumulate, newAccumulator } from '../shared/fl/aggregate.ts';
+import { startServer } from '../server/app.ts';
+import { makeConfig } from '../server/config.ts';
+import { randomId, specWithParams } from '../server/testing.ts';
+
+const PAYLOADS = 16;
+const ROUND_SIZE = 1000;
+
+/** Uploader worker: sends `count` updates with `concurrency` parallel requests, cycling the payloads. */
+const WORKER = `
+const { parentPort, workerData } = require('node:worker_threads');
+const { randomBytes } = require('node:crypto');
+const id = () => randomBytes(18).toString('base64url');
+parentPort.on('message', async ({ url, count, concurrency }) => {
+  const bodies = workerData.payloads;
+  let next = 0, failures = 0, firstError = null;
+  const t0 = performance.now();
+  const marks = [];
+  async function one() {
+    while (next < count) {
+      const i = next++;
+      const res = await fetch(url, {
+        method: 'POST',
+        body: bodies[i % bodies.length],
+        headers: { 'content-type': 'application/vnd.fedrank.tensor', 'x-fedrank-client': id(), 'idempotency-key': id() },
+      });
+      const text = await res.text();
+      if (res.status !== 201) { failures++; firstError ??= res.status + ' ' + text; }
+      if ((i + 1) % 1000 === 0) marks.push(i + 1);
+    }
+  }
+  await Promise.all(Array.from({ length: concurrency }, one));
+  parentPort.postMessage({ seconds: (performance.now() - t0) / 1000, failures, firstError });
+});
+`;
+
+interface Run {
+  params: number;
+  encoding: 'i8';
+  concurrency: number;
+  updates: number;
+  seconds: number;
+  updatesPerSecond: number;
+  bareAddUpdatesPerSecond: number;
+  ratioToBareAdd: number;
+  payloadBytes: number;
+}
+
+function payloadsFor(modelId: string, n: number, std: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (let k = 0; k < PAYLOADS; k++) {
+    // A clipped delta (norm 1) plus the per-client Gaussian noise: what an honest client sends.
+    const v = gaussianNoise(n, std);
+    v[k % n]! += 1;
+    out.push(encodeTensor({ kind: 'delta', modelId, baseVersion: 0, round: 1, encoding: 'i8' }, v));
+  }
+  return out;
+}
+
+/** Bare loop: the shared accumulate() over the same payloads decoded to float32 (decode not timed). */
+function bareAdd(payloads: Uint8Array[], n: number, minSeconds = 1.5): number {
+  const decoded = payloads.map((p) => decodeTensor(p, { maxCount: n }).values);
+  const acc = newAccumulator(n);
+  for (let i = 0; i < 50; i++) accumulate(acc, decoded[i % decoded.length]!);
+  let count = 0;
+  const t0 = performance.now();
+  while (performance.now() - t0 < minSeconds * 1000) {
+    for (let i = 0; i < 50; i++) accumulate(acc, decoded[count++ % decoded.length]!);
+  }
+  return count / ((performance.now() - t0) / 1000);
+}
+
+async function benchModel(
+  target: number,
+  plan: { concurrency: number; updates: number }[],
+  rss?: { at1000: number; atEnd: number; updates: number },
+): Promise<Run[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'fedrank-bench-'));
+  const config = makeConfig({
+    host: '127.0.0.1',
+    port: 0,
+    db: join(dir, 'bench.db'),
+    operatorToken: 'bench-operator-token-0123456789',
+    model: { spec: specWithParams(target) },
+    training: { clipNorm: 1, noiseMultiplier: 1, noiseMode: 'local', expectedClientsPerRound: 1 },
+    rounds: {
+      minClients: ROUND_SIZE,
+      maxClients: ROUND_SIZE,
+      deadlineSeconds: null,
+      maxStaleness: 1_000_000,
+    },
+    limits: { perIpPerMinute: 0, perClientPerMinute: 0 },
+    logLevel: 'warn',
+  });
+  const server = await startServer(config, { logger: false });
+  if (process.env.BENCH_TRACE) {
+    const st = server.aggregator.store;
+    const orig = st.commitUpdates.bind(st);
+    const sizes: number[] = [];
+    let ms = 0;
+    st.commitUpdates = async (r, u, a) => {
+      const t = performance.now();
+      await orig(r, u, a);
+      ms += performance.now() - t;
+      sizes.push(u.length);
+      if (sizes.length % 20 === 0)
+        console.log('batches', sizes.slice(-20).join(','), 'commit ms avg', (ms / sizes.length).toFixed(1));
+    };
+  }
+  const n = server.aggregator.model.paramCount;
+  const payloads = payloadsFor(server.aggregator.model.modelId, n, 1);
+  const worker = new Worker(WORKER, { eval: true, workerData: { payloads } });
+  const upload = (count: number, concurrency: number) =>
+    new Promise<{ seconds: number; failures: number; firstError: string | null }>((resolve) => {
+      worker.once('message', resolve);
+      worker.postMessage({ url: `${server.url}/v1/updates`, count, concurrency });
+    });
+  const runs: Run[] = [];
+  try {
+    await upload(200, 8); // warm-up (JIT, connections, first round)
+    for (const p of plan) {
+      const bare = bareAdd(payloads, n);
+      const r = await upload(p.updates, p.concurrency);
+      if (r.failures > 0) throw new Error(`${r.failures} uploads failed: ${r.firstError}`);
+      const ups = p.updates / r.seconds;
+      runs.push({
+        params: n,
+        encoding: 'i8',
+        concurrency: p.concurrency,
+        updates: p.updates,
+        seconds: round(r.seconds, 3),
+        updatesPerSecond: round(ups, 1),
+        bareAddUpdatesPerSecond: round(bare, 1),
+        ratioToBareAdd: round(ups / bare, 4),
+        payloadBytes: payloads[0]!.length,
+      });
+      console.log(JSON.stringify(runs.at(-1)));
+    }
+    if (rss) {
+      const peak = (): number => process.resourceUsage().maxRSS * 1024;
+      const r1 = await upload(1000, 64);
+      if (r1.failures > 0) throw new Error(`uploads failed: ${r1.firstError}`);
+      rss.at1000 = peak();
+      const r2 = await upload(rss.updates - 1000, 64);
+      if (r2.failures > 0) throw new Error(`uploads failed: ${r2.firstError}`);
+      rss.atEnd = peak();
+    }
+  } finally {
+    await worker.terminate();
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return runs;
+}
+
+function round(x: number, d: number): number {
+  return Number(x.toFixed(d));
+}
+
+const quick = process.argv.includes('--quick');
+const scale = quick ? 0.1 : 1;
+const plan = (one: number, many: number) => [
+  { concurrency: 1, updates: Math.max(100, Math.round(one * scale)) },
+  { concurrency: 64, updates: Math.max(200, Math.round(many * scale)) },
+];
+const rss = { at1000: 0, atEnd: 0, updates: quick ? 3000 : 20_000 };
+// The RSS run goes first in a fresh process so earlier runs do not set the peak.
+const runs400 = await benchModel(400_000, plan(1500, 4000), rss);
+const runs100 = await benchModel(100_000, plan(3000, 8000));
+const runs = [...runs100, ...runs400];
+const goal = runs400.find((r) => r.concurrency === 64)!;
+const result = {
+  benchmark: 'server ingest',
+  date: new Date().toISOString(),
+  machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', node: process.version },
+  notes: [
+    'updatesPerSecond: POST /v1/updates over loopback (fetch in a worker thread), each acknowledged only after its SQLite commit (WAL, synchronous=FULL); concurrent uploads share group commits.',
+    'bareAddUpdatesPerSecond: shared accumulate() of the same payloads, pre-decoded to float32, into a float64 sum, measured just before each run.',
+    `Rounds close every ${ROUND_SIZE} updates (FedAvg step and model write included).`,
+    'peakRss: process.resourceUsage().maxRSS of the whole process (server + uploader worker) after 1,000 and after 20,000 updates of the ~400k-parameter model at 64 concurrent uploaders.',
+  ],
+  runs,
+  goal: {
+    description: 'ingest >= 25% of the bare add loop at ~400k parameters, int8, 64 concurrent uploaders',
+    ratio: goal.ratioToBareAdd,
+    met: goal.ratioToBareAdd >= 0.25,
+  },
+  peakRss: {
+    updates: [1000, rss.updates],
+    bytes: [rss.at1000, rss.atEnd],
+    growth: round(rss.atEnd / rss.at1000 - 1, 4),
+    flatWithin10Percent: rss.atEnd <= rss.at1000 * 1.1,
+  },
+};
+const outDir = new URL('./results/', import.meta.url).pathname;
+mkdirSync(outDir, { recursive: true });
+writeFileSync(
+  join(outDir, quick ? 'server-quick.json' : 'server.json'),
+  JSON.stringify(result, null, 2) + '\n',
+);
+console.log(JSON.stringify({ goal: result.goal, peakRss: result.peakRss }, null, 2));
