@@ -2,6 +2,7 @@
 import { intOption, parseArgs, runCli } from './args.ts';
 import { startServer } from '../server/app.ts';
 import { makeConfig, readConfigFile } from '../server/config.ts';
+import { isFedrankError } from '../shared/errors.ts';
 
 const HELP = `usage: fedrank serve [--config FILE.json] [--port N] [--host ADDR] [--db FILE] [--log-level LEVEL]
 
@@ -23,7 +24,26 @@ export async function run(argv: string[]): Promise<number> {
     if (args.options.has('db')) flags.db = args.options.get('db');
     if (args.options.has('log-level')) flags.logLevel = args.options.get('log-level');
     const config = makeConfig(file ? readConfigFile(file) : undefined, flags);
-    const server = await startServer(config);
+    let server: Awaited<ReturnType<typeof startServer>>;
+    try {
+      server = await startServer(config);
+    } catch (err) {
+      // Operational start-up failures get one line too (the store, the port), exit code 1.
+      const e = err as { code?: string; message?: string };
+      if (isFedrankError(err) && err.code === 'CONFIG_INVALID') throw err;
+      if (
+        isFedrankError(err) ||
+        e.code === 'EADDRINUSE' ||
+        e.code === 'EACCES' ||
+        e.code === 'SQLITE_CANTOPEN'
+      ) {
+        process.stderr.write(
+          `fedrank serve: ${e.code ?? 'ERROR'}: ${(e.message ?? String(err)).split('\n')[0]}\n`,
+        );
+        return 1;
+      }
+      throw err;
+    }
     server.app.log.info(
       { url: server.url, dashboard: `${server.url}/dashboard/` },
       'fedrank serve listening',
