@@ -154,7 +154,7 @@ describe('SIGKILL durability', () => {
       try {
         res = await fetch(`${base}/v1/updates`, {
           method: 'POST',
-          body: u.body,
+          body: Buffer.from(u.body),
           headers: {
             'content-type': 'application/vnd.fedrank.tensor',
             'x-fedrank-client': u.client,
