@@ -275,7 +275,8 @@ export class Ranker {
         mask[b * L + p] = 0;
       }
     }
-    const rows = tf.concat([this.pooled(idx, w, R, S), tf.zeros([1, D])], 0);
+    // No history at all: skip the empty pooling (a zero-row gather traps in the WASM backend).
+    const rows = R > 0 ? tf.concat([this.pooled(idx, w, R, S), tf.zeros([1, D])], 0) : tf.zeros([1, D]);
     const hv = tf.reshape(gatherRows(rows, tf.tensor1d(at, 'int32'), this.training), [B, L, D]);
     const pw = tf.softmax(tf.add(tf.reshape(this.vars.posLogits, [1, L]), tf.tensor2d(mask, [B, L])));
     const hist = tf.sum(tf.mul(hv, tf.expandDims(pw, 2)), 1) as tf.Tensor2D;
