@@ -155,7 +155,7 @@ function render(v) {
     : '–';
   if (v.round) {
     $('kpi-round').textContent = `#${v.round.id}`;
-    const dl = v.round.deadline ? ` · deadline ${new Date(v.round.deadline).toLocaleTimeString()}` : '';
+    const dl = v.round.deadline ? ` · deadline ${clock(v.round.deadline)}` : '';
     $('kpi-round-detail').textContent =
       `${v.round.accepted} of min ${v.round.minClients} / max ${v.round.maxClients}${dl}`;
   } else {
@@ -218,16 +218,26 @@ function render(v) {
 
   $('rounds').querySelector('tbody').innerHTML = [...v.rounds]
     .sort((a, b) => b.id - a.id)
-    .slice(0, 12)
+    .slice(0, 8)
     .map(
       (r) =>
-        `<tr><td>#${r.id}</td><td>${fmt(r.version)}</td><td>${fmt(r.clients)}</td><td>${fmt(r.meanNorm)}</td><td>${fmt(r.epsilon, 2)}</td><td>${r.closedAt ? new Date(r.closedAt).toLocaleTimeString() : r.closed ? 'yes' : 'open'}</td></tr>`,
+        `<tr><td>#${r.id}</td><td>${fmt(r.version)}</td><td>${fmt(r.clients)}</td><td>${fmt(r.meanNorm)}</td><td>${fmt(r.epsilon, 2)}</td><td>${r.closedAt ? clock(r.closedAt) : r.closed ? 'yes' : 'open'}</td></tr>`,
     )
     .join('');
 
   $('server-info').innerHTML = v.serverInfo
     .map(([k, val]) => `<dt>${esc(k)}</dt><dd>${esc(String(val))}</dd>`)
     .join('');
+}
+
+/** 24-hour wall-clock time (short enough for a table cell in every locale). */
+function clock(t) {
+  return new Date(t).toLocaleTimeString([], {
+    hour: '2-digit',
+    minute: '2-digit',
+    second: '2-digit',
+    hour12: false,
+  });
 }
 
 function esc(s) {
@@ -255,7 +265,7 @@ async function tick() {
     showError('');
     setHealth(ok ? 'ok' : 'bad', ok ? 'healthy' : 'unhealthy');
     render(toView(status, rounds, rejections));
-    $('updated').textContent = new Date().toLocaleTimeString();
+    $('updated').textContent = clock(Date.now());
     document.body.dataset.state = 'live';
   } catch (err) {
     if (err && err.kind === 'auth') {
