@@ -1,0 +1,80 @@
+import { describe, expect, it } from 'vitest';
+import { decodeTensor, decodeTensorView, encodeTensor } from '../shared/codec/tensor-codec.ts';
+import { privatizeDelta } from '../shared/dp/privatize.ts';
+import type { TrainingConfig } from '../shared/protocol.ts';
+import { addView, emptyAccumulator, maxHonestNorm, viewNorm } from './ingest.ts';
+
+const header = { kind: 'delta' as const, modelId: 'm-1', baseVersion: 0, round: 1 };
+
+function reference(buf: Uint8Array, n: number): Float32Array {
+  return decodeTensor(buf, { maxCount: n }).values;
+}
+
+describe('ingest on codec views', () => {
+  for (const [n, blockSize] of [
+    [1, 16],
+    [37, 16],
+    [1000, 256],
+    [4099, 64],
+    [70_000, 65536],
+  ] as const) {
+    it(`viewNorm and addView match the decoded values (n=${n}, block ${blockSize}, aligned and not)`, () => {
+      const values = new Float32Array(n).map(() => (Math.random() - 0.5) * 3);
+      const enc = encodeTensor({ ...header, encoding: 'i8' }, values, { blockSize });
+      const ref = reference(enc, n);
+      let refNorm = 0;
+      for (const x of ref) refNorm += x * x;
+      // an unaligned copy exercises the per-byte fallback
+      const shifted = new Uint8Array(enc.length + 1).subarray(1);
+      shifted.set(enc);
+      for (const buf of [enc, shifted]) {
+        const v = decodeTensorView(buf, { maxCount: n });
+        expect(viewNorm(v)).toBeCloseTo(Math.sqrt(refNorm), 6);
+        const acc = emptyAccumulator(n);
+        addView(acc, v, 0.5, 1);
+        addView(acc, v, 1, 1);
+        for (let i = 0; i < n; i++) expect(acc.sum[i]).toBeCloseTo(1.5 * ref[i]!, 5);
+        expect(acc).toMatchObject({ weight: 1.5, count: 2, sqWeightSum: 1.25, maxWeight: 1, normSum: 2 });
+      }
+      const f = encodeTensor({ ...header, encoding: 'f32' }, values);
+      const fv = decodeTensorView(f, { maxCount: n });
+      let fNorm = 0;
+      for (const x of values) fNorm += x * x;
+      expect(viewNorm(fv)).toBeCloseTo(Math.sqrt(fNorm), 6);
+    });
+  }
+
+  it('honest clipped + noised + int8 updates never exceed maxHonestNorm; slightly larger ones do', () => {
+    const n = 20_000;
+    for (const [sigma, mode, C] of [
+      [0, 'local', 1],
+      [0.5, 'local', 1],
+      [2, 'local', 0.1],
+      [1, 'distributed', 1],
+    ] as const) {
+      const t: TrainingConfig = {
+        clipNorm: C,
+        noiseMultiplier: sigma,
+        noiseMode: mode,
+        expectedClientsPerRound: 10,
+        localEpochs: 1,
+        learningRate: 0.1,
+        batchSize: 8,
+        minNewEvents: 1,
+        updateEncoding: 'i8',
+      };
+      const bound = maxHonestNorm(t, n, 8, 256);
+      let worst = 0;
+      for (let k = 0; k < 30; k++) {
+        // adversarially shaped but clipped: all mass in one block (the worst case for int8 error)
+        const delta = new Float32Array(n);
+        for (let i = 0; i < 256; i++) delta[i] = Math.random() * 10;
+        const { noised } = privatizeDelta(delta, t);
+        const v = decodeTensorView(encodeTensor({ ...header, encoding: 'i8' }, noised), { maxCount: n });
+        worst = Math.max(worst, viewNorm(v) / bound);
+      }
+      expect(worst).toBeLessThanOrEqual(1);
+      expect(worst).toBeGreaterThan(0.5); // the bound is not vacuous
+    }
+  });
+});
