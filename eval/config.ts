@@ -58,6 +58,10 @@ export interface EvalConfig {
   runs: RunPlan[];
   out: string | null;
   plot: string | null;
+  /** Runs executed at once, each in its own process (the runs are independent). */
+  jobs: number;
+  /** Internal: execute only this run of the list (used by the parallel parent for its children). */
+  onlyRun: number | null;
 }
 
 /** A preset: defaults for every setting, and the table's runs. */
@@ -137,6 +141,8 @@ const OPTIONS = [
   'spec',
   'out',
   'plot',
+  'jobs',
+  'only-run',
 ] as const;
 
 /** The `fedrank eval --help` text. */
@@ -157,6 +163,7 @@ export const USAGE = `usage: fedrank eval --data DIR [options]
   --seed N --eval-every K --eval-users N --max-users N
   --spec JSON                model spec overrides, e.g. '{"dim":16}'
   --backend wasm|cpu         tfjs backend (default wasm)
+  --jobs J                   runs executed in parallel, one process each (default 1)
   --out FILE.json --plot FILE.svg
 `;
 
@@ -254,6 +261,7 @@ export function parseEvalArgs(argv: string[]): EvalConfig {
       throw new FedrankError('CLI_BAD_ARGUMENT', `--spec: ${(err as Error).message}`);
     }
   }
+  const onlyRun = o.has('only-run') ? intOption(args, 'only-run', 0, runs.length - 1) : null;
   const maxUsers = o.has('max-users') ? intOption(args, 'max-users', 3, 1e9) : null;
   return {
     data,
@@ -271,5 +279,7 @@ export function parseEvalArgs(argv: string[]): EvalConfig {
     runs,
     out: o.get('out') ?? null,
     plot: o.get('plot') ?? null,
+    jobs: intOption(args, 'jobs', 1, 64, 1),
+    onlyRun,
   };
 }

@@ -6,6 +6,7 @@ import { useBackend } from './backend.ts';
 import { parseEvalArgs } from './config.ts';
 import { loadDataset } from './dataset.ts';
 import { gitCommit, markdownTable, plotRuns, resultsDocument } from './report.ts';
+import { runParallel } from './parallel.ts';
 import { runAll } from './runner.ts';
 
 async function writeOut(file: string, text: string): Promise<void> {
@@ -15,7 +16,9 @@ async function writeOut(file: string, text: string): Promise<void> {
 
 /** Parses arguments and runs the evaluation; returns the exit code. */
 export async function main(argv: string[]): Promise<number> {
-  const cfg = parseEvalArgs(argv);
+  const parsed = parseEvalArgs(argv);
+  // A child of a parallel run executes exactly one plan of the list.
+  const cfg = parsed.onlyRun === null ? parsed : { ...parsed, runs: [parsed.runs[parsed.onlyRun]!] };
   const startedAt = new Date().toISOString();
   const t0 = performance.now();
   let data;
@@ -28,13 +31,20 @@ export async function main(argv: string[]): Promise<number> {
     }
     throw err;
   }
-  const backend = await useBackend(cfg.backend);
-  process.stderr.write(
-    `fedrank eval: ${data.users.length} shoppers, ${data.items.length} items, ${data.interactions} interactions` +
-      `${cfg.maxUsers !== null ? ` (using ${Math.min(cfg.maxUsers, data.users.length)} shoppers)` : ''}; ` +
-      `split ${cfg.split}; backend ${backend}; ${cfg.runs.length} run(s)\n`,
-  );
-  const runs = runAll(cfg, data);
+  const backend =
+    cfg.jobs > 1 && cfg.runs.length > 1
+      ? `${cfg.backend} (x${cfg.jobs} processes)`
+      : await useBackend(cfg.backend);
+  if (parsed.onlyRun === null)
+    process.stderr.write(
+      `fedrank eval: ${data.users.length} shoppers, ${data.items.length} items, ${data.interactions} interactions` +
+        `${cfg.maxUsers !== null ? ` (using ${Math.min(cfg.maxUsers, data.users.length)} shoppers)` : ''}; ` +
+        `split ${cfg.split}; backend ${backend}; ${cfg.runs.length} run(s)\n`,
+    );
+  const runs =
+    cfg.jobs > 1 && cfg.runs.length > 1
+      ? await runParallel(argv, cfg.runs.length, cfg.jobs)
+      : runAll(cfg, data);
   const wallSeconds = (performance.now() - t0) / 1000;
   const table = markdownTable(runs);
   process.stdout.write(
@@ -43,7 +53,7 @@ export async function main(argv: string[]): Promise<number> {
   if (cfg.out) {
     const doc = resultsDocument(cfg, data, runs, { backend, startedAt, wallSeconds, commit: gitCommit() });
     await writeOut(cfg.out, JSON.stringify(doc, null, 2) + '\n');
-    process.stderr.write(`results written to ${cfg.out}\n`);
+    if (parsed.onlyRun === null) process.stderr.write(`results written to ${cfg.out}\n`);
   }
   if (cfg.plot) {
     await writeOut(cfg.plot, plotRuns(runs, cfg.split));

@@ -85,7 +85,7 @@ export function plotRuns(runs: readonly RunResult[], split: string): string {
     xLabel: 'round (federated) / epoch (centralized)',
     yLabel: 'NDCG@10',
     series: runs
-      .filter((r) => r.points.length > 0)
+      .filter((r) => r.mode === 'federated' && r.points.length > 0)
       .map((r) => ({ label: r.label, points: r.points.map((p) => ({ x: p.step, y: p.metrics.ndcg10 })) })),
     references: runs
       .filter((r) => r.mode !== 'federated')
