@@ -103,7 +103,7 @@ function chartOpts(el, series, { bars = false, xLabel = '', yMin = null } = {}) 
     },
     axes: [
       { stroke: '#667085', incrs: INT_INCRS, label: xLabel, labelSize: 18 },
-      { stroke: '#667085', size: 50 },
+      { stroke: '#667085', size: 64 },
     ],
     series: [
       { label: xLabel || 'x' },
