@@ -4,10 +4,8 @@
  * isFallbackAdapter) can be far slower than WASM. The choice is cached with an environment fingerprint.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import '@tensorflow/tfjs-backend-cpu';
-import '@tensorflow/tfjs-backend-webgl';
-import '@tensorflow/tfjs-backend-webgpu';
-import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm/dist/base';
+import './kernels.ts';
 import wasmUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
 import wasmSimdUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
 import { encodeItem } from '../../shared/model/features.ts';
@@ -138,6 +136,8 @@ export interface BackendResult {
   reason: string;
   /** A choice worth caching (measured), or null when it must not be reused. */
   choice: BackendChoice | null;
+  /** The environment fingerprint the choice belongs to. */
+  fingerprint: string;
 }
 
 /**
@@ -158,10 +158,20 @@ export async function chooseBackend(
     (env.softwareGl ? '; webgl not measured: software renderer' : env.webgl2 ? '' : '; no webgl2');
   if (forced) {
     if (await activate(forced))
-      return { backend: forced, reason: `forced by option; ${gpuNote}`, choice: null };
+      return {
+        backend: forced,
+        reason: `forced by option; ${gpuNote}`,
+        choice: null,
+        fingerprint: env.fingerprint,
+      };
   }
   if (cached && cached.fingerprint === env.fingerprint && (await activate(cached.backend))) {
-    return { backend: cached.backend, reason: `cached: ${cached.reason}`, choice: null };
+    return {
+      backend: cached.backend,
+      reason: `cached: ${cached.reason}`,
+      choice: null,
+      fingerprint: env.fingerprint,
+    };
   }
   const timings: string[] = [];
   let best: { name: BackendName; ms: number } | null = null;
@@ -192,7 +202,22 @@ export async function chooseBackend(
       }
     }
   }
-  return { backend, reason, choice: { fingerprint: env.fingerprint, backend, reason } };
+  return {
+    backend,
+    reason,
+    choice: { fingerprint: env.fingerprint, backend, reason },
+    fingerprint: env.fingerprint,
+  };
+}
+
+/**
+ * After a backend failed at runtime (e.g. a lost WebGPU device): the next one down the list that starts
+ * (WASM, then CPU). Returns the backend now active.
+ */
+export async function demoteBackend(failed: BackendName): Promise<BackendName> {
+  const order: BackendName[] = failed === 'wasm' ? ['cpu'] : ['wasm', 'cpu'];
+  for (const name of order) if (await activate(name)) return name;
+  return tf.getBackend() as BackendName;
 }
 
 /** The backend tfjs reports right now. */

@@ -12,7 +12,7 @@ import type { ModelSpec } from '../../shared/model/spec.ts';
 import type { RankItem, TrackEvent } from '../types.ts';
 import { parseWorkerInit, sanitizeEvent, sanitizeItems } from '../wire.ts';
 import type { WorkerApi, WorkerDebug, WorkerInit, WorkerStatus } from '../wire.ts';
-import { chooseBackend, currentBackend, numTensors } from './backend.ts';
+import { chooseBackend, currentBackend, demoteBackend, numTensors } from './backend.ts';
 import type { BackendName } from '../types.ts';
 import { backoffDelay, randomId } from './http.ts';
 import { DEFAULT_PRIVACY_DELTA, deviceBudget, ledgerEpsilon } from './ledger.ts';
@@ -49,6 +49,8 @@ export class Engine implements WorkerApi {
   private updatesPending = 0;
   private newPositives = 0;
   private busy = false;
+  private recovering = false;
+  private fingerprint: string | null = null;
   private flushing = false;
   private flushAgain = false;
   private lastSync = 0;
@@ -81,6 +83,7 @@ export class Engine implements WorkerApi {
       const r = await chooseBackend(spec, params, this.cfg.backend, cached);
       this.backend = r.backend;
       this.backendReason = r.reason;
+      this.fingerprint = r.fingerprint;
       if (r.choice) await this.store.putSetting('backend', r.choice);
       if (this.model) this.useModel(this.model);
       await this.loadPersonal();
@@ -146,6 +149,42 @@ export class Engine implements WorkerApi {
     await this.store.putPersonal({ key: 'state', modelId, seq, state: p });
   }
 
+  /**
+   * A tensor error that is not ours (a lost WebGPU device, a driver fault): move to the next backend down
+   * and rebuild the ranker there, and remember the choice so the next visit does not start on it again.
+   */
+  private async recover(e: unknown): Promise<boolean> {
+    const failed = this.backend;
+    if (isFedrankError(e) || !failed || failed === 'cpu' || this.recovering) return false;
+    this.recovering = true;
+    try {
+      const now = await demoteBackend(failed);
+      const why = String(e instanceof Error ? e.message : e).slice(0, 120);
+      this.backend = now;
+      this.backendReason = `${failed} failed at runtime (${why}); switched to ${now}; was: ${this.backendReason}`;
+      try {
+        this.ranker?.dispose();
+      } catch {
+        // the failed backend may not even free its memory any more
+      }
+      this.ranker = null;
+      this.scorer = null;
+      if (this.model) this.useModel(this.model);
+      if (this.fingerprint) {
+        await this.store.putSetting('backend', {
+          fingerprint: this.fingerprint,
+          backend: now,
+          reason: this.backendReason,
+        });
+      }
+      return true;
+    } catch {
+      return false;
+    } finally {
+      this.recovering = false;
+    }
+  }
+
   /** Fetches the model if changed; errors are recorded, never thrown. */
   async sync(): Promise<void> {
     if (!this.cfg.server || this.optedOut || Date.now() < this.nextSyncAt) return;
@@ -178,9 +217,15 @@ export class Engine implements WorkerApi {
     const query = typeof rawQuery === 'string' ? rawQuery.slice(0, 256) : '';
     try {
       return this.scorer.rank(items, query, this.personal);
-    } catch {
+    } catch (e) {
       this.lastError = 'SDK_BAD_MESSAGE';
-      return null;
+      // One retry on the next backend down when the active one failed (e.g. a lost WebGPU device).
+      if (!(await this.recover(e)) || !this.scorer) return null;
+      try {
+        return this.scorer.rank(items, query, this.personal);
+      } catch {
+        return null;
+      }
     }
   }
 
@@ -234,6 +279,8 @@ export class Engine implements WorkerApi {
       }
     } catch (e) {
       this.lastError = isFedrankError(e) ? e.code : 'SDK_BAD_MESSAGE';
+      // The pass is tried again on the replacement backend.
+      if (await this.recover(e)) setTimeout(() => void this.idle(), 0);
     } finally {
       this.busy = false;
     }
