@@ -49,6 +49,8 @@ interface Submission {
 }
 
 const MAX_BATCH = 256;
+/** Upload bodies held while waiting for the writer; beyond this the server sheds load (503, retry). */
+const MAX_QUEUED_BYTES = 256 * 1024 * 1024;
 
 /** The aggregation state machine over a Store. */
 export class Aggregator {
@@ -62,6 +64,7 @@ export class Aggregator {
   waitingNote: string | null = null;
   readonly ledger: PrivacyLedger;
   private queue: Submission[] = [];
+  private queuedBytes = 0;
   private writerRunning = false;
   private closeRequested = false;
   private deadlineTimer: NodeJS.Timeout | null = null;
@@ -159,9 +162,26 @@ export class Aggregator {
         'UPDATE_NORM_TOO_LARGE',
         `norm ${norm.toPrecision(6)} exceeds ${bound.toPrecision(6)}`,
       );
+    if (this.queuedBytes + body.byteLength > MAX_QUEUED_BYTES)
+      throw new FedrankError('UNAVAILABLE', 'too many uploads queued; retry later');
     const hash = createHash('sha256').update(body).digest('hex');
+    const bytes = body.byteLength;
+    this.queuedBytes += bytes;
     return new Promise<UpdateAck>((resolve, reject) => {
-      this.queue.push({ clientId, key, hash, view, norm, resolve, reject });
+      let settled = false;
+      const done = (): void => {
+        if (!settled) this.queuedBytes -= bytes;
+        settled = true;
+      };
+      this.queue.push({
+        clientId,
+        key,
+        hash,
+        view,
+        norm,
+        resolve: (a) => (done(), resolve(a)),
+        reject: (e) => (done(), reject(e)),
+      });
       this.kick();
     });
   }

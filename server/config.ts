@@ -61,7 +61,7 @@ export function defaultConfig(): ServerConfig {
   return {
     host: '127.0.0.1',
     port: 8787,
-    db: 'fedrank-data/fedrank.db',
+    db: '.fedrank-data/fedrank.db',
     allowedOrigins: [],
     model: { seed: 1 },
     training: {
