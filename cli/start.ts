@@ -54,6 +54,12 @@ export async function run(argv: string[]): Promise<number> {
       serverPort: port,
       shopPort,
       ...(overrides ? { server: overrides as Record<string, unknown> } : {}),
+    }).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EADDRINUSE') throw err;
+      throw new FedrankError(
+        'CLI_BAD_ARGUMENT',
+        `${err.message}: choose other ports with --port / --shop-port`,
+      );
     });
     say('');
     say(`  fedrank is running (data in ${dataDir})`);
