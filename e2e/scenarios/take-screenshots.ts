@@ -1,7 +1,7 @@
 /**
  * Regenerates docs/screenshots/ (README pictures): a private stack with simulated shoppers until a dozen
  * rounds closed, then the dashboard and a shopper's personalized storefront in headless Chromium.
- * Run: `npx tsx demo/take-screenshots.ts` (needs `npm run build` first).
+ * Run: `npx tsx e2e/scenarios/take-screenshots.ts` (needs `npm run build` first).
  */
 import { register } from 'node:module';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -9,14 +9,14 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from '@playwright/test';
-import { chromiumLaunchOptions } from '../e2e/support/chromium.ts';
-import { startStack } from './stack.ts';
-import { loadCatalog } from './shop-server.ts';
+import { chromiumLaunchOptions } from '../support/chromium.ts';
+import { startStack } from '../../demo/stack.ts';
+import { loadCatalog } from '../../demo/shop-server.ts';
 
-register('./tfjs-resolve-hook.mjs', import.meta.url);
-const { startShoppers } = await import('./shoppers.ts');
+register('../../demo/tfjs-resolve-hook.mjs', import.meta.url);
+const { startShoppers } = await import('../../demo/shoppers.ts');
 
-const OUT = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', 'docs', 'screenshots');
+const OUT = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..', 'docs', 'screenshots');
 const ROUNDS = Number(process.env.ROUNDS ?? 12);
 const dataDir = mkdtempSync(join(tmpdir(), 'fedrank-shots-'));
 const stack = await startStack({
