@@ -5,7 +5,7 @@
  */
 import { encodeItem, encodeQuery } from '../../shared/model/features.ts';
 import type { EncodedItem, ItemFeatures } from '../../shared/model/features.ts';
-import { affinityScore } from '../../shared/model/personal.ts';
+import { affinityScore, affinityTotal } from '../../shared/model/personal.ts';
 import type { PersonalState } from '../../shared/model/personal.ts';
 import type { Ranker } from '../../shared/model/ranker.ts';
 import type { ModelSpec } from '../../shared/model/spec.ts';
@@ -29,9 +29,8 @@ export class Scorer {
     private readonly ranker: Ranker,
   ) {}
 
-  /** The encoded item (cached). */
-  encode(it: RankItem): EncodedItem {
-    const k = itemKey(it);
+  /** The encoded item (cached); `k` is its itemKey when the caller has it already. */
+  encode(it: RankItem, k = itemKey(it)): EncodedItem {
     let e = this.encoded.get(k);
     if (!e) {
       if (this.encoded.size >= MAX_CACHED) this.encoded.clear();
@@ -62,7 +61,7 @@ export class Scorer {
       const k = keys[i]!;
       if (!this.vectors.has(k) && !seen.has(k)) {
         seen.add(k);
-        missing.push({ key: k, enc: this.encode(items[i]!) });
+        missing.push({ key: k, enc: this.encode(items[i]!, k) });
       }
     }
     const d = this.ranker.vectorDim;
@@ -82,11 +81,13 @@ export class Scorer {
     const u = this.user.vec;
     const w = this.spec.personalWeight;
     const scores = new Float64Array(n);
+    const total = w > 0 ? affinityTotal(personal) : 0;
     for (let i = 0; i < n; i++) {
-      const v = this.vectors.get(keys[i]!)!;
+      const k = keys[i]!;
+      const v = this.vectors.get(k)!;
       let s = 0;
       for (let j = 0; j < d; j++) s += u[j]! * v[j]!;
-      if (w > 0) s += w * affinityScore(personal, this.encode(items[i]!));
+      if (total > 0) s += w * affinityScore(personal, this.encode(items[i]!, k), total);
       scores[i] = s;
     }
     const order = Array.from({ length: n }, (_, i) => i);
