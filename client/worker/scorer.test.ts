@@ -1,0 +1,47 @@
+import { describe, expect, it } from 'vitest';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { encodeItem, encodeQuery } from '../../shared/model/features.ts';
+import { emptyPersonal, updatePersonal } from '../../shared/model/personal.ts';
+import { Ranker } from '../../shared/model/ranker.ts';
+import { DEFAULT_SPEC, initGlobalParams } from '../../shared/model/spec.ts';
+import { Scorer } from './scorer.ts';
+
+describe('Scorer', () => {
+  it('orders candidates exactly as Ranker.score does, with no tensors left behind', async () => {
+    await tf.setBackend('cpu');
+    const spec = DEFAULT_SPEC;
+    const params = initGlobalParams(spec, 3);
+    for (let i = 0; i < params.length; i++) params[i] = params[i]! + 0.02 * Math.sin(i);
+    const ranker = new Ranker(spec, params);
+    const scorer = new Scorer(spec, ranker);
+    const items = Array.from({ length: 60 }, (_, i) => ({
+      id: `s${i}`,
+      category: `c${i % 6}`,
+      brand: `b${i % 4}`,
+      price: 3 + i,
+    }));
+    let personal = emptyPersonal(spec);
+    for (const i of [2, 8, 14])
+      personal = updatePersonal(spec, personal, {
+        item: encodeItem(spec, items[i]!),
+        kind: 'click',
+        time: i,
+      });
+    const before = tf.memory().numTensors;
+    const order = scorer.rank(items, 'blue shoes', personal);
+    const again = scorer.rank(items, 'blue shoes', personal);
+    expect(tf.memory().numTensors).toBe(before);
+    expect(again).toEqual(order);
+    const ref = ranker.score(
+      { history: personal.history, query: encodeQuery(spec, 'blue shoes'), personal },
+      items.map((it) => encodeItem(spec, it)),
+    );
+    const refOrder = Array.from(ref.keys()).sort((a, b) => ref[b]! - ref[a]! || a - b);
+    // Same ranking up to float rounding: compare scores along both orders.
+    for (let k = 0; k < items.length; k++) expect(ref[order[k]!]!).toBeCloseTo(ref[refOrder[k]!]!, 4);
+    // The click on category c2 moves c2 items up at once.
+    expect(order.slice(0, 6).filter((i) => items[i]!.category === 'c2').length).toBeGreaterThanOrEqual(4);
+    ranker.dispose();
+  });
+});

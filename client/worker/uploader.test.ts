@@ -1,0 +1,87 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { MemoryStore } from './storage.ts';
+import { flushOutbox, OUTBOX_MAX_AGE_MS } from './uploader.ts';
+import type { OutboxRecord } from './records.ts';
+
+const NOW = 1_700_000_000_000;
+function rec(key: string, over: Partial<OutboxRecord> = {}): OutboxRecord {
+  return {
+    key,
+    body: new Uint8Array([1, 2, 3]),
+    modelId: 'm',
+    baseVersion: 1,
+    round: 2,
+    createdAt: NOW - 1000,
+    attempts: 0,
+    nextAttemptAt: NOW - 1,
+    ...over,
+  };
+}
+function reply(status: number, body: unknown): Response {
+  return new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
+}
+const ACK = { accepted: true, duplicate: false, round: 2, modelVersion: 1 };
+
+afterEach(() => vi.unstubAllGlobals());
+
+describe('flushOutbox', () => {
+  it('sends due updates with client id, idempotency key and content type, and deletes them when acknowledged', async () => {
+    const store = new MemoryStore();
+    await store.putOutbox(rec('k'.repeat(20)));
+    const fetchMock = vi.fn(async () => reply(200, ACK));
+    vi.stubGlobal('fetch', fetchMock);
+    const r = await flushOutbox(store, 'https://agg', 'c'.repeat(20), () => NOW);
+    expect(r).toMatchObject({ sent: 1, dropped: 0, nextInMs: null, error: null, bytes: 3 });
+    expect(await store.outbox()).toEqual([]);
+    const [url, init] = fetchMock.mock.calls[0] as unknown as [string, RequestInit];
+    expect(url).toBe('https://agg/v1/updates');
+    expect(init.headers).toMatchObject({
+      'content-type': 'application/vnd.fedrank.tensor',
+      'x-fedrank-client': 'c'.repeat(20),
+      'idempotency-key': 'k'.repeat(20),
+    });
+  });
+
+  it('keeps and reschedules an update on 503 or a network error, with growing backoff', async () => {
+    const store = new MemoryStore();
+    await store.putOutbox(rec('a'.repeat(20)));
+    vi.stubGlobal('fetch', async () => reply(503, { error: { code: 'UNAVAILABLE', message: 'x' } }));
+    const r1 = await flushOutbox(store, 'https://agg', 'c'.repeat(20), () => NOW);
+    expect(r1.error).toBe('UNAVAILABLE');
+    const [after1] = await store.outbox();
+    expect(after1!.attempts).toBe(1);
+    expect(after1!.nextAttemptAt).toBeGreaterThan(NOW);
+    // Not due yet: nothing is sent, the next retry time is reported.
+    vi.stubGlobal('fetch', async () => {
+      throw new TypeError('network down');
+    });
+    const r2 = await flushOutbox(store, 'https://agg', 'c'.repeat(20), () => NOW);
+    expect(r2.sent + r2.dropped).toBe(0);
+    expect(r2.nextInMs).toBe(after1!.nextAttemptAt - NOW);
+    const later = after1!.nextAttemptAt + 1;
+    const r3 = await flushOutbox(store, 'https://agg', 'c'.repeat(20), () => later);
+    expect(r3.error).toBe('SDK_SERVER_UNREACHABLE');
+    const [after3] = await store.outbox();
+    expect(after3!.attempts).toBe(2);
+    expect(after3!.nextAttemptAt - later).toBeGreaterThanOrEqual(r1.nextInMs!);
+  });
+
+  it('drops an update the server rejects for good, and one too old to matter', async () => {
+    const store = new MemoryStore();
+    await store.putOutbox(rec('s'.repeat(20)));
+    await store.putOutbox(rec('o'.repeat(20), { createdAt: NOW - OUTBOX_MAX_AGE_MS - 1 }));
+    vi.stubGlobal('fetch', async () => reply(409, { error: { code: 'UPDATE_STALE', message: 'old' } }));
+    const r = await flushOutbox(store, 'https://agg', 'c'.repeat(20), () => NOW);
+    expect(r).toMatchObject({ sent: 0, dropped: 2, error: 'UPDATE_STALE' });
+    expect(await store.outbox()).toEqual([]);
+  });
+
+  it('retries when a 200 reply is not a valid acknowledgement', async () => {
+    const store = new MemoryStore();
+    await store.putOutbox(rec('v'.repeat(20)));
+    vi.stubGlobal('fetch', async () => reply(200, { accepted: 'yes' }));
+    const r = await flushOutbox(store, 'https://agg', 'c'.repeat(20), () => NOW);
+    expect(r.error).toBe('SDK_BAD_MESSAGE');
+    expect((await store.outbox()).length).toBe(1);
+  });
+});
