@@ -186,6 +186,11 @@ export class Aggregator {
     });
   }
 
+  /** Uploads validated and waiting for the writer. */
+  get queuedUploads(): number {
+    return this.queue.length;
+  }
+
   /** The bound of maxHonestNorm for this model and an int8 block size (0 for f32). */
   normBound(blockSize: number): number {
     let b = this.maxNormByBlock.get(blockSize);

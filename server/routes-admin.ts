@@ -42,7 +42,7 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: Ctx): void {
           Array.from({ length: Math.min(agg.version + 1, 50) }, (_, i) => agg.version - i),
         );
         return {
-          health: { ok, store: ok ? 'ok' : 'failing', writerQueue: 0 },
+          health: { ok, store: ok ? 'ok' : 'failing', queuedUploads: agg.queuedUploads },
           uptimeSeconds: (Date.now() - ctx.started) / 1000,
           store: 'sqlite',
           model: { modelId: agg.model.modelId, version: agg.version, paramCount: agg.model.paramCount },
