@@ -157,7 +157,8 @@ function render(v) {
     $('kpi-round').textContent = `#${v.round.id}`;
     const dl = v.round.deadline ? ` · deadline ${clock(v.round.deadline)}` : '';
     $('kpi-round-detail').textContent =
-      `${v.round.accepted} of min ${v.round.minClients} / max ${v.round.maxClients}${dl}`;
+      `${v.round.accepted} of min ${v.round.minClients} / max ${v.round.maxClients}${dl}` +
+      (v.roundNote ? ` · ${v.roundNote}` : '');
   } else {
     $('kpi-round').textContent = 'none';
     $('kpi-round-detail').textContent = v.roundNote || 'no round open';

@@ -55,6 +55,8 @@ function serverFacts(s) {
           : `${up.toFixed(0)} s`,
     );
   add('store', first(s.store, s.storeKind));
+  if (s.health && typeof s.health === 'object')
+    add('store health', s.health.store ?? (s.health.ok ? 'ok' : 'failing'));
   add(
     'server version',
     first(s.serverVersion, s.version && typeof s.version === 'string' ? s.version : null),
