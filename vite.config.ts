@@ -2,7 +2,7 @@
  * Browser build, all into dist/client/:
  * - sdk.js: the SDK module (ES, also the ES export), its worker chunk under assets/, the tfjs .wasm files;
  * - fedrank.js: the script-tag loader, a classic IIFE built by a second, nested build after the first;
- * - fedrank.d.ts: the public types; LICENSE: third-party notices (legal comments are stripped from chunks).
+ * - sdk.d.ts / fedrank.d.ts: the public types (ES export / window.fedrank); LICENSE: third-party notices (legal comments are stripped from chunks).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { build, defineConfig } from 'vite';
@@ -17,10 +17,17 @@ function loaderAndExtras(): Plugin {
     name: 'fedrank-loader',
     apply: 'build',
     generateBundle() {
+      const types = readFileSync('client/types.ts', 'utf8');
+      // sdk.d.ts types the ES export; fedrank.d.ts types window.fedrank for script-tag users.
+      this.emitFile({
+        type: 'asset',
+        fileName: 'sdk.d.ts',
+        source: `${types}\n/** Creates the SDK from code; options as the script tag's data-* attributes. */\nexport declare function createFedrank(options?: FedrankOptions): Fedrank;\nexport declare const VERSION: string;\n`,
+      });
       this.emitFile({
         type: 'asset',
         fileName: 'fedrank.d.ts',
-        source: readFileSync('client/types.ts', 'utf8'),
+        source: `${types}\ndeclare global {\n  interface Window {\n    /** The SDK (a call queue until it has loaded). */\n    fedrank: Fedrank;\n  }\n}\n`,
       });
       const file = (p: string): string => (existsSync(p) ? readFileSync(p, 'utf8') : '');
       const notices = [
