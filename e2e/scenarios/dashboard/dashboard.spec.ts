@@ -38,6 +38,18 @@ test.beforeAll(async () => {
   } finally {
     await sim.stop();
   }
+  // One hostile upload, so the rejections table has a reason to show.
+  const bad = await fetch(`${stack.serverUrl}/v1/updates`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/vnd.fedrank.tensor',
+      'x-fedrank-client': 'e2e-dashboard-client-0001',
+      'idempotency-key': 'e2e-dashboard-key-000001',
+    },
+    body: new Uint8Array(64).fill(7),
+  });
+  expect(bad.status).toBe(400);
+  expect(((await bad.json()) as { error: { code: string } }).error.code).toBe('CODEC_BAD_MAGIC');
 });
 
 test.afterAll(async () => {
@@ -85,6 +97,10 @@ test('right token: KPIs and charts of the closed rounds, then server down and ba
     await expect(page.locator(`#${id} canvas`)).toHaveCount(1);
   await expect(page.locator('#rounds tbody tr').first()).toContainText('#');
   await expect(page.locator('#health')).toHaveClass(/ok/);
+  await expect(page.locator('#rejections')).toContainText('CODEC_BAD_MAGIC');
+  const totals = (await admin<{ totals: { rejected: number } }>(stack, 'status')).totals;
+  expect(totals.rejected).toBeGreaterThanOrEqual(1);
+  await expect(page.locator('#kpi-rejected')).toHaveText(String(totals.rejected));
 
   // Signed in state survives a reload (sessionStorage), and the screenshot is the artifact.
   await page.reload();
