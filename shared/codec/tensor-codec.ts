@@ -280,10 +280,32 @@ function badInt8(i: number): FedrankError {
 export function decodeTensorView(buf: Uint8Array, limits: { maxCount: number }): TensorView {
   const v = decodeUnscanned(buf, limits);
   if ('q' in v) {
-    const q = v.q;
-    for (let i = 0; i < q.length; i++) if (q[i] === -128) throw badInt8(i);
+    const bad = firstInt8Min(v.q);
+    if (bad >= 0) throw badInt8(bad);
   }
   return v;
+}
+
+/**
+ * Index of the first -128 in `q`, or -1. When the view is 4-aligned it tests four bytes per step (a byte is
+ * 0x80 iff it is zero after XOR 0x80: the exact has-zero-byte test (w - 0x01010101) & ~w & 0x80808080), then
+ * finds the exact index bytewise; the server's ingest hot path runs this on every upload.
+ */
+function firstInt8Min(q: Int8Array): number {
+  let start = 0;
+  if (q.byteOffset % 4 === 0) {
+    const words = new Int32Array(q.buffer, q.byteOffset, q.length >> 2);
+    start = words.length * 4;
+    for (let j = 0; j < words.length; j++) {
+      const w = words[j]! ^ 0x80808080;
+      if (((w - 0x01010101) & ~w & 0x80808080) !== 0) {
+        start = j * 4;
+        break;
+      }
+    }
+  }
+  for (let i = start; i < q.length; i++) if (q[i] === -128) return i;
+  return -1;
 }
 
 /** Decodes and fully validates a payload; throws FedrankError (CODEC_*) on anything malformed. */
