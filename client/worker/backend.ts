@@ -192,9 +192,9 @@ export async function chooseBackend(
   if (!(await activate(pick))) await activate('cpu');
   const backend = tf.getBackend() as BackendName;
   const reason = `${forced ? `forced ${forced} unavailable; ` : ''}measured ${timings.join(', ')}; fastest ${backend}; ${gpuNote}`;
-  // Free the losers' resources (GL contexts, GPU devices): nothing switches back to them later.
+  // Free the GPU losers' resources (GL contexts, GPU devices); WASM and CPU stay as runtime fallbacks.
   for (const name of candidates(env)) {
-    if (name !== backend && name !== 'cpu') {
+    if (name !== backend && (name === 'webgpu' || name === 'webgl')) {
       try {
         tf.removeBackend(name);
       } catch {

@@ -80,14 +80,17 @@ test('WebGPU available (SwiftShader): candidates are measured, the fastest runs,
     expect(st.backend).toBe(tf);
     expect(st.backendReason).toMatch(/measured webgpu [\d.]+ms/);
     expect(st.backendReason).toMatch(/fallback adapter/);
-    expect(st.backendReason).toContain(`fastest ${tf}`);
-    await personalizes(page);
+    const winner = /fastest (\w+)/.exec(st.backendReason)?.[1];
+    // Under load SwiftShader's WebGPU can win the warm-up and then lose its device; the SDK says so.
+    if (/failed at runtime/.test(st.backendReason)) expect(st.backendReason).toContain(`switched to ${tf}`);
+    else expect(winner).toBe(tf);
+    const after = await personalizes(page);
     // The choice is cached for this environment: a reload does not measure again.
     await page.reload();
     await waitForSdk(page);
     await page.waitForFunction(async () => (await (window as unknown as Win).fedrank.status()).ready);
     const again = await page.evaluate(() => (window as unknown as Win).fedrank.status());
-    expect(again.backend).toBe(tf);
+    expect(again.backend).toBe(after.backend);
     expect(again.backendReason).toMatch(/^cached: /);
     expect(errors).toEqual([]);
   });
