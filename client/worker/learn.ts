@@ -10,10 +10,79 @@ import { buildExamples, makeUpdatePayload, trainLocal } from '../../shared/fl/lo
 import type { Interaction } from '../../shared/fl/local-update.ts';
 import type { ModelSpec } from '../../shared/model/spec.ts';
 import type { Engine } from './engine.ts';
-import { randomId } from './http.ts';
+import { fetchWithTimeout, randomId } from './http.ts';
 import { accountedSigma, ledgerEpsilon } from './ledger.ts';
 import type { EventRecord } from './records.ts';
 import { itemKey } from './scorer.ts';
+import { emptyPersonal, sameItem, updatePersonal } from '../../shared/model/personal.ts';
+import { parseEvalReport } from '../../shared/protocol-parse.ts';
+import { HEADER_CLIENT_ID } from '../../shared/protocol.ts';
+import type { EvalReport } from '../../shared/protocol.ts';
+
+/** Held-out positives scored per report at most, and candidates per positive. */
+const EVAL_MAX_EXAMPLES = 20;
+const EVAL_CANDIDATES = 100;
+
+/**
+ * Federated evaluation before training: each positive since the last pass (not yet seen by any training)
+ * is ranked by the current global model among the items this shopper was shown, given the history before
+ * it. Only the sums (hits@10, NDCG@10, count) leave the device.
+ */
+export function evaluate(eng: Engine, events: EventRecord[], since: number): EvalReport | null {
+  const model = eng.model;
+  const ranker = eng.ranker;
+  if (!model || !ranker) return null;
+  const spec = model.manifest.spec;
+  const pool = new Map<string, EncodedItem>();
+  for (const e of events) pool.set(itemKey(e.item), encodeItem(spec, e.item as ItemFeatures));
+  let personal = emptyPersonal(spec);
+  let examples = 0;
+  let hits = 0;
+  let ndcg = 0;
+  for (const e of [...events].sort((a, b) => (a.seq ?? 0) - (b.seq ?? 0))) {
+    if (e.type === 'impression') continue;
+    const it = toInteraction(spec, e);
+    if ((e.seq ?? 0) > since && examples < EVAL_MAX_EXAMPLES) {
+      const key = itemKey(e.item);
+      const others = [...pool.entries()]
+        .filter(([k, enc]) => k !== key && !personal.history.some((h) => sameItem(h, enc)))
+        .slice(0, EVAL_CANDIDATES - 1)
+        .map(([, enc]) => enc);
+      if (others.length >= 10) {
+        const ctx = it.query
+          ? { history: personal.history, query: it.query, personal }
+          : { history: personal.history, personal };
+        const scores = ranker.score(ctx, [it.item, ...others]);
+        let rank = 0;
+        for (let j = 1; j < scores.length; j++) if (scores[j]! > scores[0]!) rank++;
+        examples++;
+        if (rank < 10) {
+          hits++;
+          ndcg += 1 / Math.log2(rank + 2);
+        }
+      }
+    }
+    personal = updatePersonal(spec, personal, it);
+  }
+  if (examples === 0) return null;
+  return parseEvalReport({ modelVersion: model.manifest.version, examples, hitsAt10: hits, ndcgAt10: ndcg });
+}
+
+async function sendEval(server: string, clientId: string, report: EvalReport): Promise<void> {
+  try {
+    await fetchWithTimeout(
+      `${server}/v1/eval`,
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', [HEADER_CLIENT_ID]: clientId },
+        body: JSON.stringify(report),
+      },
+      10_000,
+    );
+  } catch {
+    // best effort: an evaluation report is never retried
+  }
+}
 
 const KIND: Record<EventRecord['type'], Interaction['kind']> = {
   impression: 'impression',
@@ -47,8 +116,13 @@ export async function learnOnce(eng: Engine): Promise<LearnResult> {
   const { spec, training: t, round, modelId, version, privacy } = model.manifest;
   const events = await eng.store.events();
   const maxSeq = events.reduce((m, e) => Math.max(m, e.seq ?? 0), 0);
+  const since = (await eng.store.getSetting('trainedSeq')) ?? 0;
   // Whatever happens below, these events have had their turn.
   await eng.store.putSetting('trainedSeq', maxSeq);
+  if (eng.cfg.evalReports && eng.cfg.server) {
+    const report = evaluate(eng, events, since);
+    if (report) await sendEval(eng.cfg.server, eng.clientId, report);
+  }
   const open = round !== null && round.state === 'open';
   const sigma = accountedSigma(t, t.noiseMultiplier * t.clipNorm);
   const next = ledgerEpsilon(eng.ledger, privacy.delta, { q: 1, sigma });

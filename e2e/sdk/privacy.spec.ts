@@ -2,6 +2,7 @@ import { test, expect } from '@playwright/test';
 import type { Page, Request } from '@playwright/test';
 import { decodeTensor } from '../../shared/codec/tensor-codec.ts';
 import { computeEpsilon } from '../../shared/dp/accountant.ts';
+import { parseEvalReport } from '../../shared/protocol-parse.ts';
 import { DEFAULT_SPEC, modelIdOf, paramCount } from '../../shared/model/spec.ts';
 import type { FedrankStatus } from '../../client/types.ts';
 import { mockServer, startStatic, trainingConfig, waitForSdk, watchErrors } from './support.ts';
@@ -97,6 +98,29 @@ for (const [encoding, sigma, clip] of [
     expect(errors).toEqual([]);
   });
 }
+
+test('opt-in evaluation reports (data-eval-reports) carry only aggregate hits and NDCG', async ({ page }) => {
+  const seen = await mockServer(page, site.origin);
+  await page.goto(`${site.origin}/shop.html?backend=wasm&evalReports=true`);
+  await waitForSdk(page);
+  await page.waitForFunction(async () => (await (window as unknown as Win).fedrank.status()).ready);
+  await clickHats(page);
+  await expect.poll(() => uploads(seen).length, { timeout: 30_000 }).toBe(1);
+  const evals = seen.filter((c) => c.method === 'POST' && c.path === '/v1/eval');
+  expect(evals.length).toBe(1);
+  const report = parseEvalReport(JSON.parse(evals[0]!.body!.toString('utf8')));
+  expect(Object.keys(JSON.parse(evals[0]!.body!.toString('utf8'))).sort()).toEqual([
+    'examples',
+    'hitsAt10',
+    'modelVersion',
+    'ndcgAt10',
+  ]);
+  expect(report.modelVersion).toBe(1);
+  // Positives since the last pass that had at least 10 other shown items to be ranked against.
+  expect(report.examples).toBeGreaterThanOrEqual(1);
+  expect(report.examples).toBeLessThanOrEqual(4);
+  expect(evals[0]!.headers['x-fedrank-client']).toBe(uploads(seen)[0]!.headers['x-fedrank-client']);
+});
 
 test('a failed upload is retried with the same idempotency key', async ({ page }) => {
   const seen = await mockServer(page, site.origin, { mode: 'flaky-upload' });
