@@ -13,8 +13,8 @@ export interface CentralizedOptions {
   epochs: number;
   batchSize: number;
   learningRate: number;
-  /** Negatives sampled from the catalog per example (plus in-batch negatives). */
-  negatives: number;
+  /** Catalog items sampled per batch as negatives shared by its examples (plus in-batch negatives). */
+  sharedNegatives: number;
   seed: number;
 }
 
@@ -39,9 +39,9 @@ export function trainCentralized(
   const random = mulberry32(opts.seed);
   const ranker = new Ranker(wb.spec, initGlobalParams(wb.spec, opts.seed));
   for (let epoch = 1; epoch <= opts.epochs; epoch++) {
-    // Fresh negatives every epoch, drawn by the product's example builder.
+    // Examples from the product's builder; negatives come shared per batch (one matrix product, cheap).
     const pool: TrainingExample[] = [];
-    for (let u = 0; u < wb.train.length; u++) pool.push(...userExamples(wb, u, random, opts.negatives));
+    for (let u = 0; u < wb.train.length; u++) pool.push(...userExamples(wb, u, random, 0));
     for (let i = pool.length - 1; i > 0; i--) {
       const j = Math.floor(random() * (i + 1));
       [pool[i], pool[j]] = [pool[j]!, pool[i]!];
@@ -49,9 +49,14 @@ export function trainCentralized(
     const steps = Math.ceil(pool.length / opts.batchSize);
     for (let s = 0; s < steps; s++) {
       const batch = pool.slice(s * opts.batchSize, (s + 1) * opts.batchSize);
+      const shared = Array.from(
+        { length: opts.sharedNegatives },
+        () => wb.encoded[Math.floor(random() * wb.encoded.length)]!,
+      );
       const loss = ranker.train(batch, {
         learningRate: opts.learningRate,
         optimizer: 'adam',
+        sharedNegatives: shared,
         inBatchNegatives: true,
       });
       onStep({ epoch, step: s + 1, stepsPerEpoch: steps, loss });

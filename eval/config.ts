@@ -30,6 +30,8 @@ export interface CentralSettings {
   epochs: number;
   lr: number;
   batchSize: number;
+  /** Catalog negatives shared by each batch. */
+  negatives: number;
 }
 
 /** One run of the invocation. */
@@ -93,7 +95,7 @@ const BASE_FEDERATED: FederatedSettings = {
 export const PRESETS: Record<string, Preset> = {
   beauty: {
     federated: { ...BASE_FEDERATED },
-    central: { epochs: 4, lr: 0.003, batchSize: 256 },
+    central: { epochs: 4, lr: 0.003, batchSize: 256, negatives: 256 },
     evalUsers: 2000,
     evalEvery: 5,
     negatives: 16,
@@ -135,6 +137,7 @@ const OPTIONS = [
   'epochs',
   'central-lr',
   'central-batch',
+  'central-negatives',
   'noise-path',
   'encoding',
   'backend',
@@ -158,7 +161,7 @@ export const USAGE = `usage: fedrank eval --data DIR [options]
   --server-opt fedavg|fedadam --server-lr LR
   --noise-path aggregate|client   one Gaussian per round through noiseStdPerClient (fast) or per client
   --encoding i8|f32          update encoding (default i8)
-  --epochs E --central-lr LR --central-batch B   centralized training
+  --epochs E --central-lr LR --central-batch B --central-negatives K   centralized training
   --negatives K              catalog negatives per training example
   --seed N --eval-every K --eval-users N --max-users N
   --spec JSON                model spec overrides, e.g. '{"dim":16}'
@@ -196,7 +199,7 @@ export function parseEvalArgs(argv: string[]): EvalConfig {
     );
   }
   const pf = preset?.federated ?? BASE_FEDERATED;
-  const pc = preset?.central ?? { epochs: 4, lr: 0.003, batchSize: 256 };
+  const pc = preset?.central ?? { epochs: 4, lr: 0.003, batchSize: 256, negatives: 256 };
   const federated: FederatedSettings = {
     rounds: intOption(args, 'rounds', 1, 1_000_000, pf.rounds),
     clientsPerRound: intOption(args, 'clients-per-round', 1, 10_000_000, pf.clientsPerRound),
@@ -214,6 +217,7 @@ export function parseEvalArgs(argv: string[]): EvalConfig {
     epochs: intOption(args, 'epochs', 1, 10_000, pc.epochs),
     lr: numberOption(args, 'central-lr', 0, 1e6, pc.lr),
     batchSize: intOption(args, 'central-batch', 1, 100_000, pc.batchSize),
+    negatives: intOption(args, 'central-negatives', 0, 100_000, pc.negatives),
   };
   if (o.has('sigma') && o.has('epsilon')) {
     throw new FedrankError('CLI_BAD_ARGUMENT', 'give either --sigma or --epsilon, not both');

@@ -153,7 +153,7 @@ export function runOne(
         epochs: c.epochs,
         batchSize: c.batchSize,
         learningRate: c.lr,
-        negatives: cfg.negatives,
+        sharedNegatives: c.negatives,
         seed: cfg.seed,
       },
       (s) => {
