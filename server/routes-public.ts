@@ -65,7 +65,8 @@ export function registerPublicRoutes(app: FastifyInstance, ctx: Ctx): void {
       .send(Buffer.from(w.bytes.buffer, w.bytes.byteOffset, w.bytes.byteLength));
   });
 
-  const uploadHooks = ctx.perClient ? { preHandler: ctx.perClient } : {};
+  // Per-client limits run on request arrival, before the body is read.
+  const perClient = ctx.perClient ? [ctx.perClient] : [];
 
   // Headers and content type are checked before the body is read or parsed.
   const checkUploadHeaders = async (req: FastifyRequest): Promise<void> => {
@@ -81,7 +82,7 @@ export function registerPublicRoutes(app: FastifyInstance, ctx: Ctx): void {
       );
   };
 
-  const uploadOpts = { bodyLimit: updateBodyLimit, onRequest: checkUploadHeaders, ...uploadHooks };
+  const uploadOpts = { bodyLimit: updateBodyLimit, onRequest: [checkUploadHeaders, ...perClient] };
   app.post('/v1/updates', uploadOpts, async (req, reply) => {
     const clientId = header(req, HEADER_CLIENT_ID)!;
     const key = header(req, HEADER_IDEMPOTENCY_KEY)!;
@@ -101,7 +102,7 @@ export function registerPublicRoutes(app: FastifyInstance, ctx: Ctx): void {
     return reply.code(ack.duplicate ? 200 : 201).send(ack);
   });
 
-  const evalLimit = { bodyLimit: config.limits.jsonBodyBytes, ...uploadHooks };
+  const evalLimit = { bodyLimit: config.limits.jsonBodyBytes, onRequest: perClient };
   app.post('/v1/eval', evalLimit, async (req, reply) => {
     const clientId = header(req, HEADER_CLIENT_ID);
     if (!clientId || !ID_PATTERN.test(clientId)) throw new FedrankError('UPDATE_MISSING_CLIENT_ID');
