@@ -31,7 +31,11 @@ describe('fedrank eval options', () => {
       'federated, ε=2',
       'federated, ε=1',
     ]);
-    expect(c.split).toBe('valid');
+    // The preset is the reported run: test targets, two processes, the plot beside the results.
+    expect(c.split).toBe('test');
+    expect(c.jobs).toBe(2);
+    expect(parseEvalArgs(['--data', 'd', '--preset', 'beauty', '--out', 'r/x.json']).plot).toBe('r/x.svg');
+    expect(parseEvalArgs(['--data', 'd', '--preset', 'beauty', '--split', 'valid']).split).toBe('valid');
   });
 
   it('one run per --mode, sigma or epsilon, with flags overriding the preset', () => {

@@ -68,6 +68,10 @@ export interface EvalConfig {
 
 /** A preset: defaults for every setting, and the table's runs. */
 interface Preset {
+  /** The reported run scores test targets (tuning runs pass --split valid). */
+  split: SplitName;
+  /** Runs in parallel processes. */
+  jobs: number;
   federated: FederatedSettings;
   central: CentralSettings;
   evalUsers: number;
@@ -94,9 +98,11 @@ const BASE_FEDERATED: FederatedSettings = {
 /** Named presets (`--preset`): the README's recommended settings per dataset. */
 export const PRESETS: Record<string, Preset> = {
   beauty: {
-    federated: { ...BASE_FEDERATED },
-    central: { epochs: 4, lr: 0.003, batchSize: 256, negatives: 256 },
-    evalUsers: 2000,
+    split: 'test',
+    jobs: 2,
+    federated: { ...BASE_FEDERATED, rounds: 20, clientsPerRound: 500, clip: 0.5, lr: 0.3, serverLr: 0.01 },
+    central: { epochs: 3, lr: 0.003, batchSize: 256, negatives: 256 },
+    evalUsers: 1000,
     evalEvery: 5,
     negatives: 16,
     spec: {},
@@ -154,7 +160,8 @@ export const USAGE = `usage: fedrank eval --data DIR [options]
   --data DIR                 dataset folder: *.txt (user item1 item2 ...) + *_item2attributes.json
   --preset NAME              recommended settings (beauty); without --mode runs the whole table
   --mode M                   popularity | centralized | federated
-  --split valid|test         targets scored at the end (default valid; intermediate points use valid)
+  --split valid|test         targets scored at the end (default valid, test with --preset;
+                             intermediate points always use a validation subsample)
   --sigma S                  noise multiplier (default 0: no noise)
   --epsilon E [--delta D]    solve sigma for this epsilon at delta (default 1e-5) over the run
   --rounds R --clients-per-round M --clip C --local-epochs E --lr LR --batch-size B
@@ -269,7 +276,7 @@ export function parseEvalArgs(argv: string[]): EvalConfig {
   const maxUsers = o.has('max-users') ? intOption(args, 'max-users', 3, 1e9) : null;
   return {
     data,
-    split: choice(o.get('split'), ['valid', 'test'] as const, 'split', 'valid'),
+    split: choice(o.get('split'), ['valid', 'test'] as const, 'split', preset?.split ?? 'valid'),
     preset: presetName,
     seed: intOption(args, 'seed', 0, 0xffffffff, 1),
     maxUsers,
@@ -282,8 +289,11 @@ export function parseEvalArgs(argv: string[]): EvalConfig {
     central,
     runs,
     out: o.get('out') ?? null,
-    plot: o.get('plot') ?? null,
-    jobs: intOption(args, 'jobs', 1, 64, 1),
+    // A preset run with --out also draws its plot beside the results.
+    plot:
+      o.get('plot') ??
+      (preset && o.get('out')?.endsWith('.json') ? o.get('out')!.replace(/\.json$/, '.svg') : null),
+    jobs: intOption(args, 'jobs', 1, 64, preset?.jobs ?? 1),
     onlyRun,
   };
 }

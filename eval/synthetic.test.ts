@@ -89,8 +89,8 @@ describe('federated evaluation on a planted preference', () => {
     const p = pop!.final.metrics.ndcg10;
     for (const r of [fast!, exact!]) {
       expect(r.final.metrics.users).toBe(USERS);
-      expect(r.final.metrics.ndcg10).toBeGreaterThan(Math.max(0.6, 2 * p));
-      expect(r.rounds!.length).toBe(8);
+      expect(r.final.metrics.ndcg10).toBeGreaterThan(Math.max(0.5, 2 * p));
+      expect(r.rounds!.length).toBe(10);
       expect(r.points.length).toBe(1);
     }
     // Noise was really added (and accounted) on the exact path.
