@@ -27,6 +27,8 @@ import { flushOutbox } from './uploader.ts';
 /** Positive interactions needed before training when no manifest says otherwise. */
 const DEFAULT_MIN_NEW_EVENTS = 5;
 const MODEL_RESYNC_MS = 5 * 60_000;
+/** While waiting for a round this device may join, the manifest is asked again at most this often. */
+const ROUND_RECHECK_MS = 20_000;
 
 export class Engine implements WorkerApi {
   cfg: WorkerInit = { server: null, backend: null, epsilonCap: 8, evalReports: false, gpcOptOut: false };
@@ -269,11 +271,16 @@ export class Engine implements WorkerApi {
       if (!this.model || Date.now() - this.lastSync > MODEL_RESYNC_MS) await this.sync();
       const need = this.model?.manifest.training.minNewEvents ?? DEFAULT_MIN_NEW_EVENTS;
       if (this.model && this.ranker && this.newPositives >= need) {
+        // Fresh round information before deciding to train (a 304 when nothing changed).
+        if (Date.now() - this.lastSync > ROUND_RECHECK_MS) await this.sync();
+      }
+      if (this.model && this.ranker && this.newPositives >= need) {
         const t0 = performance.now();
         const r = await learnOnce(this);
         if (r.trained) this.trainMs = performance.now() - t0;
         if (r.error) this.lastError = r.error;
-        this.newPositives = 0;
+        // Waiting for a round to join: the new interactions stay counted for the next one.
+        if (!r.waiting) this.newPositives = 0;
         this.updatesPending = (await this.store.outbox()).length;
         this.ledger = await this.store.ledger();
       }

@@ -11,7 +11,7 @@ import type { Interaction } from '../../shared/fl/local-update.ts';
 import type { ModelSpec } from '../../shared/model/spec.ts';
 import type { Engine } from './engine.ts';
 import { fetchWithTimeout, randomId } from './http.ts';
-import { accountedSigma, ledgerEpsilon } from './ledger.ts';
+import { accountedSigma, contributedRounds, ledgerEpsilon, roundToJoin } from './ledger.ts';
 import type { EventRecord } from './records.ts';
 import { itemKey } from './scorer.ts';
 import { emptyPersonal, sameItem, updatePersonal } from '../../shared/model/personal.ts';
@@ -107,6 +107,8 @@ export interface LearnResult {
   trained: boolean;
   queued: boolean;
   error: string | null;
+  /** No round this device may join yet (none open, or it already contributed): events kept for later. */
+  waiting?: boolean;
 }
 
 export async function learnOnce(eng: Engine): Promise<LearnResult> {
@@ -114,6 +116,11 @@ export async function learnOnce(eng: Engine): Promise<LearnResult> {
   const ranker = eng.ranker;
   if (!model || !ranker) return { trained: false, queued: false, error: null };
   const { spec, training: t, round, modelId, version, privacy } = model.manifest;
+  // Decide before training (and before any noise is drawn) whether an update would be welcome at all.
+  const contributed = contributedRounds(eng.ledger, await eng.store.outbox());
+  if (roundToJoin(model.manifest, contributed) === null) {
+    return { trained: false, queued: false, error: null, waiting: true };
+  }
   const events = await eng.store.events();
   const maxSeq = events.reduce((m, e) => Math.max(m, e.seq ?? 0), 0);
   const since = (await eng.store.getSetting('trainedSeq')) ?? 0;
@@ -123,10 +130,9 @@ export async function learnOnce(eng: Engine): Promise<LearnResult> {
     const report = evaluate(eng, events, since);
     if (report) await sendEval(eng.cfg.server, eng.clientId, report);
   }
-  const open = round !== null && round.state === 'open';
   const sigma = accountedSigma(t, t.noiseMultiplier * t.clipNorm);
   const next = ledgerEpsilon(eng.ledger, privacy.delta, { q: 1, sigma });
-  if (!open || next > eng.privacy().budget) {
+  if (round === null || next > eng.privacy().budget) {
     return { trained: false, queued: false, error: null };
   }
   const log = events.map((e) => toInteraction(spec, e));

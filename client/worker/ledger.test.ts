@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { computeEpsilon } from '../../shared/dp/accountant.ts';
-import { accountedSigma, deviceBudget, ledgerEpsilon } from './ledger.ts';
+import { accountedSigma, contributedRounds, deviceBudget, ledgerEpsilon, roundToJoin } from './ledger.ts';
 import { trainingConfig, manifest } from '../../e2e/sdk/support.ts';
 
 describe('ledger epsilon', () => {
@@ -49,5 +49,22 @@ describe('device budget and accounted sigma', () => {
       expectedClientsPerRound: 100,
     });
     expect(accountedSigma(dist, 0.12)).toBe(1.2);
+  });
+});
+
+describe('round to join', () => {
+  it('joins an open round this device has not contributed to yet', () => {
+    expect(roundToJoin(manifest(), new Set())).toBe(7);
+  });
+  it('never joins the same round twice, whether the update was recorded in the ledger or is still queued', () => {
+    expect(roundToJoin(manifest(), contributedRounds([{ round: 7 }], []))).toBeNull();
+    expect(roundToJoin(manifest(), contributedRounds([], [{ round: 7 }]))).toBeNull();
+    expect(roundToJoin(manifest(), contributedRounds([{ round: 6 }], [{ round: 5 }]))).toBe(7);
+  });
+  it('joins nothing when no round is open', () => {
+    const m = manifest();
+    expect(roundToJoin({ round: null }, new Set())).toBeNull();
+    expect(roundToJoin({ round: { ...m.round!, state: 'closed' } }, new Set())).toBeNull();
+    expect(roundToJoin(null, new Set())).toBeNull();
   });
 });

@@ -38,3 +38,25 @@ export function deviceBudget(manifest: ModelManifest | null, cap: number): numbe
   const suggested = manifest?.privacy.deviceEpsilonBudget ?? cap;
   return Math.max(0, Math.min(suggested, cap));
 }
+
+/** Rounds this device has contributed to: recorded in the ledger, or waiting in the outbox. */
+export function contributedRounds(
+  ledger: Pick<LedgerRecord, 'round'>[],
+  outbox: { round: number }[],
+): Set<number> {
+  return new Set([...ledger.map((e) => e.round), ...outbox.map((o) => o.round)]);
+}
+
+/**
+ * The round this device may contribute to now, or null: the manifest's round must be open and not one
+ * this device already sent (or queued) an update for. Decided before any noise is drawn, so no privacy is
+ * spent on an update the server would refuse.
+ */
+export function roundToJoin(
+  manifest: Pick<ModelManifest, 'round'> | null,
+  contributed: Set<number>,
+): number | null {
+  const r = manifest?.round ?? null;
+  if (!r || r.state !== 'open' || contributed.has(r.id)) return null;
+  return r.id;
+}

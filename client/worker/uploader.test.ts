@@ -76,6 +76,20 @@ describe('flushOutbox', () => {
     expect(await store.outbox()).toEqual([]);
   });
 
+  for (const code of ['UPDATE_ALREADY_CONTRIBUTED', 'UPDATE_STALE', 'UPDATE_WRONG_ROUND']) {
+    it(`drops an update refused with ${code} after one attempt and reports the code`, async () => {
+      const store = new MemoryStore();
+      await store.putOutbox(rec('r'.repeat(20)));
+      const fetchMock = vi.fn(async () => reply(409, { error: { code, message: 'no' } }));
+      vi.stubGlobal('fetch', fetchMock);
+      const r = await flushOutbox(store, 'https://agg', 'c'.repeat(20), () => NOW);
+      expect(r).toMatchObject({ sent: 0, dropped: 1, error: code, nextInMs: null });
+      expect(await store.outbox()).toEqual([]);
+      await flushOutbox(store, 'https://agg', 'c'.repeat(20), () => NOW + 3_600_000);
+      expect(fetchMock).toHaveBeenCalledTimes(1);
+    });
+  }
+
   it('retries when a 200 reply is not a valid acknowledgement', async () => {
     const store = new MemoryStore();
     await store.putOutbox(rec('v'.repeat(20)));

@@ -122,6 +122,26 @@ test('opt-in evaluation reports (data-eval-reports) carry only aggregate hits an
   expect(evals[0]!.headers['x-fedrank-client']).toBe(uploads(seen)[0]!.headers['x-fedrank-client']);
 });
 
+test('one update per round: more clicks in the same open round train nothing more and spend no budget', async ({
+  page,
+}) => {
+  const seen = await mockServer(page, site.origin);
+  await page.goto(`${site.origin}/shop.html?backend=wasm`);
+  await waitForSdk(page);
+  await page.waitForFunction(async () => (await (window as unknown as Win).fedrank.status()).ready);
+  await clickHats(page);
+  await expect.poll(async () => (await status(page)).updatesSent, { timeout: 30_000 }).toBe(1);
+  const first = await status(page);
+  // Round 7 is still the open round: these clicks personalize, but contribute nothing to it.
+  for (const sku of ['sku-2', 'sku-5', 'sku-8', 'sku-11']) await page.click(`[data-fedrank-item="${sku}"] a`);
+  await expect.poll(async () => (await status(page)).eventsStored).toBeGreaterThan(first.eventsStored);
+  await page.waitForTimeout(6000);
+  expect(uploads(seen).length).toBe(1);
+  const s = await status(page);
+  expect(s.epsilonSpent).toBe(first.epsilonSpent);
+  expect(s).toMatchObject({ updatesSent: 1, updatesPending: 0, lastError: null });
+});
+
 test('a failed upload is retried with the same idempotency key', async ({ page }) => {
   const seen = await mockServer(page, site.origin, { mode: 'flaky-upload' });
   await page.goto(`${site.origin}/shop.html?backend=wasm`);
