@@ -9,7 +9,8 @@ import { Ranker } from '../model/ranker.ts';
 import { DEFAULT_SPEC, initGlobalParams, mulberry32, paramCount } from '../model/spec.ts';
 import type { ModelSpec } from '../model/spec.ts';
 import type { TrainingConfig } from '../protocol.ts';
-import { buildExamples, makeUpdatePayload, trainLocal } from './local-update.ts';
+import { buildExamples, makeUpdatePayload, trainLocal, trainLocalAsync } from './local-update.ts';
+import { vi } from 'vitest';
 import type { Interaction } from './local-update.ts';
 
 const spec: ModelSpec = { ...DEFAULT_SPEC, itemBuckets: 512, attrBuckets: 64, queryBuckets: 64, dim: 16 };
@@ -100,6 +101,35 @@ describe('trainLocal and makeUpdatePayload', () => {
     // The input global vector is untouched.
     expect(global).toEqual(initGlobalParams(spec, 4));
     ranker.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('trainLocalAsync runs the same steps, yielding between mini-batches, with no tensors left', async () => {
+    const before = tf.memory().numTensors;
+    const global = initGlobalParams(spec, 4);
+    const examples = buildExamples(spec, clicks, catalog, mulberry32(2));
+    // The same shuffle for both runs: the two variants must then give the same update.
+    const seeded = (): void => {
+      const rnd = mulberry32(9);
+      vi.spyOn(Math, 'random').mockImplementation(rnd);
+    };
+    const a = new Ranker(spec, global);
+    seeded();
+    const sync = trainLocal(a, global, examples, config);
+    vi.restoreAllMocks();
+    const b = new Ranker(spec, global);
+    seeded();
+    let yields = 0;
+    const asyncR = await trainLocalAsync(b, global, examples, config, async () => {
+      yields++;
+      await new Promise<void>((r) => setTimeout(r, 0));
+    });
+    vi.restoreAllMocks();
+    expect(yields).toBe(config.localEpochs * Math.ceil(examples.length / config.batchSize));
+    expect(asyncR.loss).toBeCloseTo(sync.loss, 5);
+    for (let i = 0; i < sync.delta.length; i += 31) expect(asyncR.delta[i]).toBeCloseTo(sync.delta[i]!, 5);
+    a.dispose();
+    b.dispose();
     expect(tf.memory().numTensors).toBe(before);
   });
 

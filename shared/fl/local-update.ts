@@ -88,6 +88,42 @@ export function trainLocal(
   t: TrainingConfig,
 ): { delta: Float32Array; loss: number } {
   ranker.setGlobal(global);
+  const steps = trainSteps(examples, t);
+  let r = steps.next();
+  while (!r.done) r = steps.next(ranker.train(r.value, { learningRate: t.learningRate }));
+  return { delta: deltaOf(ranker.getGlobal(), global), loss: r.value };
+}
+
+/**
+ * trainLocal() made cooperative: the same steps, with asynchronous read-backs, awaiting `yieldFn` between
+ * mini-batches so that a worker can serve other requests (rank()) while training.
+ */
+export async function trainLocalAsync(
+  ranker: Ranker,
+  global: Float32Array,
+  examples: TrainingExample[],
+  t: TrainingConfig,
+  yieldFn: () => Promise<void>,
+): Promise<{ delta: Float32Array; loss: number }> {
+  ranker.setGlobal(global);
+  const steps = trainSteps(examples, t);
+  let r = steps.next();
+  while (!r.done) {
+    const loss = await ranker.trainAsync(r.value, { learningRate: t.learningRate });
+    await yieldFn();
+    r = steps.next(loss);
+  }
+  return { delta: deltaOf(await ranker.getGlobalAsync(), global), loss: r.value };
+}
+
+/**
+ * The local training schedule shared by both variants: yields the mini-batches of t.localEpochs shuffled
+ * epochs, takes each batch's mean loss back, and returns the mean loss of the last epoch.
+ */
+export function* trainSteps(
+  examples: TrainingExample[],
+  t: TrainingConfig,
+): Generator<TrainingExample[], number, number> {
   let loss = 0;
   const order = examples.map((_, i) => i);
   const bs = Math.max(1, Math.floor(t.batchSize));
@@ -101,15 +137,19 @@ export function trainLocal(
     let n = 0;
     for (let s = 0; s < order.length; s += bs) {
       const batch = order.slice(s, s + bs).map((i) => examples[i]!);
-      sum += ranker.train(batch, { learningRate: t.learningRate }) * batch.length;
+      sum += (yield batch) * batch.length;
       n += batch.length;
     }
     loss = n > 0 ? sum / n : 0;
   }
-  const local = ranker.getGlobal();
+  return loss;
+}
+
+/** delta = local - global. */
+function deltaOf(local: Float32Array, global: Float32Array): Float32Array {
   const delta = new Float32Array(local.length);
   for (let i = 0; i < local.length; i++) delta[i] = local[i]! - global[i]!;
-  return { delta, loss };
+  return delta;
 }
 
 /** The upload body: the delta clipped and noised as `t` says, then encoded with t.updateEncoding. */

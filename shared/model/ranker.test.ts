@@ -25,6 +25,25 @@ beforeAll(async () => {
 });
 
 describe('Ranker', () => {
+  it('async read-back variants give the same numbers as the sync ones and leave no tensors', async () => {
+    const r = new Ranker(spec, initGlobalParams(spec, 3));
+    const before = tf.memory().numTensors;
+    const personal = updatePersonal(spec, emptyPersonal(spec), { item: catalog[1]!, kind: 'click', time: 1 });
+    const ctx = { history: catalog.slice(0, 3), query: [1, 2], personal };
+    const cands = catalog.slice(10, 20);
+    expect(Array.from(await r.scoreAsync(ctx, cands))).toEqual(Array.from(r.score(ctx, cands)));
+    expect(Array.from(await r.userVectorsAsync([ctx]))).toEqual(Array.from(r.userVectors([ctx])));
+    expect(Array.from(await r.itemVectorsAsync(cands))).toEqual(Array.from(r.itemVectors(cands)));
+    expect(Array.from(await r.getGlobalAsync())).toEqual(Array.from(r.getGlobal()));
+    expect((await r.scoreAsync(ctx, [])).length).toBe(0);
+    const batch = [{ context: ctx, positive: catalog[4]!, negatives: catalog.slice(21, 25) }];
+    const loss = await r.trainAsync(batch, { learningRate: 0.1 });
+    expect(Number.isFinite(loss) && loss > 0).toBe(true);
+    expect(await r.trainAsync([], { learningRate: 0.1 })).toBe(0);
+    expect(tf.memory().numTensors).toBe(before);
+    r.dispose();
+  });
+
   it('produces vectors and scores of the right shape, consistent with each other', () => {
     const r = new Ranker(spec, initGlobalParams(spec, 3));
     const ctxs = [{ history: catalog.slice(0, 3) }, { history: [], query: [1, 2] }];

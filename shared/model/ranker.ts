@@ -86,6 +86,13 @@ export class Ranker {
     return out;
   }
 
+  /** getGlobal() with an asynchronous read-back (no blocking GPU read on WebGPU/WebGL). */
+  async getGlobalAsync(): Promise<Float32Array> {
+    const out = new Float32Array(paramCount(this.spec));
+    for (const b of this.layout) out.set((await this.vars[b.name].data()) as Float32Array, b.offset);
+    return out;
+  }
+
   /**
    * User vectors, B x vectorDim row-major. dot(user, item) is score() without the personal bonus, so a
    * full ranking is one matrix product.
@@ -93,6 +100,18 @@ export class Ranker {
   userVectors(ctxs: UserContext[]): Float32Array {
     if (ctxs.length === 0) return new Float32Array(0);
     return readAndDispose(tf.tidy(() => this.userRep(ctxs)));
+  }
+
+  /** userVectors() with an asynchronous read-back. */
+  async userVectorsAsync(ctxs: UserContext[]): Promise<Float32Array> {
+    if (ctxs.length === 0) return new Float32Array(0);
+    return readAndDisposeAsync(tf.tidy(() => this.userRep(ctxs)));
+  }
+
+  /** itemVectors() with an asynchronous read-back. */
+  async itemVectorsAsync(items: EncodedItem[]): Promise<Float32Array> {
+    if (items.length === 0) return new Float32Array(0);
+    return readAndDisposeAsync(tf.tidy(() => this.itemRep(items)));
   }
 
   /** Item vectors, N x vectorDim row-major (last column is the item bias). */
@@ -104,12 +123,25 @@ export class Ranker {
   /** Scores of the candidates for this shopper (higher ranks first), including the personal bonus. */
   score(ctx: UserContext, candidates: EncodedItem[]): Float32Array {
     if (candidates.length === 0) return new Float32Array(0);
-    const out = readAndDispose(
-      tf.tidy(() => {
-        const u = this.userRep([ctx]);
-        return tf.reshape(tf.matMul(this.itemRep(candidates), u, false, true), [-1]);
-      }),
-    );
+    return this.addPersonal(ctx, candidates, readAndDispose(this.scoreTensor(ctx, candidates)));
+  }
+
+  /** score() with an asynchronous read-back. */
+  async scoreAsync(ctx: UserContext, candidates: EncodedItem[]): Promise<Float32Array> {
+    if (candidates.length === 0) return new Float32Array(0);
+    return this.addPersonal(ctx, candidates, await readAndDisposeAsync(this.scoreTensor(ctx, candidates)));
+  }
+
+  /** Model scores [N] of the candidates (the caller reads and disposes). */
+  private scoreTensor(ctx: UserContext, candidates: EncodedItem[]): tf.Tensor {
+    return tf.tidy(() => {
+      const u = this.userRep([ctx]);
+      return tf.reshape(tf.matMul(this.itemRep(candidates), u, false, true), [-1]);
+    });
+  }
+
+  /** Adds the on-device personal bonus to model scores, in place. */
+  private addPersonal(ctx: UserContext, candidates: EncodedItem[], out: Float32Array): Float32Array {
     const p = ctx.personal;
     if (p && this.spec.personalWeight > 0) {
       const total = affinityTotal(p);
@@ -126,6 +158,27 @@ export class Ranker {
    */
   train(batch: TrainingExample[], opts: TrainOptions): number {
     if (batch.length === 0) return 0;
+    const loss = this.trainStep(batch, opts);
+    try {
+      return loss.dataSync()[0]!;
+    } finally {
+      loss.dispose();
+    }
+  }
+
+  /** train() with an asynchronous read-back of the loss (the step itself is the same). */
+  async trainAsync(batch: TrainingExample[], opts: TrainOptions): Promise<number> {
+    if (batch.length === 0) return 0;
+    const loss = this.trainStep(batch, opts);
+    try {
+      return (await loss.data())[0]!;
+    } finally {
+      loss.dispose();
+    }
+  }
+
+  /** One step; returns the loss before the step as a scalar tensor the caller disposes. */
+  private trainStep(batch: TrainingExample[], opts: TrainOptions): tf.Scalar {
     const B = batch.length;
     const K = Math.max(0, ...batch.map((e) => e.negatives.length));
     const shared = opts.sharedNegatives ?? [];
@@ -199,7 +252,7 @@ export class Ranker {
           if (g) v.assign(tf.sub(v, tf.mul(g, opts.learningRate)));
         }
       }
-      return value.dataSync()[0]!;
+      return value;
     });
   }
 
@@ -337,6 +390,15 @@ function gatherRows<R extends tf.Rank>(table: tf.Tensor, indices: tf.Tensor, gra
 function readAndDispose(t: tf.Tensor): Float32Array {
   try {
     return Float32Array.from(t.dataSync());
+  } finally {
+    t.dispose();
+  }
+}
+
+/** readAndDispose() without blocking: `await data()` instead of dataSync(). */
+async function readAndDisposeAsync(t: tf.Tensor): Promise<Float32Array> {
+  try {
+    return Float32Array.from(await t.data());
   } finally {
     t.dispose();
   }
