@@ -1,0 +1,94 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { defaultConfig, makeConfig, readConfigFile, resolveOperatorToken } from './config.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'fedrank-config-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const ROOT = new URL('..', import.meta.url).pathname;
+
+describe('configuration', () => {
+  it('defaults validate, and later layers override earlier ones deeply', () => {
+    expect(makeConfig()).toEqual(defaultConfig());
+    const file = { port: 9000, rounds: { minClients: 4, maxClients: 20 }, training: { noiseMultiplier: 2 } };
+    const c = makeConfig(file, { port: 9001 });
+    expect(c.port).toBe(9001);
+    expect(c.rounds).toMatchObject({ minClients: 4, maxClients: 20, maxStaleness: 2 });
+    expect(c.training).toMatchObject({ noiseMultiplier: 2, clipNorm: 1 });
+  });
+
+  it('rejects bad values with one line naming the key', () => {
+    const cases: [unknown, RegExp][] = [
+      [{ port: 70000 }, /^.*port: must be an integer in \[0, 65535\]/],
+      [{ rounds: { minClients: 5, maxClients: 3 } }, /rounds\.maxClients: must be >= minClients/],
+      [{ training: { noiseMode: 'global' } }, /training\.noiseMode: must be one of local\|distributed/],
+      [
+        { training: { expectedClientsPerRound: 9 } },
+        /expectedClientsPerRound: must be <= rounds\.minClients/,
+      ],
+      [{ privacy: { samplingRate: 0.1 } }, /needs both samplingRate and populationSize/],
+      [
+        { privacy: { epsilonBudget: 5 }, training: { noiseMultiplier: 0 } },
+        /sigma 0 spends infinite epsilon/,
+      ],
+      [{ allowedOrigins: ['shop.example'] }, /allowedOrigins/],
+      [{ optimizer: { kind: 'fedadam', learningRate: 0.1 } }, /optimizer\.beta1/],
+      [{ typo: true }, /typo: unknown key/],
+      [[1, 2], /must be a JSON object/],
+    ];
+    for (const [over, re] of cases) {
+      let message = '';
+      try {
+        makeConfig(over);
+      } catch (err) {
+        message = (err as Error).message;
+        expect((err as { code: string }).code).toBe('CONFIG_INVALID');
+      }
+      expect(message).toMatch(re);
+      expect(message).not.toContain('\n');
+    }
+  });
+
+  it('reads a config file; a missing file or bad JSON is CONFIG_INVALID', () => {
+    const good = join(dir, 'good.json');
+    writeFileSync(good, JSON.stringify({ port: 1234 }));
+    expect(makeConfig(readConfigFile(good)).port).toBe(1234);
+    const bad = join(dir, 'bad.json');
+    writeFileSync(bad, '{ nope');
+    expect(() => readConfigFile(bad)).toThrow(/not valid JSON/);
+    expect(() => readConfigFile(join(dir, 'missing.json'))).toThrow(/cannot read \(ENOENT\)/);
+  });
+
+  it('operator token: env first, then config, then the token file; never a default', () => {
+    const c = makeConfig();
+    expect(() => resolveOperatorToken(c, {})).toThrow(/no operator token/);
+    expect(resolveOperatorToken(c, { FEDRANK_OPERATOR_TOKEN: 'from-the-environment-123' })).toBe(
+      'from-the-environment-123',
+    );
+    const file = join(dir, 'token');
+    writeFileSync(file, 'from-the-token-file-4567\n');
+    expect(resolveOperatorToken(makeConfig({ operatorTokenFile: file }), {})).toBe(
+      'from-the-token-file-4567',
+    );
+    expect(() => resolveOperatorToken(makeConfig({ operatorToken: 'short' }), {})).toThrow(/at least 16/);
+  });
+
+  it('`fedrank serve` refuses to start without a token: one line, exit code 2', () => {
+    const env = { ...process.env };
+    delete env.FEDRANK_OPERATOR_TOKEN;
+    const r = spawnSync(
+      process.execPath,
+      [join(ROOT, 'bin/fedrank.mjs'), 'serve', '--db', join(dir, 'x.db')],
+      {
+        env,
+        encoding: 'utf8',
+        timeout: 60_000,
+      },
+    );
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/^fedrank: CONFIG_INVALID: operatorToken: no operator token/);
+  });
+});
