@@ -128,6 +128,8 @@ export class Aggregator {
     agg.open = state.open;
     if (!agg.open) await agg.tryOpenRound();
     agg.armDeadline();
+    // The configuration may have changed since the last run (e.g. a lower maxClients): check at once.
+    agg.checkDeadline();
     log.info(
       {
         version: agg.version,

@@ -152,4 +152,21 @@ describe('rounds', () => {
       [1, 'closed'],
     ]);
   });
+
+  it('after a restart with a lower maxClients, a round that is now full closes at once', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fedrank-'));
+    dirs.push(dir);
+    const db = join(dir, 'b.db');
+    const a = await buildServer(testConfig({ db, rounds: { minClients: 2, maxClients: 5 } }), {
+      logger: false,
+    });
+    for (let i = 0; i < 3; i++) await send(a, 1);
+    await a.aggregator.idle();
+    expect(a.aggregator.version).toBe(0);
+    await a.close();
+    const b = await make({ db, rounds: { minClients: 2, maxClients: 3 } });
+    await b.aggregator.idle();
+    expect(b.aggregator.version).toBe(1);
+    expect(b.aggregator.open!.round.id).toBe(2);
+  });
 });
