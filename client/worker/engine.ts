@@ -218,13 +218,13 @@ export class Engine implements WorkerApi {
     }
     const query = typeof rawQuery === 'string' ? rawQuery.slice(0, 256) : '';
     try {
-      return this.scorer.rank(items, query, this.personal);
+      return await this.scorer.rankAsync(items, query, this.personal);
     } catch (e) {
       this.lastError = 'SDK_BAD_MESSAGE';
       // One retry on the next backend down when the active one failed (e.g. a lost WebGPU device).
       if (!(await this.recover(e)) || !this.scorer) return null;
       try {
-        return this.scorer.rank(items, query, this.personal);
+        return await this.scorer.rankAsync(items, query, this.personal);
       } catch {
         return null;
       }

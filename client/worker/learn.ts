@@ -6,7 +6,8 @@
  */
 import { encodeItem, encodeQuery } from '../../shared/model/features.ts';
 import type { EncodedItem, ItemFeatures } from '../../shared/model/features.ts';
-import { buildExamples, makeUpdatePayload, trainLocal } from '../../shared/fl/local-update.ts';
+import { buildExamples, makeUpdatePayload, trainLocalAsync } from '../../shared/fl/local-update.ts';
+import { Ranker } from '../../shared/model/ranker.ts';
 import type { Interaction } from '../../shared/fl/local-update.ts';
 import type { ModelSpec } from '../../shared/model/spec.ts';
 import type { Engine } from './engine.ts';
@@ -28,7 +29,11 @@ const EVAL_CANDIDATES = 100;
  * is ranked by the current global model among the items this shopper was shown, given the history before
  * it. Only the sums (hits@10, NDCG@10, count) leave the device.
  */
-export function evaluate(eng: Engine, events: EventRecord[], since: number): EvalReport | null {
+export async function evaluate(
+  eng: Engine,
+  events: EventRecord[],
+  since: number,
+): Promise<EvalReport | null> {
   const model = eng.model;
   const ranker = eng.ranker;
   if (!model || !ranker) return null;
@@ -52,7 +57,7 @@ export function evaluate(eng: Engine, events: EventRecord[], since: number): Eva
         const ctx = it.query
           ? { history: personal.history, query: it.query, personal }
           : { history: personal.history, personal };
-        const scores = ranker.score(ctx, [it.item, ...others]);
+        const scores = await ranker.scoreAsync(ctx, [it.item, ...others]);
         let rank = 0;
         for (let j = 1; j < scores.length; j++) if (scores[j]! > scores[0]!) rank++;
         examples++;
@@ -102,6 +107,25 @@ export function toInteraction(spec: ModelSpec, e: EventRecord): Interaction {
   return it;
 }
 
+/**
+ * Lets queued messages (comlink calls such as rank()) run: resolves from a new task, after the events
+ * already waiting. MessageChannel, because nested setTimeout(0) is clamped to 4 ms.
+ */
+export function yieldToMessages(): Promise<void> {
+  return new Promise((resolve) => {
+    if (typeof MessageChannel !== 'function') {
+      setTimeout(resolve, 0);
+      return;
+    }
+    const ch = new MessageChannel();
+    ch.port1.onmessage = () => {
+      ch.port1.close();
+      resolve();
+    };
+    ch.port2.postMessage(null);
+  });
+}
+
 /** Outcome of a pass. */
 export interface LearnResult {
   trained: boolean;
@@ -127,7 +151,7 @@ export async function learnOnce(eng: Engine): Promise<LearnResult> {
   // Whatever happens below, these events have had their turn.
   await eng.store.putSetting('trainedSeq', maxSeq);
   if (eng.cfg.evalReports && eng.cfg.server) {
-    const report = evaluate(eng, events, since);
+    const report = await evaluate(eng, events, since);
     if (report) await sendEval(eng.cfg.server, eng.clientId, report);
   }
   const sigma = accountedSigma(t, t.noiseMultiplier * t.clipNorm);
@@ -141,12 +165,13 @@ export async function learnOnce(eng: Engine): Promise<LearnResult> {
   const examples = buildExamples(spec, log, [...pool.values()], Math.random);
   if (examples.length === 0) return { trained: false, queued: false, error: null };
   const global = model.params;
+  // A ranker of its own: rank() calls served between training steps keep using the released global model.
+  const trainer = new Ranker(spec, global);
   let delta: Float32Array;
   try {
-    delta = trainLocal(ranker, global, examples, t).delta;
+    delta = (await trainLocalAsync(trainer, global, examples, t, yieldToMessages)).delta;
   } finally {
-    // Ranking keeps using the released global parameters (plus the on-device personal state).
-    ranker.setGlobal(global);
+    trainer.dispose();
   }
   const { body, preClipNorm, noiseStd } = makeUpdatePayload(delta, t, {
     modelId,

@@ -33,6 +33,10 @@ describe('Scorer', () => {
     const again = scorer.rank(items, 'blue shoes', personal);
     expect(tf.memory().numTensors).toBe(before);
     expect(again).toEqual(order);
+    // The asynchronous variant ranks the same, cold cache or warm.
+    expect(await new Scorer(spec, ranker).rankAsync(items, 'blue shoes', personal)).toEqual(order);
+    expect(await scorer.rankAsync(items, 'blue shoes', personal)).toEqual(order);
+    expect(tf.memory().numTensors).toBe(before);
     const ref = ranker.score(
       { history: personal.history, query: encodeQuery(spec, 'blue shoes'), personal },
       items.map((it) => encodeItem(spec, it)),
@@ -42,6 +46,29 @@ describe('Scorer', () => {
     for (let k = 0; k < items.length; k++) expect(ref[order[k]!]!).toBeCloseTo(ref[refOrder[k]!]!, 4);
     // The click on category c2 moves c2 items up at once.
     expect(order.slice(0, 6).filter((i) => items[i]!.category === 'c2').length).toBeGreaterThanOrEqual(4);
+    ranker.dispose();
+  });
+});
+
+describe('Scorer.rankAsync', () => {
+  it('does not cache vectors computed while the personal state changed underneath', async () => {
+    await tf.setBackend('cpu');
+    const spec = DEFAULT_SPEC;
+    const ranker = new Ranker(spec, initGlobalParams(spec, 3));
+    const scorer = new Scorer(spec, ranker);
+    const items = Array.from({ length: 30 }, (_, i) => ({ id: `a${i}`, category: `c${i % 3}` }));
+    const empty = emptyPersonal(spec);
+    const pending = scorer.rankAsync(items, '', empty);
+    scorer.personalChanged();
+    const clicked = updatePersonal(spec, empty, {
+      item: encodeItem(spec, items[1]!),
+      kind: 'click',
+      time: 1,
+    });
+    await pending;
+    // Had the stale user vector been cached, this ranking would ignore the click.
+    const after = await scorer.rankAsync(items, '', clicked);
+    expect(after).toEqual(new Scorer(spec, ranker).rank(items, '', clicked));
     ranker.dispose();
   });
 });

@@ -7,7 +7,7 @@ import { encodeItem, encodeQuery } from '../../shared/model/features.ts';
 import type { EncodedItem, ItemFeatures } from '../../shared/model/features.ts';
 import { affinityScore, affinityTotal } from '../../shared/model/personal.ts';
 import type { PersonalState } from '../../shared/model/personal.ts';
-import type { Ranker } from '../../shared/model/ranker.ts';
+import type { Ranker, UserContext } from '../../shared/model/ranker.ts';
 import type { ModelSpec } from '../../shared/model/spec.ts';
 import type { RankItem } from '../types.ts';
 
@@ -23,6 +23,9 @@ export class Scorer {
   private readonly encoded = new Map<string, EncodedItem>();
   private readonly vectors = new Map<string, Float32Array>();
   private user: { query: string; vec: Float32Array } | null = null;
+  /** Bumped when the model / the personal state changes, so results of an awaited read are not cached stale. */
+  private modelGen = 0;
+  private userGen = 0;
 
   constructor(
     private readonly spec: ModelSpec,
@@ -44,47 +47,94 @@ export class Scorer {
   modelChanged(): void {
     this.vectors.clear();
     this.user = null;
+    this.modelGen++;
   }
 
   /** Forgets the user vector (the personal state changed). */
   personalChanged(): void {
     this.user = null;
+    this.userGen++;
   }
 
   /** Candidate indices, best first (stable for ties). */
   rank(items: RankItem[], query: string, personal: PersonalState): number[] {
-    const n = items.length;
+    const p = this.plan(items, query, personal);
+    const flat = p.missing.length > 0 ? this.ranker.itemVectors(p.missing.map((m) => m.enc)) : null;
+    const user = p.ctx ? this.ranker.userVectors([p.ctx]) : null;
+    return this.finish(p, flat, user);
+  }
+
+  /**
+   * rank() with asynchronous read-backs (no blocking GPU read on WebGPU/WebGL). Vectors computed while the
+   * model or the personal state changed underneath are used for this call but not cached.
+   */
+  async rankAsync(items: RankItem[], query: string, personal: PersonalState): Promise<number[]> {
+    const p = this.plan(items, query, personal);
+    const flat =
+      p.missing.length > 0 ? await this.ranker.itemVectorsAsync(p.missing.map((m) => m.enc)) : null;
+    const user = p.ctx ? await this.ranker.userVectorsAsync([p.ctx]) : null;
+    return this.finish(p, flat, user);
+  }
+
+  /** What one ranking needs computed: item vectors not cached yet, and the user context if its vector is not. */
+  private plan(items: RankItem[], query: string, personal: PersonalState): Plan {
     const keys = items.map(itemKey);
     const missing: { key: string; enc: EncodedItem }[] = [];
     const seen = new Set<string>();
-    for (let i = 0; i < n; i++) {
+    for (let i = 0; i < items.length; i++) {
       const k = keys[i]!;
       if (!this.vectors.has(k) && !seen.has(k)) {
         seen.add(k);
         missing.push({ key: k, enc: this.encode(items[i]!, k) });
       }
     }
-    const d = this.ranker.vectorDim;
-    if (missing.length > 0) {
-      if (this.vectors.size + missing.length > MAX_CACHED) this.vectors.clear();
-      const flat = this.ranker.itemVectors(missing.map((m) => m.enc));
-      missing.forEach((m, j) => this.vectors.set(m.key, flat.slice(j * d, (j + 1) * d)));
-    }
+    let ctx: UserContext | null = null;
     if (!this.user || this.user.query !== query) {
       const q = query ? encodeQuery(this.spec, query) : [];
-      const ctx =
+      ctx =
         q.length > 0
           ? { history: personal.history, query: q, personal }
           : { history: personal.history, personal };
-      this.user = { query, vec: this.ranker.userVectors([ctx]).slice(0, d) };
     }
-    const u = this.user.vec;
+    const cachedUser = ctx ? null : this.user!.vec;
+    return {
+      items,
+      query,
+      personal,
+      keys,
+      missing,
+      ctx,
+      cachedUser,
+      modelGen: this.modelGen,
+      userGen: this.userGen,
+    };
+  }
+
+  private finish(p: Plan, flat: Float32Array | null, userFlat: Float32Array | null): number[] {
+    const d = this.ranker.vectorDim;
+    const fresh = new Map<string, Float32Array>();
+    if (flat) {
+      const cache = p.modelGen === this.modelGen;
+      if (cache && this.vectors.size + p.missing.length > MAX_CACHED) this.vectors.clear();
+      p.missing.forEach((m, j) => {
+        const v = flat.slice(j * d, (j + 1) * d);
+        fresh.set(m.key, v);
+        if (cache) this.vectors.set(m.key, v);
+      });
+    }
+    let u: Float32Array;
+    if (userFlat) {
+      u = userFlat.slice(0, d);
+      if (p.modelGen === this.modelGen && p.userGen === this.userGen) this.user = { query: p.query, vec: u };
+    } else u = p.cachedUser!;
+    const { items, keys, personal } = p;
+    const n = items.length;
     const w = this.spec.personalWeight;
     const scores = new Float64Array(n);
     const total = w > 0 ? affinityTotal(personal) : 0;
     for (let i = 0; i < n; i++) {
       const k = keys[i]!;
-      const v = this.vectors.get(k)!;
+      const v = fresh.get(k) ?? this.vectors.get(k)!;
       let s = 0;
       for (let j = 0; j < d; j++) s += u[j]! * v[j]!;
       if (total > 0) s += w * affinityScore(personal, this.encode(items[i]!, k), total);
@@ -94,4 +144,18 @@ export class Scorer {
     order.sort((a, b) => scores[b]! - scores[a]! || a - b);
     return order;
   }
+}
+
+/** One ranking's inputs and what has to be computed for it. */
+interface Plan {
+  items: RankItem[];
+  query: string;
+  personal: PersonalState;
+  keys: string[];
+  missing: { key: string; enc: EncodedItem }[];
+  ctx: UserContext | null;
+  /** The cached user vector when `ctx` is null (captured, as an awaited call may reset the cache). */
+  cachedUser: Float32Array | null;
+  modelGen: number;
+  userGen: number;
 }

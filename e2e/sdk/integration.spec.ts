@@ -1,6 +1,6 @@
 import { test, expect } from '@playwright/test';
 import type { Page } from '@playwright/test';
-import { mockServer, startStatic, watchErrors, waitForSdk } from './support.ts';
+import { mockServer, startStatic, trainingConfig, watchErrors, waitForSdk } from './support.ts';
 import type { FedrankStatus } from '../../client/types.ts';
 
 type Win = { fedrank: { status(): Promise<FedrankStatus>; forget(): Promise<void>; [k: string]: unknown } };
@@ -131,4 +131,41 @@ test('forget() empties IndexedDB', async ({ page }) => {
   const st = await page.evaluate(() => (window as unknown as Win).fedrank.status());
   expect(st.eventsStored).toBe(0);
   expect(st.epsilonSpent).toBe(0);
+});
+
+test('rank() is served while a training pass runs (cooperative training), within a short deadline', async ({
+  page,
+}) => {
+  const errors = watchErrors(page);
+  // Many local epochs make the training pass last seconds, so rank() calls land in the middle of it.
+  const seen = await mockServer(page, site.origin, { training: trainingConfig({ localEpochs: 120 }) });
+  await page.goto(`${site.origin}/shop.html?backend=wasm&auto=false`);
+  await readyStatus(page);
+  const r = await page.evaluate(async () => {
+    type F = import('../../client/types.ts').Fedrank & { debug(): Promise<{ trainMs: number | null }> };
+    const f = (window as unknown as { fedrank: F }).fedrank;
+    const items = Array.from({ length: 40 }, (_, i) => ({ id: `r${i}`, category: i % 2 ? 'hats' : 'bags' }));
+    await f.rank(items, { timeoutMs: 30_000 }); // warm: item vectors cached, kernels compiled
+    for (const i of [1, 3, 5, 7]) await f.track({ type: 'click', item: items[i]! });
+    await f.rank(items, { timeoutMs: 30_000 });
+    const tops: string[] = [];
+    const t0 = performance.now();
+    let duringTraining = 0;
+    while (performance.now() - t0 < 60_000) {
+      const trained = (await f.debug()).trainMs !== null;
+      if (trained && tops.length > 0) break;
+      // Fallback (original order) would put a bag first; the personalized order puts a hat first.
+      tops.push((await f.rank(items, { timeoutMs: 150 }))[0]!.category!);
+      if (!trained) duringTraining++;
+      await new Promise((res) => setTimeout(res, 30));
+    }
+    return { tops, duringTraining, trainMs: (await f.debug()).trainMs, st: await f.status() };
+  });
+  expect(r.trainMs).not.toBeNull();
+  expect(r.trainMs!).toBeGreaterThan(500); // the pass really overlapped the rank() calls below
+  expect(r.duringTraining).toBeGreaterThan(5);
+  expect(r.tops.every((c) => c === 'hats')).toBe(true);
+  expect(r.st.lastError).toBeNull();
+  await expect.poll(() => seen.filter((c) => c.path === '/v1/updates').length, { timeout: 20_000 }).toBe(1);
+  expect(errors).toEqual([]);
 });
