@@ -8,6 +8,7 @@ import { loadDataset } from './dataset.ts';
 import { gitCommit, markdownTable, plotRuns, resultsDocument } from './report.ts';
 import { runParallel } from './parallel.ts';
 import { runAll } from './runner.ts';
+import type { RunResult } from './runner.ts';
 
 async function writeOut(file: string, text: string): Promise<void> {
   await mkdir(path.dirname(path.resolve(file)), { recursive: true });
@@ -41,23 +42,32 @@ export async function main(argv: string[]): Promise<number> {
         `${cfg.maxUsers !== null ? ` (using ${Math.min(cfg.maxUsers, data.users.length)} shoppers)` : ''}; ` +
         `split ${cfg.split}; backend ${backend}; ${cfg.runs.length} run(s)\n`,
     );
-  const runs =
-    cfg.jobs > 1 && cfg.runs.length > 1
-      ? await runParallel(argv, cfg.runs.length, cfg.jobs)
-      : runAll(cfg, data);
+  let runs: RunResult[];
+  let errors: string[] = [];
+  if (cfg.jobs > 1 && cfg.runs.length > 1) {
+    const par = await runParallel(argv, cfg.runs.length, cfg.jobs);
+    runs = par.results.filter((r): r is RunResult => r !== null);
+    errors = par.errors;
+  } else {
+    runs = runAll(cfg, data);
+  }
   const wallSeconds = (performance.now() - t0) / 1000;
   const table = markdownTable(runs);
   process.stdout.write(
     `\n${table}\n\n(${cfg.split} targets, full ranking; wall time ${wallSeconds.toFixed(0)} s)\n`,
   );
   if (cfg.out) {
-    const doc = resultsDocument(cfg, data, runs, { backend, startedAt, wallSeconds, commit: gitCommit() });
+    const doc = {
+      ...resultsDocument(cfg, data, runs, { backend, startedAt, wallSeconds, commit: gitCommit() }),
+      ...(errors.length > 0 ? { errors } : {}),
+    };
     await writeOut(cfg.out, JSON.stringify(doc, null, 2) + '\n');
     if (parsed.onlyRun === null) process.stderr.write(`results written to ${cfg.out}\n`);
   }
-  if (cfg.plot) {
+  if (cfg.plot && parsed.onlyRun === null) {
     await writeOut(cfg.plot, plotRuns(runs, cfg.split));
     process.stderr.write(`plot written to ${cfg.plot}\n`);
   }
-  return 0;
+  for (const e of errors) process.stderr.write(`fedrank eval: failed ${e}\n`);
+  return errors.length > 0 ? 1 : 0;
 }

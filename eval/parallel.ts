@@ -39,29 +39,37 @@ function runChild(args: string[], stderr: NodeJS.WritableStream): Promise<void> 
   });
 }
 
-/** Executes runs 0..count-1 of `argv`, `jobs` at a time; returns their results in order. */
+/**
+ * Executes runs 0..count-1 of `argv`, `jobs` at a time. A failing run does not stop the others: its slot
+ * is null and its error is listed.
+ */
 export async function runParallel(
   argv: readonly string[],
   count: number,
   jobs: number,
   stderr: NodeJS.WritableStream = process.stderr,
-): Promise<RunResult[]> {
+): Promise<{ results: (RunResult | null)[]; errors: string[] }> {
   const dir = await mkdtemp(path.join(tmpdir(), 'fedrank-eval-'));
   try {
     const base = childArgs(argv);
-    const results: RunResult[] = new Array<RunResult>(count);
+    const results: (RunResult | null)[] = new Array<RunResult | null>(count).fill(null);
+    const errors: string[] = [];
     let next = 0;
     const worker = async (): Promise<void> => {
       while (next < count) {
         const i = next++;
         const file = path.join(dir, `run-${i}.json`);
-        await runChild([...base, '--only-run', String(i), '--out', file], stderr);
-        const doc = JSON.parse(await readFile(file, 'utf8')) as { runs: RunResult[] };
-        results[i] = doc.runs[0]!;
+        try {
+          await runChild([...base, '--only-run', String(i), '--out', file], stderr);
+          const doc = JSON.parse(await readFile(file, 'utf8')) as { runs: RunResult[] };
+          results[i] = doc.runs[0]!;
+        } catch (err) {
+          errors.push(`run ${i}: ${(err as Error).message}`);
+        }
       }
     };
     await Promise.all(Array.from({ length: Math.min(jobs, count) }, worker));
-    return results;
+    return { results, errors };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
