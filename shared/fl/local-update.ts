@@ -44,14 +44,20 @@ export function buildExamples(
   const nSampled = opts.sampledNegatives ?? 16;
   const maxSkipped = opts.maxSkipped ?? 8;
   const events = [...log].sort((a, b) => a.time - b.time);
-  const chosen = events.filter((e) => e.kind !== 'impression').map((e) => e.item);
-  const wasChosen = (it: EncodedItem): boolean => chosen.some((c) => sameItem(c, it));
+  // Items are compared by their id rows (keys), so long logs stay linear.
+  const key = (it: EncodedItem): string => it.ids.join(',');
+  const chosen = new Set(events.filter((e) => e.kind !== 'impression').map((e) => key(e.item)));
   const out: TrainingExample[] = [];
   let personal = emptyPersonal(spec);
   let shown: EncodedItem[] = [];
+  let shownKeys = new Set<string>();
   for (const ev of events) {
     if (ev.kind === 'impression') {
-      if (!wasChosen(ev.item) && !shown.some((s) => sameItem(s, ev.item))) shown.push(ev.item);
+      const k = key(ev.item);
+      if (!chosen.has(k) && !shownKeys.has(k)) {
+        shown.push(ev.item);
+        shownKeys.add(k);
+      }
       continue;
     }
     const history = personal.history;
@@ -72,6 +78,7 @@ export function buildExamples(
     }
     personal = updatePersonal(spec, personal, ev);
     shown = [];
+    shownKeys = new Set();
   }
   return out;
 }
