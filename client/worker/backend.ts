@@ -104,8 +104,11 @@ async function activate(name: BackendName): Promise<boolean> {
   }
 }
 
-/** Milliseconds of one train+score step on the active backend (after one untimed compile step). */
-function warmupStep(spec: ModelSpec, params: Float32Array): number {
+/**
+ * Milliseconds of one train+score step on the active backend (after one untimed compile step), with the
+ * asynchronous read-backs the worker uses.
+ */
+async function warmupStep(spec: ModelSpec, params: Float32Array): Promise<number> {
   const ranker = new Ranker(spec, params);
   try {
     const items = Array.from({ length: 64 }, (_, i) =>
@@ -117,13 +120,13 @@ function warmupStep(spec: ModelSpec, params: Float32Array): number {
       positive: items[10 + k]!,
       negatives: items.slice(20 + 8 * k, 28 + 8 * k),
     }));
-    const step = (): void => {
-      ranker.train(batch, { learningRate: 0 });
-      ranker.score({ history }, items);
+    const step = async (): Promise<void> => {
+      await ranker.trainAsync(batch, { learningRate: 0 });
+      await ranker.scoreAsync({ history }, items);
     };
-    step();
+    await step();
     const t0 = performance.now();
-    step();
+    await step();
     return performance.now() - t0;
   } finally {
     ranker.dispose();
@@ -181,7 +184,7 @@ export async function chooseBackend(
       continue;
     }
     try {
-      const ms = warmupStep(spec, params);
+      const ms = await warmupStep(spec, params);
       timings.push(`${name} ${ms.toFixed(1)}ms`);
       if (!best || ms < best.ms) best = { name, ms };
     } catch {

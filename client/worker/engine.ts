@@ -28,7 +28,7 @@ import { flushOutbox } from './uploader.ts';
 const DEFAULT_MIN_NEW_EVENTS = 5;
 const MODEL_RESYNC_MS = 5 * 60_000;
 /** While waiting for a round this device may join, the manifest is asked again at most this often. */
-const ROUND_RECHECK_MS = 20_000;
+const ROUND_RECHECK_MS = 5_000;
 
 export class Engine implements WorkerApi {
   cfg: WorkerInit = { server: null, backend: null, epsilonCap: 8, evalReports: false, gpcOptOut: false };

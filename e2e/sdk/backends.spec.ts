@@ -2,8 +2,8 @@ import { test, expect, chromium } from '@playwright/test';
 import type { Browser, Page } from '@playwright/test';
 import type { Fedrank, FedrankStatus } from '../../client/types.ts';
 import { chromiumLaunchOptions } from '../support/chromium.ts';
-import { mockServer, startStatic, waitForSdk, watchErrors } from './support.ts';
-import type { Captured } from './support.ts';
+import { mockServer, startStatic, trainingConfig, waitForSdk, watchErrors } from './support.ts';
+import type { Captured, MockOptions } from './support.ts';
 
 type Win = { fedrank: Fedrank & { debug(): Promise<{ tfBackend: string; numTensors: number } | null> } };
 
@@ -33,8 +33,12 @@ async function withBrowser(flags: string[], fn: (page: Page, b: Browser) => Prom
   }
 }
 
-async function ready(page: Page, query = ''): Promise<{ st: FedrankStatus; tf: string; seen: Captured[] }> {
-  const seen = await mockServer(page, site.origin);
+async function ready(
+  page: Page,
+  query = '',
+  mock: MockOptions = {},
+): Promise<{ st: FedrankStatus; tf: string; seen: Captured[] }> {
+  const seen = await mockServer(page, site.origin, mock);
   await page.goto(`${site.origin}/shop.html${query}`);
   await waitForSdk(page);
   await page.waitForFunction(async () => (await (window as unknown as Win).fedrank.status()).ready, null, {
@@ -96,25 +100,50 @@ test('WebGPU available (SwiftShader): candidates are measured, the fastest runs,
   });
 });
 
-test('WebGPU forced (data-backend="webgpu"): the worker runs, ranks and trains on WebGPU', async () => {
+test('WebGPU forced (data-backend="webgpu"): the worker ranks and trains on WebGPU through a longer session', async () => {
+  test.setTimeout(180_000);
   await withBrowser(FLAGS.default, async (page) => {
     const errors = watchErrors(page);
-    const { st, tf, seen } = await ready(page, '?backend=webgpu');
+    const { st, tf, seen } = await ready(page, '?backend=webgpu&auto=false', {
+      advanceRound: true,
+      // Enough noise that four contributions fit in the device budget of 8.
+      training: trainingConfig({ noiseMultiplier: 4 }),
+    });
     expect(st.backend).toBe('webgpu');
     expect(tf).toBe('webgpu');
     expect(st.backendReason).toMatch(/^forced by option/);
-    const after = await personalizes(page);
-    if (after.backend !== 'webgpu') {
-      // SwiftShader's WebGPU sometimes runs out of memory on synchronous read-backs; the SDK moves on.
-      test.info().annotations.push({ type: 'webgpu-demoted', description: after.backendReason });
-      expect(after.backendReason).toMatch(/^webgpu failed at runtime/);
-    }
+    const posts = (): number => seen.filter((c) => c.method === 'POST' && c.path === '/v1/updates').length;
+    await personalizes(page);
     // A training pass on WebGPU produces an upload.
-    await expect
-      .poll(() => seen.filter((c) => c.method === 'POST' && c.path === '/v1/updates').length, {
-        timeout: 40_000,
-      })
-      .toBe(1);
+    await expect.poll(posts, { timeout: 40_000 }).toBe(1);
+    // Then a longer session: each round (the mock opens the next one after every upload) gets one more
+    // training pass, with ranking of small and large lists in between. Synchronous read-backs used to
+    // exhaust SwiftShader's device memory here ("createBuffer too large") and demote the backend.
+    for (let round = 2; round <= 4; round++) {
+      for (let tries = 0; posts() < round && tries < 60; tries++) {
+        await page.evaluate(async (r) => {
+          const f = (window as unknown as Win).fedrank;
+          const big = Array.from({ length: 1000 }, (_, i) => ({ id: `q${r}-${i}`, category: `c${i % 9}` }));
+          await f.track({ type: 'click', item: big[tries(r)]! });
+          await f.rank(big, { timeoutMs: 30_000 });
+          await f.rank(big.slice(0, 100), { query: 'blue', timeoutMs: 30_000 });
+          function tries(x: number): number {
+            return (x * 37 + Math.floor(performance.now())) % 1000;
+          }
+        }, round);
+        await page.waitForTimeout(1000);
+      }
+      const now = await page.evaluate(() => (window as unknown as Win).fedrank.status());
+      expect(posts(), JSON.stringify(now)).toBe(round);
+    }
+    const end = await page.evaluate(async () => {
+      const f = (window as unknown as Win).fedrank;
+      return { st: await f.status(), dbg: await f.debug() };
+    });
+    expect(end.st.backendReason).not.toMatch(/failed at runtime/);
+    expect(end.st.backend).toBe('webgpu');
+    expect(end.dbg!.tfBackend).toBe('webgpu');
+    expect(end.st.updatesSent).toBe(4);
     expect(errors).toEqual([]);
   });
 });

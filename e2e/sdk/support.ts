@@ -102,6 +102,8 @@ export interface MockOptions {
   training?: TrainingConfig;
   /** 'ok' (default), '500' every request, 'timeout' never answers, 'flaky-upload' first upload 503. */
   mode?: 'ok' | '500' | 'timeout' | 'flaky-upload';
+  /** Each accepted upload closes the round and opens the next (same model version), as a busy server would. */
+  advanceRound?: boolean;
 }
 
 /** Installs the mock aggregation server on `${origin}/agg/**`; returns every captured request. */
@@ -121,8 +123,9 @@ export async function mockServer(
       return route.fulfill({ status: 500, json: { error: { code: 'INTERNAL', message: 'x' } } });
     if (o.mode === 'timeout') return; // never answered: the SDK's own deadline must fire
     if (req.method() === 'GET' && path === '/v1/model') {
-      if (req.headers()['if-none-match'] === '"m1"') return route.fulfill({ status: 304 });
-      return route.fulfill({ status: 200, json: m, headers: { etag: '"m1"' } });
+      const etag = `"m${m.round!.id}"`;
+      if (req.headers()['if-none-match'] === etag) return route.fulfill({ status: 304 });
+      return route.fulfill({ status: 200, json: m, headers: { etag } });
     }
     if (req.method() === 'GET' && path === '/v1/model/weights') {
       return route.fulfill({
@@ -136,9 +139,11 @@ export async function mockServer(
       if (o.mode === 'flaky-upload' && uploads === 1) {
         return route.fulfill({ status: 503, json: { error: { code: 'UNAVAILABLE', message: 'busy' } } });
       }
+      const round = m.round!.id;
+      if (o.advanceRound) m.round = { ...m.round!, id: round + 1 };
       return route.fulfill({
         status: 200,
-        json: { accepted: true, duplicate: false, round: 7, modelVersion: 1 },
+        json: { accepted: true, duplicate: false, round, modelVersion: 1 },
       });
     }
     if (req.method() === 'POST' && path === '/v1/eval') return route.fulfill({ status: 204 });
