@@ -100,10 +100,10 @@ export const PRESETS: Record<string, Preset> = {
   beauty: {
     split: 'test',
     jobs: 2,
-    federated: { ...BASE_FEDERATED, rounds: 20, clientsPerRound: 500, clip: 0.5, lr: 0.3, serverLr: 0.01 },
-    central: { epochs: 3, lr: 0.003, batchSize: 256, negatives: 256 },
+    federated: { ...BASE_FEDERATED, rounds: 40, clientsPerRound: 100, clip: 0.5, lr: 0.3, serverLr: 0.005 },
+    central: { epochs: 2, lr: 0.003, batchSize: 256, negatives: 256 },
     evalUsers: 1000,
-    evalEvery: 5,
+    evalEvery: 10,
     negatives: 16,
     spec: {},
     table: [
