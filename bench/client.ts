@@ -29,6 +29,7 @@ type Win = {
     debug(): Promise<{ tfBackend: string; trainMs: number | null; lastUploadBytes: number | null } | null>;
   };
   __longTasks?: { start: number; duration: number }[];
+  __loaf?: { duration: number; blocking: number; scripts: { src: string; inv: string; ms: number }[] }[];
 };
 
 function pct(xs: number[], p: number): number {
@@ -129,6 +130,13 @@ async function benchBackend(
   };
 }
 
+/** The parts of a PerformanceLongAnimationFrameTiming entry used here. */
+interface Loaf {
+  duration: number;
+  blockingDuration: number;
+  scripts: { sourceURL: string; invoker: string; duration: number }[];
+}
+
 /** A scripted shopping session; returns the main thread's long tasks. */
 async function session(
   browser: Browser,
@@ -143,6 +151,23 @@ async function session(
     new PerformanceObserver((list) => {
       for (const e of list.getEntries()) w.__longTasks!.push({ start: e.startTime, duration: e.duration });
     }).observe({ type: 'longtask', buffered: true });
+    // Long animation frames name the scripts that ran in them: which long frames ran fedrank code at all.
+    w.__loaf = [];
+    try {
+      new PerformanceObserver((list) => {
+        for (const e of list.getEntries() as unknown as Loaf[]) {
+          if (e.blockingDuration <= 0) continue;
+          const scripts = e.scripts.map((x) => ({
+            src: x.sourceURL,
+            inv: x.invoker,
+            ms: Math.round(x.duration),
+          }));
+          w.__loaf!.push({ duration: e.duration, blocking: e.blockingDuration, scripts });
+        }
+      }).observe({ type: 'long-animation-frame', buffered: true });
+    } catch {
+      // older Chromium: long tasks only
+    }
   });
   if (!withFedrank) await page.route('**/client/fedrank.js', (r) => r.abort('blockedbyclient'));
   await mockServer(page, origin, { training: trainingConfig({ updateEncoding: 'i8', minNewEvents: 5 }) });
@@ -166,6 +191,8 @@ async function session(
     await page.waitForTimeout(700);
   }
   const tasks = await page.evaluate(() => (window as unknown as Win).__longTasks ?? []);
+  const loaf = await page.evaluate(() => (window as unknown as Win).__loaf ?? []);
+  const ours = loaf.filter((f) => f.scripts.some((x) => /\/client\//.test(x.src)));
   const st = withFedrank ? await page.evaluate(() => (window as unknown as Win).fedrank.status()) : null;
   await ctx.close();
   return {
@@ -174,6 +201,10 @@ async function session(
     longTasks: tasks.length,
     longTaskMs: Number(tasks.reduce((s, t) => s + t.duration, 0).toFixed(1)),
     longest_ms: tasks.length ? Math.max(...tasks.map((t) => t.duration)) : 0,
+    // Blocking long animation frames, and those in which a fedrank script (/client/) ran at all.
+    blockingFrames: loaf.length,
+    blockingFramesRunningFedrank: ours.length,
+    blockingFrameScripts: loaf.slice(0, 10),
     fedrank: st ? { backend: st.backend, updatesSent: st.updatesSent } : 'blocked (baseline)',
   };
 }

@@ -67,7 +67,8 @@ export function attachDom(host: DomHost): () => void {
     rankedSig.set(list, sig);
     const items = els.map((el) => ({ el, item: itemOf(el)! }));
     const ranked = await host.rank(
-      items.map((x) => ({ ...x.item, _i: items.indexOf(x) })),
+      // The index travels with the item (indexOf here was quadratic: long tasks on lists of thousands).
+      items.map((x, i) => ({ ...x.item, _i: i })),
       { query: currentQuery() },
     );
     // The list may have changed while the worker ranked: then the next scan ranks the new content.
@@ -80,13 +81,22 @@ export function attachDom(host: DomHost): () => void {
     const active = document.activeElement;
     const sx = window.scrollX;
     const sy = window.scrollY;
-    // Placeholders keep non-item children where they were; items fill the item slots in the new order.
-    const slots = els.map((el) => {
-      const ph = document.createComment('');
-      el.replaceWith(ph);
-      return ph;
-    });
-    slots.forEach((ph, i) => ph.replaceWith(order[i]!));
+    const mine = new Set<Node>(els);
+    const onlyItems = Array.from(list.childNodes).every(
+      (n) => mine.has(n) || (n.nodeType === Node.TEXT_NODE && !n.textContent?.trim()),
+    );
+    if (onlyItems) {
+      // Only items: one append moves them all (a fraction of the DOM work of per-node placeholders).
+      list.append(...order);
+    } else {
+      // Placeholders keep non-item children where they were; items fill the item slots in the new order.
+      const slots = els.map((el) => {
+        const ph = document.createComment('');
+        el.replaceWith(ph);
+        return ph;
+      });
+      slots.forEach((ph, i) => ph.replaceWith(order[i]!));
+    }
     mo.takeRecords();
     if (active instanceof HTMLElement && list.contains(active) && document.activeElement !== active) {
       active.focus({ preventScroll: true });

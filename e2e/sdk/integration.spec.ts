@@ -74,6 +74,65 @@ test('a list is re-ordered when ready, impressions and clicks are recorded, a la
   expect(errors).toEqual([]);
 });
 
+test('a list with a non-item child keeps it in place; a list of 2,000 items is re-ordered as rank() orders it', async ({
+  page,
+}) => {
+  const errors = watchErrors(page);
+  await mockServer(page, site.origin);
+  await page.goto(`${site.origin}/shop.html?backend=wasm`);
+  await readyStatus(page);
+  for (const sku of ['sku-1', 'sku-4', 'sku-7']) await page.click(`[data-fedrank-item="${sku}"] a`);
+  await page.waitForFunction(
+    async () => (await (window as unknown as Win).fedrank.status()).eventsStored >= 15,
+  );
+  await page.evaluate(() => {
+    const mk = (id: string, cat: string): HTMLLIElement => {
+      const li = document.createElement('li');
+      li.dataset.fedrankItem = id;
+      li.dataset.fedrankCategory = cat;
+      li.textContent = id;
+      return li;
+    };
+    const mixed = document.createElement('ul');
+    mixed.id = 'mixed';
+    mixed.dataset.fedrankList = '';
+    for (let i = 0; i < 8; i++) {
+      if (i === 3) {
+        const ad = document.createElement('li');
+        ad.id = 'ad';
+        mixed.appendChild(ad);
+      }
+      mixed.appendChild(mk(`m${i}`, i % 2 ? 'hats' : 'bags'));
+    }
+    const big = document.createElement('ul');
+    big.id = 'big';
+    big.dataset.fedrankList = '';
+    for (let i = 0; i < 2000; i++) big.appendChild(mk(`g${i}`, ['bags', 'shoes', 'hats', 'coats'][i % 4]!));
+    document.body.append(mixed, big);
+  });
+  await expect(page.locator('#mixed')).toHaveAttribute('data-fedrank-ranked', 'reordered');
+  await expect(page.locator('#big')).toHaveAttribute('data-fedrank-ranked', 'reordered', { timeout: 20_000 });
+  const mixed = await page.$$eval('#mixed > li', (els) => els.map((e) => e.id || e.dataset.fedrankCategory));
+  expect(mixed.indexOf('ad')).toBe(3);
+  expect(mixed.slice(0, 3)).toEqual(['hats', 'hats', 'hats']);
+  const r = await page.evaluate(async () => {
+    const ids = Array.from(
+      document.querySelectorAll<HTMLElement>('#big > li'),
+      (e) => e.dataset.fedrankItem!,
+    );
+    const f = (window as unknown as { fedrank: import('../../client/types.ts').Fedrank }).fedrank;
+    const items = Array.from({ length: 2000 }, (_, i) => ({
+      id: `g${i}`,
+      category: ['bags', 'shoes', 'hats', 'coats'][i % 4]!,
+    }));
+    const ranked = (await f.rank(items, { timeoutMs: 30_000 })).map((x) => x.id);
+    return { ids, ranked };
+  });
+  expect(new Set(r.ids).size).toBe(2000);
+  expect(r.ids).toEqual(r.ranked);
+  expect(errors).toEqual([]);
+});
+
 test('rank() from code reflects a click at once and falls back to the original order on bad input', async ({
   page,
 }) => {
