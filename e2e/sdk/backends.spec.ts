@@ -72,9 +72,17 @@ async function personalizes(page: Page): Promise<FedrankStatus> {
   const allowed = [null, 'SDK_RANK_TIMEOUT'];
   if (/failed at runtime/.test(r.st.backendReason)) allowed.push('SDK_BAD_MESSAGE');
   expect(allowed).toContain(r.st.lastError);
+  // A timed-out rank() keeps the original order by design; otherwise the clicked category leads.
+  if (r.st.lastError === null) expect(r.top).toEqual(Array(8).fill('hats'));
+  // A training pass may hold tensors at the moment of the first count: wait for it to finish.
+  if (r.t1 !== r.t0) {
+    await page.waitForFunction(
+      async (t0) => (await (window as unknown as Win).fedrank.debug())!.numTensors === t0,
+      r.t0,
+      { timeout: 30_000, polling: 250 },
+    );
+  }
   return r.st;
-  expect(r.top).toEqual(Array(8).fill('hats'));
-  expect(r.t1).toBe(r.t0);
 }
 
 test('WebGPU available (SwiftShader): candidates are measured, the fastest runs, status() says what runs', async () => {
