@@ -82,7 +82,7 @@ export function resultsDocument(
 export function plotRuns(runs: readonly RunResult[], split: string): string {
   return renderPlot({
     title: 'NDCG@10 (validation subsample) per round',
-    xLabel: 'round (federated) / epoch (centralized)',
+    xLabel: 'round',
     yLabel: 'NDCG@10',
     series: runs
       .filter((r) => r.mode === 'federated' && r.points.length > 0)
