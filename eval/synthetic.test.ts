@@ -59,11 +59,11 @@ describe('federated evaluation on a planted preference', () => {
       '--spec',
       SPEC,
       '--rounds',
-      '8',
+      '10',
       '--clients-per-round',
       '40',
       '--eval-every',
-      '8',
+      '10',
     ];
     const fl = [
       '--local-epochs',
