@@ -3,8 +3,8 @@
  * product's Ranker with Adam and sampled softmax, evaluated by full ranking each epoch.
  * Usage: node --import tsx bench/model-exp.ts '{"spec":{"dim":48},"epochs":4,"negatives":256}'
  */
-import { register } from 'node:module';
-register('../eval/tfjs-resolve-hook.mjs', import.meta.url);
+import { registerTfjsResolveHook } from '../cli/tfjs-node.ts';
+registerTfjsResolveHook();
 const { useBackend } = await import('../eval/backend.ts');
 const { loadDataset } = await import('../eval/dataset.ts');
 const { evaluateRanker } = await import('../eval/ranking.ts');

@@ -3,8 +3,8 @@
  * a centralized training step and one client's local step. Writes bench/results/model.json.
  * Usage: node --import tsx bench/model-prof.ts ['{"dim":48}']
  */
-import { register } from 'node:module';
-register('../eval/tfjs-resolve-hook.mjs', import.meta.url);
+import { registerTfjsResolveHook } from '../cli/tfjs-node.ts';
+registerTfjsResolveHook();
 const { mkdirSync, writeFileSync } = await import('node:fs');
 const os = await import('node:os');
 const { useBackend } = await import('../eval/backend.ts');

@@ -1,5 +1,5 @@
 /** `fedrank eval`: federated, private training simulated on a shopper dataset, measured by full ranking. */
-import { register } from 'node:module';
+import { registerTfjsResolveHook } from './tfjs-node.ts';
 import { runCli } from './args.ts';
 
 /** Runs the subcommand; returns the exit code. */
@@ -10,7 +10,7 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   // tfjs-core's ESM gradient files use extensionless imports that plain Node cannot resolve.
-  register('../eval/tfjs-resolve-hook.mjs', import.meta.url);
+  registerTfjsResolveHook();
   const { main } = await import('../eval/main.ts');
   return runCli(() => main(argv));
 }

@@ -3,7 +3,7 @@
  * SDK when needed, starts the aggregation server (SQLite in the data folder) and the demo storefront, prints
  * their URLs and the token, and optionally runs simulated shoppers so the dashboard moves.
  */
-import { register } from 'node:module';
+import { registerTfjsResolveHook } from './tfjs-node.ts';
 import { resolve } from 'node:path';
 import { intOption, parseArgs, runCli } from './args.ts';
 import { FedrankError } from '../shared/errors.ts';
@@ -74,7 +74,7 @@ export async function run(argv: string[]): Promise<number> {
     let sim: ShopperSim | null = null;
     if (shoppers > 0) {
       // tfjs-core's ESM files use extensionless imports plain Node cannot resolve (see the hook).
-      register('../demo/tfjs-resolve-hook.mjs', import.meta.url);
+      registerTfjsResolveHook();
       const { startShoppers } = await import('../demo/shoppers.ts');
       sim = await startShoppers({
         serverUrl: stack.serverUrl,

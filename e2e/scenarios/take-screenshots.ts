@@ -3,7 +3,7 @@
  * rounds closed, then the dashboard and a shopper's personalized storefront in headless Chromium.
  * Run: `npx tsx e2e/scenarios/take-screenshots.ts` (needs `npm run build` first).
  */
-import { register } from 'node:module';
+import { registerTfjsResolveHook } from '../../cli/tfjs-node.ts';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -13,7 +13,7 @@ import { chromiumLaunchOptions } from '../support/chromium.ts';
 import { startStack } from '../../demo/stack.ts';
 import { loadCatalog } from '../../demo/shop-server.ts';
 
-register('../../demo/tfjs-resolve-hook.mjs', import.meta.url);
+registerTfjsResolveHook();
 const { startShoppers } = await import('../../demo/shoppers.ts');
 
 const OUT = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..', 'docs', 'screenshots');

@@ -3,7 +3,7 @@
  * right one shows live KPIs and charts of real rounds (closed by simulated shoppers running the product's
  * learner), a stopped server is reported as unreachable and the page recovers when it is back.
  */
-import { register } from 'node:module';
+import { registerTfjsResolveHook } from '../../../cli/tfjs-node.ts';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, expect } from '@playwright/test';
@@ -11,7 +11,7 @@ import { ARTIFACTS, admin, fastRounds, privateStack, waitFor } from '../support.
 import { loadCatalog } from '../../../demo/shop-server.ts';
 
 // tfjs-core's ESM files use extensionless imports plain Node cannot resolve (see the hook).
-register('../../../demo/tfjs-resolve-hook.mjs', import.meta.url);
+registerTfjsResolveHook();
 
 type Stack = Awaited<ReturnType<typeof privateStack>>;
 let stack: Stack;

@@ -1,4 +1,4 @@
-// Node ESM resolve hook for running tfjs-core in plain Node (simulated shoppers, e2e): tfjs-core's ESM
+// Node ESM resolve hook for running tfjs-core in plain Node (eval, simulated shoppers, e2e): tfjs-core's ESM
 // files and the deep import '@tensorflow/tfjs-core/dist/register_all_gradients' are extensionless, which
 // Node's resolver refuses; retry such a specifier with '.js' appended.
 export async function resolve(specifier, context, next) {
