@@ -5,6 +5,7 @@
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Catalog, Product } from './catalog-types.ts';
+import { mulberry32 } from '../shared/model/spec.ts';
 
 interface CategoryDef {
   name: string;
@@ -113,18 +114,6 @@ const CATEGORIES: CategoryDef[] = [
     price: [4, 120],
   },
 ];
-
-/** mulberry32: small, fast, seeded PRNG (not for anything secret). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function pick<T>(rand: () => number, xs: readonly T[]): T {
   return xs[Math.floor(rand() * xs.length)]!;
