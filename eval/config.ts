@@ -105,7 +105,8 @@ export const PRESETS: Record<string, Preset> = {
     evalUsers: 1000,
     evalEvery: 10,
     negatives: 16,
-    spec: {},
+    // A stronger on-device bonus: validation NDCG@10 0.0175 -> 0.0194 without noise, 0.0149 -> 0.0173 at ε=8.
+    spec: { personalWeight: 4 },
     table: [
       { label: 'popularity', mode: 'popularity' },
       { label: 'centralized', mode: 'centralized' },
