@@ -118,6 +118,24 @@ export async function waitFor<T>(
 }
 
 /** GET an admin route with the stack's operator token. */
+/** The fields of GET /v1/admin/status the scenarios read. */
+export interface AdminStatus {
+  model: { version: number };
+  round: { id: number; accepted: number } | null;
+  privacy: { epsilonSpent: number };
+}
+
+/** The fields of GET /v1/admin/rounds the scenarios read. */
+export interface AdminRounds {
+  rounds: {
+    id: number;
+    state: string;
+    participants: number;
+    resultVersion: number | null;
+    epsilonAfter: number | null;
+  }[];
+}
+
 export async function admin<T = Record<string, unknown>>(stack: Stack, path: string): Promise<T> {
   const res = await fetch(`${stack.serverUrl}/v1/admin/${path}`, {
     headers: { authorization: `Bearer ${stack.token}` },

@@ -14,12 +14,9 @@ import {
   privateStack,
   sdkStatus,
   waitFor,
+  type AdminRounds,
   type Shopper,
 } from '../support.ts';
-
-interface Rounds {
-  rounds: { id: number; state: string; participants: number; resultVersion: number | null }[];
-}
 
 test('GPC and opted-out shoppers send nothing; the round closes without them', async ({ browser }) => {
   test.setTimeout(120_000);
@@ -80,11 +77,11 @@ test('GPC and opted-out shoppers send nothing; the round closes without them', a
       );
     await waitFor(
       'round 1 closed',
-      () => admin<Rounds>(stack, 'rounds?limit=5'),
+      () => admin<AdminRounds>(stack, 'rounds?limit=5'),
       (r) => r.rounds.some((x) => x.id === 1 && x.state === 'closed'),
       20_000,
     );
-    const r1 = (await admin<Rounds>(stack, 'rounds?limit=5')).rounds.find((r) => r.id === 1)!;
+    const r1 = (await admin<AdminRounds>(stack, 'rounds?limit=5')).rounds.find((r) => r.id === 1)!;
     expect(r1.participants).toBe(2);
     expect(r1.resultVersion).toBe(1);
 

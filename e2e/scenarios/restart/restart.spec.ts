@@ -14,17 +14,10 @@ import {
   privateStack,
   sdkStatus,
   waitFor,
+  type AdminRounds,
+  type AdminStatus,
   type Shopper,
 } from '../support.ts';
-
-interface Status {
-  model: { version: number };
-  round: { id: number; accepted: number } | null;
-  privacy: { epsilonSpent: number };
-}
-interface Rounds {
-  rounds: { id: number; state: string; participants: number; resultVersion: number | null }[];
-}
 
 test('SIGKILL mid-round: acknowledged updates survive, clients retry and carry on', async ({ browser }) => {
   test.setTimeout(150_000);
@@ -55,7 +48,7 @@ test('SIGKILL mid-round: acknowledged updates survive, clients retry and carry o
         (st) => st.updatesSent === 1,
         60_000,
       );
-    const before = await admin<Status>(stack, 'status');
+    const before = await admin<AdminStatus>(stack, 'status');
     expect(before.model.version).toBe(0);
     expect(before.round).toMatchObject({ id: 1, accepted: 2 });
 
@@ -80,10 +73,10 @@ test('SIGKILL mid-round: acknowledged updates survive, clients retry and carry o
     );
 
     await stack.startServer();
-    const resumed = await admin<Status>(stack, 'status');
+    const resumed = await admin<AdminStatus>(stack, 'status');
     // The partial round came back intact: both acknowledged updates, no more (the outbox may already be in).
     expect(resumed.round === null || resumed.round.id >= 1).toBe(true);
-    const r1Before = (await admin<Rounds>(stack, 'rounds?limit=5')).rounds.find((r) => r.id === 1)!;
+    const r1Before = (await admin<AdminRounds>(stack, 'rounds?limit=5')).rounds.find((r) => r.id === 1)!;
     expect(r1Before.participants).toBeGreaterThanOrEqual(2);
 
     // The outbox retry (backoff with jitter) delivers the third update and the round closes with exactly 3.
@@ -95,11 +88,11 @@ test('SIGKILL mid-round: acknowledged updates survive, clients retry and carry o
     );
     const closed = await waitFor(
       'version 1',
-      () => admin<Status>(stack, 'status'),
+      () => admin<AdminStatus>(stack, 'status'),
       (s) => s.model.version === 1,
       20_000,
     );
-    const r1 = (await admin<Rounds>(stack, 'rounds?limit=5')).rounds.find((r) => r.id === 1)!;
+    const r1 = (await admin<AdminRounds>(stack, 'rounds?limit=5')).rounds.find((r) => r.id === 1)!;
     expect(r1).toMatchObject({ state: 'closed', participants: 3, resultVersion: 1 });
     expect(closed.privacy.epsilonSpent).toBeGreaterThan(0);
 
@@ -120,7 +113,7 @@ test('SIGKILL mid-round: acknowledged updates survive, clients retry and carry o
         60_000,
       );
     }
-    const now = await admin<Status>(stack, 'status');
+    const now = await admin<AdminStatus>(stack, 'status');
     expect(now.round).toMatchObject({ id: 2, accepted: 2 });
     for (const s of shoppers) expect(s.errors).toEqual([]);
   } finally {

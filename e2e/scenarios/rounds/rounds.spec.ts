@@ -14,22 +14,10 @@ import {
   privateStack,
   sdkStatus,
   waitFor,
+  type AdminRounds,
+  type AdminStatus,
   type Shopper,
 } from '../support.ts';
-
-interface Status {
-  model: { version: number };
-  privacy: { epsilonSpent: number };
-}
-interface Rounds {
-  rounds: {
-    id: number;
-    state: string;
-    participants: number;
-    resultVersion: number | null;
-    epsilonAfter: number | null;
-  }[];
-}
 
 test('three shoppers close a round; everyone gets the new model; the dashboard shows it', async ({
   browser,
@@ -39,7 +27,7 @@ test('three shoppers close a round; everyone gets the new model; the dashboard s
   const stack = await privateStack({ server: fastRounds(MIN, MIN, 1), shop: { sdkAttributes: SDK_ATTRS } });
   const shoppers: Shopper[] = [];
   try {
-    expect((await admin<Status>(stack, 'status')).model.version).toBe(0);
+    expect((await admin<AdminStatus>(stack, 'status')).model.version).toBe(0);
     const categories = ['Audio', 'Books', 'Outdoor'];
     for (let i = 0; i < MIN; i++) shoppers.push(await openShopper(browser, stack));
     for (const s of shoppers)
@@ -63,11 +51,11 @@ test('three shoppers close a round; everyone gets the new model; the dashboard s
 
     const st = await waitFor(
       'version 1',
-      () => admin<Status>(stack, 'status'),
+      () => admin<AdminStatus>(stack, 'status'),
       (x) => x.model.version >= 1,
       20_000,
     );
-    const { rounds } = await admin<Rounds>(stack, 'rounds?limit=10');
+    const { rounds } = await admin<AdminRounds>(stack, 'rounds?limit=10');
     const first = rounds.find((r) => r.id === 1)!;
     expect(first.state).toBe('closed');
     expect(first.participants).toBe(MIN);
