@@ -463,7 +463,7 @@ export class Aggregator {
     const mean = meanDelta(acc);
     const params = this.params.slice();
     const adam = this.adam ? { m: this.adam.m.slice(), v: this.adam.v.slice() } : null;
-    applyServerStep(params, mean, this.config.optimizer, adam ?? undefined);
+    applyServerStep(params, mean, this.config.optimizer, adam ?? undefined, this.version + 1);
     const noise = roundNoise(t, acc);
     const q = this.ledger.q;
     const nowIso = new Date(this.now()).toISOString();

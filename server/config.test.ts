@@ -35,6 +35,20 @@ describe('configuration', () => {
       ],
       [{ allowedOrigins: ['shop.example'] }, /allowedOrigins/],
       [{ optimizer: { kind: 'fedadam', learningRate: 0.1 } }, /optimizer\.beta1/],
+      [
+        {
+          optimizer: {
+            kind: 'fedadam',
+            learningRate: 0.1,
+            beta1: 0.9,
+            beta2: 0.99,
+            tau: 1e-3,
+            biasCorrection: 1,
+          },
+        },
+        /optimizer\.biasCorrection: must be true or false/,
+      ],
+      [{ training: { sharedNegatives: 5000 } }, /training\.sharedNegatives/],
       [{ typo: true }, /typo: unknown key/],
       [[1, 2], /must be a JSON object/],
     ];

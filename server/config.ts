@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { FedrankError } from '../shared/errors.ts';
 import type { ServerOptimizer } from '../shared/fl/aggregate.ts';
+import { MAX_SHARED_NEGATIVES } from '../shared/protocol-parse.ts';
 import type { TrainingConfig } from '../shared/protocol.ts';
 
 /** Everything `fedrank serve` can be configured with. */
@@ -72,6 +73,7 @@ export function defaultConfig(): ServerConfig {
       localEpochs: 1,
       learningRate: 0.05,
       batchSize: 16,
+      sharedNegatives: 64,
       minNewEvents: 5,
       updateEncoding: 'i8',
     },
@@ -164,7 +166,11 @@ export function validateConfig(x: unknown): ServerConfig {
 
   const t = obj(x, 'training', '');
   const tKeys = ['clipNorm', 'noiseMultiplier', 'noiseMode', 'expectedClientsPerRound', 'localEpochs'];
-  checkKeys(t, [...tKeys, 'learningRate', 'batchSize', 'minNewEvents', 'updateEncoding'], 'training.');
+  checkKeys(
+    t,
+    [...tKeys, 'learningRate', 'batchSize', 'sharedNegatives', 'minNewEvents', 'updateEncoding'],
+    'training.',
+  );
   num(t, 'clipNorm', 'training.', 1e-9, 1e9);
   num(t, 'noiseMultiplier', 'training.', 0, 1e6);
   str(t, 'noiseMode', 'training.', ['local', 'distributed']);
@@ -172,6 +178,7 @@ export function validateConfig(x: unknown): ServerConfig {
   num(t, 'localEpochs', 'training.', 1, 1000, true);
   num(t, 'learningRate', 'training.', 1e-9, 100);
   num(t, 'batchSize', 'training.', 1, 1e6, true);
+  num(t, 'sharedNegatives', 'training.', 0, MAX_SHARED_NEGATIVES, true);
   num(t, 'minNewEvents', 'training.', 0, 1e9, true);
   str(t, 'updateEncoding', 'training.', ['f32', 'i8']);
 
@@ -188,10 +195,13 @@ export function validateConfig(x: unknown): ServerConfig {
   const kind = str(o, 'kind', 'optimizer.', ['fedavg', 'fedadam']);
   if (kind === 'fedavg') checkKeys(o, ['kind', 'learningRate'], 'optimizer.');
   else {
-    checkKeys(o, ['kind', 'learningRate', 'beta1', 'beta2', 'tau'], 'optimizer.');
+    checkKeys(o, ['kind', 'learningRate', 'beta1', 'beta2', 'tau', 'biasCorrection'], 'optimizer.');
     num(o, 'beta1', 'optimizer.', 0, 0.999999);
     num(o, 'beta2', 'optimizer.', 0, 0.999999999);
     num(o, 'tau', 'optimizer.', 1e-12, 10);
+    if (o.biasCorrection !== undefined && typeof o.biasCorrection !== 'boolean') {
+      bad('optimizer.biasCorrection', 'must be true or false');
+    }
   }
   num(o, 'learningRate', 'optimizer.', 1e-9, 100);
 

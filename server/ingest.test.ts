@@ -60,6 +60,7 @@ describe('ingest on codec views', () => {
         localEpochs: 1,
         learningRate: 0.1,
         batchSize: 8,
+        sharedNegatives: 0,
         minNewEvents: 1,
         updateEncoding: 'i8',
       };

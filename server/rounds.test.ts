@@ -113,6 +113,28 @@ describe('rounds', () => {
     expect(r1.epsilonAfter).toBeCloseTo(eps, 9);
   });
 
+  it('FedAdam with bias correction steps every parameter by about lr in the first rounds, as Adam', async () => {
+    const s = await make({
+      optimizer: {
+        kind: 'fedadam',
+        learningRate: 0.01,
+        beta1: 0.9,
+        beta2: 0.999,
+        tau: 1e-9,
+        biasCorrection: true,
+      },
+      rounds: { minClients: 2, maxClients: 2 },
+    });
+    const before = s.aggregator.params.slice();
+    for (const v of [0.5, 1.5, 1.2, 0.8]) await send(s, v); // two rounds, mean delta 1 each
+    await s.aggregator.idle();
+    expect(s.aggregator.version).toBe(2);
+    // Adam's step on a constant-sign gradient is lr per step once bias-corrected: 2 steps = 0.02.
+    const moved = s.aggregator.params.map((p, i) => p - before[i]!);
+    expect(Math.min(...moved.subarray(0, 1000))).toBeGreaterThan(0.0199);
+    expect(Math.max(...moved.subarray(0, 1000))).toBeLessThan(0.0201);
+  });
+
   it('restart on the same database keeps model, round log, partial round, idempotency and Adam state', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'fedrank-'));
     dirs.push(dir);

@@ -4,6 +4,7 @@ import { DEFAULT_SPEC, modelIdOf, paramCount } from './model/spec.ts';
 import type { EvalReport, ModelManifest, TrainingConfig, UpdateAck } from './protocol.ts';
 import {
   MAX_EVAL_EXAMPLES,
+  MAX_SHARED_NEGATIVES,
   parseErrorReply,
   parseEvalReport,
   parseManifest,
@@ -19,6 +20,7 @@ const TRAINING: TrainingConfig = {
   localEpochs: 2,
   learningRate: 0.05,
   batchSize: 32,
+  sharedNegatives: 64,
   minNewEvents: 5,
   updateEncoding: 'i8',
 };
@@ -143,6 +145,12 @@ describe('parseManifest', () => {
     ['training.localEpochs', 2.5, 'manifest.training.localEpochs must be an integer in [1, 1000]'],
     ['training.learningRate', 0, 'manifest.training.learningRate must be a number in (0, 1000]'],
     ['training.batchSize', 0, 'manifest.training.batchSize must be an integer in [1, 100000]'],
+    ['training.sharedNegatives', DELETE, 'manifest.training.sharedNegatives is required'],
+    ['training.sharedNegatives', -1, 'manifest.training.sharedNegatives must be an integer in [0, 4096]'],
+    ['training.sharedNegatives', 2.5, 'manifest.training.sharedNegatives must be an integer in [0, 4096]'],
+    ['training.sharedNegatives', 4097, 'manifest.training.sharedNegatives must be an integer in [0, 4096]'],
+    ['training.sharedNegatives', '64', 'manifest.training.sharedNegatives must be an integer in [0, 4096]'],
+    ['training.sharedNegatives', null, 'manifest.training.sharedNegatives must be an integer in [0, 4096]'],
     ['training.minNewEvents', -1, 'manifest.training.minNewEvents must be an integer in [0, 1000000]'],
     ['training.updateEncoding', 'int8', "manifest.training.updateEncoding must be one of 'f32', 'i8'"],
     ['round', [], 'manifest.round must be an object'],
@@ -199,6 +207,23 @@ describe('parseTrainingConfig', () => {
     expect(rejection(() => parseTrainingConfig({ ...TRAINING, clipNorm: 0 }))).toBe(
       'training.clipNorm must be a number in (0, 1000000]',
     );
+  });
+
+  it('accepts sharedNegatives from 0 (disabled) up to MAX_SHARED_NEGATIVES', () => {
+    expect(MAX_SHARED_NEGATIVES).toBe(4096);
+    for (const n of [0, 1, 64, 4096]) {
+      expect(parseTrainingConfig(wire({ ...TRAINING, sharedNegatives: n }))).toEqual({
+        ...TRAINING,
+        sharedNegatives: n,
+      });
+    }
+    for (const n of [-1, 4097, 0.5, NaN, Infinity]) {
+      expect(rejection(() => parseTrainingConfig({ ...TRAINING, sharedNegatives: n }))).toBe(
+        'training.sharedNegatives must be an integer in [0, 4096]',
+      );
+    }
+    const { sharedNegatives: _, ...missing } = TRAINING;
+    expect(rejection(() => parseTrainingConfig(missing))).toBe('training.sharedNegatives is required');
   });
 });
 

@@ -99,6 +99,9 @@ function boolean(o: Obj, key: string, path: string): boolean {
   return v;
 }
 
+/** Most shared negatives a manifest may ask a device to score per local step. */
+export const MAX_SHARED_NEGATIVES = 4096;
+
 /** Validates a TrainingConfig (the server's instructions for local training and privatization). */
 export function parseTrainingConfig(x: unknown, path = 'training'): TrainingConfig {
   const o = object(x, path);
@@ -110,6 +113,7 @@ export function parseTrainingConfig(x: unknown, path = 'training'): TrainingConf
     localEpochs: integer(o, 'localEpochs', path, 1, 1000),
     learningRate: positive(o, 'learningRate', path, 1000),
     batchSize: integer(o, 'batchSize', path, 1, 100_000),
+    sharedNegatives: integer(o, 'sharedNegatives', path, 0, MAX_SHARED_NEGATIVES),
     minNewEvents: integer(o, 'minNewEvents', path, 0, 1_000_000),
     updateEncoding: oneOf(o, 'updateEncoding', path, ENCODINGS),
   };

@@ -57,6 +57,7 @@ export function trainingConfig(over: Partial<TrainingConfig> = {}): TrainingConf
     localEpochs: 1,
     learningRate: 0.05,
     batchSize: 16,
+    sharedNegatives: 32,
     minNewEvents: 3,
     updateEncoding: 'f32',
     ...over,

@@ -11,6 +11,7 @@ const config: TrainingConfig = {
   localEpochs: 1,
   learningRate: 0.05,
   batchSize: 32,
+  sharedNegatives: 0,
   minNewEvents: 5,
   updateEncoding: 'i8',
 };

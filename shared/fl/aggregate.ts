@@ -7,7 +7,15 @@
 /** Server optimizer settings. */
 export type ServerOptimizer =
   | { kind: 'fedavg'; learningRate: number }
-  | { kind: 'fedadam'; learningRate: number; beta1: number; beta2: number; tau: number };
+  | {
+      kind: 'fedadam';
+      learningRate: number;
+      beta1: number;
+      beta2: number;
+      tau: number;
+      /** Divide the moments by 1 - beta^step as Adam does (Reddi et al.'s FedAdam does not). */
+      biasCorrection?: boolean;
+    };
 
 /** FedAdam moment estimates, one entry per global parameter. */
 export interface AdamState {
@@ -65,12 +73,14 @@ export function newAdamState(n: number): AdamState {
 /**
  * Applies the mean delta to the global parameters in place with the server optimizer. For FedAdam the
  * mean delta is the pseudo-gradient (pointing towards the clients' models), so the step is added.
+ * `step` counts server steps including this one (the new model version); only bias correction uses it.
  */
 export function applyServerStep(
   global: Float32Array,
   mean: Float32Array,
   opt: ServerOptimizer,
   adam?: AdamState,
+  step = 1,
 ): void {
   const n = global.length;
   if (opt.kind === 'fedavg') {
@@ -78,14 +88,19 @@ export function applyServerStep(
     return;
   }
   if (!adam) throw new Error('FedAdam needs its moment state');
-  const { beta1, beta2, tau, learningRate } = opt;
+  const { beta1, beta2, tau } = opt;
   const { m, v } = adam;
+  // With bias correction, lr * (m / c1) / (sqrt(v / c2) + tau) = (lr * sqrt(c2) / c1) * m / (sqrt(v) + tau * sqrt(c2)).
+  const c1 = opt.biasCorrection ? 1 - Math.pow(beta1, step) : 1;
+  const c2 = opt.biasCorrection ? Math.sqrt(1 - Math.pow(beta2, step)) : 1;
+  const learningRate = (opt.learningRate * c2) / c1;
+  const floor = tau * c2;
   for (let i = 0; i < n; i++) {
     const d = mean[i]!;
     const mi = beta1 * m[i]! + (1 - beta1) * d;
     const vi = beta2 * v[i]! + (1 - beta2) * d * d;
     m[i] = mi;
     v[i] = vi;
-    global[i]! += (learningRate * mi) / (Math.sqrt(vi) + tau);
+    global[i]! += (learningRate * mi) / (Math.sqrt(vi) + floor);
   }
 }
