@@ -162,14 +162,17 @@ export async function learnOnce(eng: Engine): Promise<LearnResult> {
   const log = events.map((e) => toInteraction(spec, e));
   const pool = new Map<string, EncodedItem>();
   for (const e of events) pool.set(itemKey(e.item), encodeItem(spec, e.item as ItemFeatures));
-  const examples = buildExamples(spec, log, [...pool.values()], Math.random);
+  const known = [...pool.values()];
+  const examples = buildExamples(spec, log, known, Math.random);
   if (examples.length === 0) return { trained: false, queued: false, error: null };
   const global = model.params;
   // A ranker of its own: rank() calls served between training steps keep using the released global model.
   const trainer = new Ranker(spec, global);
   let delta: Float32Array;
   try {
-    delta = (await trainLocalAsync(trainer, global, examples, t, yieldToMessages)).delta;
+    // Shared negatives come from the items this device has seen, like the per-example ones.
+    const negatives = { pool: known, random: Math.random };
+    delta = (await trainLocalAsync(trainer, global, examples, t, yieldToMessages, negatives)).delta;
   } finally {
     trainer.dispose();
   }

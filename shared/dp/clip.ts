@@ -16,20 +16,33 @@ export function clipL2(
   v: Float32Array,
   bound: number,
 ): { clipped: Float32Array; norm: number; factor: number } {
+  const clipped = Float32Array.from(v);
+  return { clipped, ...clipPartsInPlace([clipped], bound) };
+}
+
+/**
+ * clipL2 for a vector held as several parts (e.g. the touched rows of a sparse delta and its dense tail;
+ * zeros elsewhere do not change the norm): scales every part in place by the same factor.
+ */
+export function clipPartsInPlace(parts: Float32Array[], bound: number): { norm: number; factor: number } {
   if (!(bound > 0 && Number.isFinite(bound))) throw new RangeError(`clip bound must be > 0, got ${bound}`);
-  const norm = l2Norm(v);
+  const normOf = (): number => Math.sqrt(parts.reduce((s, p) => s + l2Norm(p) ** 2, 0));
+  const norm = normOf();
   if (!Number.isFinite(norm)) throw new RangeError('cannot clip a delta holding NaN or Infinity');
   let factor = norm > bound ? bound / norm : 1;
-  const clipped = new Float32Array(v.length);
-  for (let i = 0; i < v.length; i++) clipped[i] = v[i]! * factor;
-  // Rounding to float32 can leave the result a hair above the bound; shave it so the bound is strict.
   if (factor < 1) {
-    const after = l2Norm(clipped);
+    scaleParts(parts, factor);
+    // Rounding to float32 can leave the result a hair above the bound; shave it so the bound is strict.
+    const after = normOf();
     if (after > bound) {
       const shave = (bound / after) * (1 - 2 ** -23);
-      for (let i = 0; i < clipped.length; i++) clipped[i] = clipped[i]! * shave;
+      scaleParts(parts, shave);
       factor *= shave;
     }
   }
-  return { clipped, norm, factor };
+  return { norm, factor };
+}
+
+function scaleParts(parts: Float32Array[], f: number): void {
+  for (const p of parts) for (let i = 0; i < p.length; i++) p[i] = p[i]! * f;
 }

@@ -6,12 +6,21 @@ import { encodeItem } from '../model/features.ts';
 import type { EncodedItem } from '../model/features.ts';
 import { sameItem } from '../model/personal.ts';
 import { Ranker } from '../model/ranker.ts';
-import { DEFAULT_SPEC, initGlobalParams, mulberry32, paramCount } from '../model/spec.ts';
+import { DEFAULT_SPEC, initGlobalParams, mulberry32, paramCount, tableRows } from '../model/spec.ts';
 import type { ModelSpec } from '../model/spec.ts';
 import type { TrainingConfig } from '../protocol.ts';
-import { buildExamples, makeUpdatePayload, trainLocal, trainLocalAsync } from './local-update.ts';
-import { vi } from 'vitest';
-import type { Interaction } from './local-update.ts';
+import {
+  buildExamples,
+  isSingleStep,
+  makeUpdatePayload,
+  sampleSharedNegatives,
+  trainLocal,
+  trainLocalAsync,
+  trainLocalBatched,
+} from './local-update.ts';
+import { afterEach, vi } from 'vitest';
+import type { Interaction, SparseDelta } from './local-update.ts';
+import type { TrainingExample } from '../model/ranker.ts';
 
 const spec: ModelSpec = { ...DEFAULT_SPEC, itemBuckets: 512, attrBuckets: 64, queryBuckets: 64, dim: 16 };
 const catalog: EncodedItem[] = Array.from({ length: 50 }, (_, i) =>
@@ -25,6 +34,7 @@ const config: TrainingConfig = {
   localEpochs: 2,
   learningRate: 0.2,
   batchSize: 4,
+  sharedNegatives: 0,
   minNewEvents: 1,
   updateEncoding: 'f32',
 };
@@ -146,5 +156,203 @@ describe('trainLocal and makeUpdatePayload', () => {
     const i8 = makeUpdatePayload(delta, { ...config, updateEncoding: 'i8', noiseMultiplier: 1 }, h);
     expect(i8.noiseStd).toBeGreaterThan(0);
     expect(i8.body.length).toBeLessThan(body.length / 3.5);
+  });
+});
+
+describe('sampleSharedNegatives', () => {
+  it('draws count distinct pool items, consuming one uniform each, or returns the whole pool', () => {
+    let calls = 0;
+    const rnd = mulberry32(5);
+    const counted = (): number => (calls++, rnd());
+    for (const count of [0, 1, 7, 49]) {
+      calls = 0;
+      const got = sampleSharedNegatives(catalog, count, counted);
+      expect(got).toHaveLength(count);
+      expect(new Set(got).size).toBe(count);
+      for (const it of got) expect(catalog).toContain(it);
+      expect(calls).toBe(count);
+    }
+    for (const count of [50, 51, 4096]) {
+      calls = 0;
+      const all = sampleSharedNegatives(catalog, count, counted);
+      expect(all).toEqual(catalog);
+      expect(all).not.toBe(catalog); // a copy: callers may not alias the pool
+      expect(calls).toBe(0);
+    }
+    expect(sampleSharedNegatives([], 3, counted)).toEqual([]);
+  });
+
+  it('includes every item with probability count / pool size', () => {
+    // Uniform sampling without replacement includes each item with probability p = 5/50, independently
+    // across draws: an item's count over T draws is Binomial(T, p), sd = sqrt(T p (1-p)) = 42.4 for T = 20k.
+    const T = 20_000;
+    const k = 5;
+    const p = k / catalog.length;
+    const index = new Map(catalog.map((it, i) => [it, i]));
+    const freq = new Array<number>(catalog.length).fill(0);
+    const rnd = mulberry32(11);
+    for (let t = 0; t < T; t++)
+      for (const it of sampleSharedNegatives(catalog, k, rnd)) freq[index.get(it)!]!++;
+    const sd = Math.sqrt(T * p * (1 - p));
+    // 5 sd: a false alarm for one of 50 items has probability ~ 50 * 5.7e-7 (and the seed is fixed).
+    for (const f of freq) expect(Math.abs(f - T * p)).toBeLessThan(5 * sd);
+    // Not all stuck at the mean either (a degenerate round-robin would be): the spread looks binomial.
+    const variance = freq.reduce((s, f) => s + (f - T * p) ** 2, 0) / freq.length;
+    expect(variance).toBeGreaterThan(0.3 * sd * sd);
+    expect(variance).toBeLessThan(3 * sd * sd);
+  });
+});
+
+describe('shared negatives in local training', () => {
+  const D = spec.dim + 1;
+  /** Single-step training: one epoch, every client's examples in one batch. */
+  const single: TrainingConfig = { ...config, localEpochs: 1, batchSize: 8, sharedNegatives: 6 };
+  // A small pool that the clients' positives and histories come from, so masking is exercised.
+  const pool = catalog.slice(0, 12);
+
+  /** A client with `n` examples: clicks on pool items (no two in a row alike), skipped impressions. */
+  function clientExamples(seed: number, n: number): TrainingExample[] {
+    const rnd = mulberry32(seed);
+    const log: Interaction[] = [];
+    let prev = -1;
+    for (let k = 0; k < n; k++) {
+      let i = Math.floor(rnd() * pool.length);
+      if (i === prev) i = (i + 1) % pool.length;
+      prev = i;
+      log.push({ item: catalog[20 + ((seed + k) % 30)]!, kind: 'impression', time: 2 * k });
+      log.push({ item: pool[i]!, kind: 'click', time: 2 * k + 1, ...(k % 2 ? { query: [k] } : {}) });
+    }
+    const ex = buildExamples(spec, log, catalog, mulberry32(seed + 100), { sampledNegatives: 2 });
+    expect(ex).toHaveLength(n);
+    return ex;
+  }
+
+  /** A sparse delta as a full parameter vector. */
+  function denseOf(d: SparseDelta): Float32Array {
+    const out = new Float32Array(paramCount(spec));
+    d.rows.forEach((r, k) => out.set(d.rowValues.subarray(k * D, (k + 1) * D), r * D));
+    out.set(d.dense, out.length - d.dense.length);
+    return out;
+  }
+
+  /** A random source that has already given `skip` uniforms of mulberry32(seed). */
+  function advanced(seed: number, skip: number): () => number {
+    const rnd = mulberry32(seed);
+    for (let i = 0; i < skip; i++) rnd();
+    return rnd;
+  }
+
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  it.each([
+    ['one common draw', true],
+    ['a draw per client', false],
+  ])("trainLocalBatched gives each client trainLocal's delta and loss (%s)", (_, common) => {
+    vi.spyOn(Math, 'random').mockImplementation(mulberry32(21)); // trainLocal's shuffle
+    const sizes = [1, 3, 5, 8];
+    const clients = sizes.map((n, c) => clientExamples(30 + c, n));
+    for (const ex of clients) expect(isSingleStep(ex.length, single)).toBe(true);
+    const global = initGlobalParams(spec, 6);
+    const before = tf.memory().numTensors;
+    const ranker = new Ranker(spec, global);
+    const withRanker = tf.memory().numTensors;
+    const seed = 77;
+    const got = trainLocalBatched(
+      ranker,
+      global,
+      clients,
+      single,
+      { pool, random: mulberry32(seed) },
+      common,
+    );
+    expect(tf.memory().numTensors).toBe(withRanker);
+    expect(got).toHaveLength(clients.length);
+    const lr = single.learningRate;
+    clients.forEach((examples, c) => {
+      const d = got[c]!;
+      expect(new Set(d.rows).size).toBe(d.rows.length);
+      expect(d.rowValues).toHaveLength(d.rows.length * D);
+      expect(d.dense).toHaveLength(paramCount(spec) - tableRows(spec) * D);
+      // The same draw trainLocal would make: the common one is the first; otherwise clients draw in order,
+      // each consuming one uniform per negative (the pool is larger than sharedNegatives).
+      const skip = common ? 0 : c * single.sharedNegatives;
+      const want = trainLocal(ranker, global, examples, single, { pool, random: advanced(seed, skip) });
+      const gotDense = denseOf(d);
+      let maxErr = 0;
+      let maxAbs = 0;
+      for (let i = 0; i < gotDense.length; i++) {
+        maxErr = Math.max(maxErr, Math.abs(gotDense[i]! - want.delta[i]!));
+        maxAbs = Math.max(maxAbs, Math.abs(want.delta[i]!));
+      }
+      expect(maxAbs).toBeGreaterThan(1e-4);
+      // float32 round-off of local - global (|w| ~ 1) bounds the difference.
+      expect(maxErr).toBeLessThan(1e-5 * lr);
+      expect(d.loss).toBeCloseTo(want.loss, 5);
+    });
+    // The shared negatives matter: without them every client's loss is lower.
+    const none = trainLocalBatched(
+      ranker,
+      global,
+      clients,
+      { ...single, sharedNegatives: 0 },
+      { pool, random: mulberry32(seed) },
+    );
+    none.forEach((d, c) => expect(d.loss).toBeLessThan(got[c]!.loss));
+    expect(trainLocalBatched(ranker, global, [], single)).toEqual([]);
+    ranker.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('trainLocalBatched refuses a client that trains more than one step', () => {
+    const global = initGlobalParams(spec, 6);
+    const before = tf.memory().numTensors;
+    const ranker = new Ranker(spec, global);
+    const ok = clientExamples(40, 2);
+    const big = clientExamples(41, single.batchSize + 1);
+    expect(isSingleStep(big.length, single)).toBe(false);
+    expect(() => trainLocalBatched(ranker, global, [ok, big], single)).toThrow(RangeError);
+    expect(() => trainLocalBatched(ranker, global, [ok, []], single)).toThrow(RangeError);
+    expect(() => trainLocalBatched(ranker, global, [ok], { ...single, localEpochs: 2 })).toThrow(RangeError);
+    ranker.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('trainLocal scores a fresh draw of t.sharedNegatives pool items each step', () => {
+    vi.spyOn(Math, 'random').mockImplementation(mulberry32(22));
+    const examples = clientExamples(50, 6);
+    const global = initGlobalParams(spec, 6);
+    const ranker = new Ranker(spec, global);
+    const t = { ...single, sharedNegatives: 5 };
+    // Single step: exactly Ranker.train with the negatives the pool's random source yields.
+    const got = trainLocal(ranker, global, examples, t, { pool: catalog, random: mulberry32(3) });
+    ranker.setGlobal(global);
+    const shared = sampleSharedNegatives(catalog, 5, mulberry32(3));
+    const loss = ranker.train(examples, { learningRate: t.learningRate, sharedNegatives: shared });
+    const after = ranker.getGlobal();
+    expect(got.loss).toBeCloseTo(loss, 5);
+    let maxErr = 0;
+    for (let i = 0; i < after.length; i++)
+      maxErr = Math.max(maxErr, Math.abs(got.delta[i]! - (after[i]! - global[i]!)));
+    expect(maxErr).toBeLessThan(1e-6);
+    // Without shared negatives (none asked for, or no pool) the loss is the lower per-example one.
+    const off = trainLocal(
+      ranker,
+      global,
+      examples,
+      { ...t, sharedNegatives: 0 },
+      { pool: catalog, random: mulberry32(3) },
+    );
+    const noPool = trainLocal(ranker, global, examples, t);
+    expect(got.loss).toBeGreaterThan(off.loss + 1e-3);
+    expect(noPool.loss).toBeCloseTo(off.loss, 5);
+    // Several steps: one draw of sharedNegatives uniforms per step (2 epochs x 2 batches).
+    let calls = 0;
+    const rnd = mulberry32(4);
+    const multi = { ...t, localEpochs: 2, batchSize: 3 };
+    trainLocal(ranker, global, examples, multi, { pool: catalog, random: () => (calls++, rnd()) });
+    expect(calls).toBe(4 * t.sharedNegatives);
+    ranker.dispose();
   });
 });

@@ -7,7 +7,7 @@ import { encodeTensor } from '../codec/tensor-codec.ts';
 import { privatizeDelta } from '../dp/privatize.ts';
 import type { EncodedItem } from '../model/features.ts';
 import { emptyPersonal, sameItem, updatePersonal } from '../model/personal.ts';
-import type { Ranker, TrainingExample } from '../model/ranker.ts';
+import type { ExampleGroup, Ranker, TrainingExample, TrainOptions } from '../model/ranker.ts';
 import type { ModelSpec } from '../model/spec.ts';
 import type { TrainingConfig } from '../protocol.ts';
 
@@ -84,21 +84,111 @@ export function buildExamples(
 }
 
 /**
+ * Up to `count` distinct items of `pool`, drawn uniformly without replacement: the negatives one local
+ * step's examples share (all of the pool when it is smaller).
+ */
+export function sampleSharedNegatives(
+  pool: readonly EncodedItem[],
+  count: number,
+  random: () => number,
+): EncodedItem[] {
+  const n = pool.length;
+  if (count >= n) return [...pool];
+  // Partial Fisher-Yates over virtual indices: O(count) whatever the pool size.
+  const swapped = new Map<number, number>();
+  const out: EncodedItem[] = [];
+  for (let i = 0; i < count; i++) {
+    const j = i + Math.floor(random() * (n - i));
+    const pick = swapped.get(j) ?? j;
+    swapped.set(j, swapped.get(i) ?? i);
+    out.push(pool[pick]!);
+  }
+  return out;
+}
+
+/** Where a client's shared negatives come from: the catalog items it knows, and the draw's randomness. */
+export interface NegativeSource {
+  pool: readonly EncodedItem[];
+  random: () => number;
+}
+
+const NO_NEGATIVES: NegativeSource = { pool: [], random: Math.random };
+
+/**
  * Local training: starts the ranker from `global`, runs t.localEpochs of SGD over shuffled mini-batches of
- * t.batchSize, and returns delta = local - global with the mean loss of the last epoch. The ranker keeps
- * the local parameters afterwards (call setGlobal to go back).
+ * t.batchSize (each step scoring t.sharedNegatives items drawn from `negatives`), and returns delta =
+ * local - global with the mean loss of the last epoch. The ranker keeps the local parameters afterwards
+ * (call setGlobal to go back).
  */
 export function trainLocal(
   ranker: Ranker,
   global: Float32Array,
   examples: TrainingExample[],
   t: TrainingConfig,
+  negatives: NegativeSource = NO_NEGATIVES,
 ): { delta: Float32Array; loss: number } {
   ranker.setGlobal(global);
   const steps = trainSteps(examples, t);
   let r = steps.next();
-  while (!r.done) r = steps.next(ranker.train(r.value, { learningRate: t.learningRate }));
+  while (!r.done) r = steps.next(ranker.train(r.value, stepOptions(t, negatives)));
   return { delta: deltaOf(ranker.getGlobal(), global), loss: r.value };
+}
+
+/** The options of one local SGD step, with freshly drawn shared negatives. */
+function stepOptions(t: TrainingConfig, negatives: NegativeSource): TrainOptions {
+  return {
+    learningRate: t.learningRate,
+    sharedNegatives: sampleSharedNegatives(negatives.pool, t.sharedNegatives, negatives.random),
+  };
+}
+
+/** True when trainLocal on `examples` examples is exactly one SGD step over all of them. */
+export function isSingleStep(examples: number, t: TrainingConfig): boolean {
+  return examples > 0 && t.localEpochs === 1 && examples <= t.batchSize;
+}
+
+/** A local delta that is zero except on some embedding-table rows and on the dense blocks after the table. */
+export interface SparseDelta {
+  /** Table rows (each once); row r occupies flat indices [r*width, (r+1)*width). */
+  rows: Int32Array;
+  /** Their delta values, rows.length x width. */
+  rowValues: Float32Array;
+  /** Delta of every parameter after the table, in layout order. */
+  dense: Float32Array;
+  loss: number;
+}
+
+/**
+ * trainLocal for many clients at once, each of which trains exactly one SGD step (isSingleStep): every
+ * client's delta -lr * grad of its own mean loss comes from one batched backward pass
+ * (Ranker.clientGradients). Same math as trainLocal per client; the offline simulation's fast path.
+ * With `commonNegatives`, all clients of the call score one draw of shared negatives (common random
+ * numbers): each client's delta has exactly trainLocal's distribution, draws are merely not independent
+ * across clients, and the call costs about one centralized step instead of one per client.
+ */
+export function trainLocalBatched(
+  ranker: Ranker,
+  global: Float32Array,
+  clients: TrainingExample[][],
+  t: TrainingConfig,
+  negatives: NegativeSource = NO_NEGATIVES,
+  commonNegatives = false,
+): SparseDelta[] {
+  for (const ex of clients) {
+    if (!isSingleStep(ex.length, t)) throw new RangeError('trainLocalBatched takes single-step clients only');
+  }
+  ranker.setGlobal(global);
+  const common = commonNegatives ? stepOptions(t, negatives).sharedNegatives! : null;
+  const groups: ExampleGroup[] = clients.map((examples) => ({
+    examples,
+    sharedNegatives: common ?? stepOptions(t, negatives).sharedNegatives!,
+  }));
+  const lr = -t.learningRate;
+  return ranker.clientGradients(groups).map((g) => {
+    for (let i = 0; i < g.rowGrads.length; i++) g.rowGrads[i] = g.rowGrads[i]! * lr;
+    for (let i = 0; i < g.dense.length; i++) g.dense[i] = g.dense[i]! * lr;
+    return { rows: g.rows, rowValues: g.rowGrads, dense: g.dense, loss: g.loss };
+  });
 }
 
 /**
@@ -111,12 +201,13 @@ export async function trainLocalAsync(
   examples: TrainingExample[],
   t: TrainingConfig,
   yieldFn: () => Promise<void>,
+  negatives: NegativeSource = NO_NEGATIVES,
 ): Promise<{ delta: Float32Array; loss: number }> {
   ranker.setGlobal(global);
   const steps = trainSteps(examples, t);
   let r = steps.next();
   while (!r.done) {
-    const loss = await ranker.trainAsync(r.value, { learningRate: t.learningRate });
+    const loss = await ranker.trainAsync(r.value, stepOptions(t, negatives));
     await yieldFn();
     r = steps.next(loss);
   }

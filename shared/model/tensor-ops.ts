@@ -1,0 +1,235 @@
+/**
+ * The ranker's parameter-touching tensor ops, each with an optional gradient capture. Normally an op is the
+ * plain tfjs op (with a scatter gradient for table gathers). With a GradCapture, the op's backward pass
+ * records the gradient flowing into it per example row, so one batched backward pass over many clients
+ * yields every client's own gradient (see client-gradients.ts); the parameters themselves then get zeros.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { ParamBlock } from './spec.ts';
+
+/** A recorded gather from the embedding table: host indices and weights, and dL/d(gathered rows). */
+export interface CapturedGather {
+  /** Table row per slot, rows x slots row-major. */
+  idx: Int32Array;
+  /** Pooling weight per slot (0 marks padding). */
+  w: Float32Array;
+  /** Group (client) of each gathered row. */
+  group: Int32Array;
+  slots: number;
+  /** Gradient w.r.t. the gathered rows, [rows, slots, D] (kept; the reader disposes it). */
+  dy: tf.Tensor;
+}
+
+/** A recorded use of a dense parameter block by a batch of per-example rows. */
+export interface CapturedDense {
+  block: Exclude<ParamBlock['name'], 'emb'>;
+  /** Group (client) of each row. */
+  group: Int32Array;
+  /** The row inputs multiplied by the block (matrix blocks only), [B, D] (kept). */
+  x: tf.Tensor | null;
+  /** Gradient w.r.t. the op's output, [B, width] (kept). */
+  dy: tf.Tensor;
+}
+
+/**
+ * Recorded scores of every example against negatives all clients share: the negatives' table slots, and
+ * per example its user vector and dL/d(score); client c's gradient of negative s is sum over its examples
+ * of dy[b, s] * u[b], spread over the negative's table rows by their pooling weights.
+ */
+export interface CapturedScores {
+  /** Table row per slot of each shared negative, items x slots row-major. */
+  idx: Int32Array;
+  w: Float32Array;
+  slots: number;
+  /** Group (client) of each example. */
+  group: Int32Array;
+  /** User vectors [B, D] (kept). */
+  u: tf.Tensor;
+  /** Gradient w.r.t. the scores [B, items] (kept). */
+  dy: tf.Tensor;
+}
+
+/** Everything one captured backward pass recorded. */
+export interface GradCapture {
+  gathers: CapturedGather[];
+  dense: CapturedDense[];
+  scores: CapturedScores[];
+}
+
+/** A fresh, empty capture. */
+export function newCapture(): GradCapture {
+  return { gathers: [], dense: [], scores: [] };
+}
+
+/** Frees the tensors a capture holds. */
+export function disposeCapture(cap: GradCapture): void {
+  for (const g of cap.gathers) g.dy.dispose();
+  for (const d of cap.dense) {
+    d.x?.dispose();
+    d.dy.dispose();
+  }
+  for (const s of cap.scores) {
+    s.u.dispose();
+    s.dy.dispose();
+  }
+  cap.gathers.length = 0;
+  cap.dense.length = 0;
+  cap.scores.length = 0;
+}
+
+/** How a table gather is recorded under capture. */
+export interface GatherRecord {
+  cap: GradCapture;
+  w: Float32Array;
+  group: Int32Array;
+  slots: number;
+}
+
+/** Keeps a tensor alive past the enclosing tidy (a clone, so the engine may free the original). */
+function kept(t: tf.Tensor): tf.Tensor {
+  return tf.keep(t.clone());
+}
+
+/**
+ * Rows `idx` ([rows, slots]) of the embedding table, [rows, slots, D]. Without a record the gradient is one
+ * scatterND into the table; with one, the gradient w.r.t. the gathered rows is recorded instead.
+ */
+export function gatherTable(
+  table: tf.Tensor,
+  idx: Int32Array,
+  rows: number,
+  slots: number,
+  grad: boolean,
+  record: GatherRecord | null,
+): tf.Tensor3D {
+  const ix = tf.tensor2d(idx, [rows, slots], 'int32');
+  if (!record) return gatherRows<tf.Rank.R3>(table, ix, grad);
+  const shape = table.shape;
+  const f = tf.customGrad(((t: tf.Tensor, i: tf.Tensor) => ({
+    value: tf.gather(t, i),
+    gradFunc: (dy: tf.Tensor) => {
+      record.cap.gathers.push({ idx, w: record.w, group: record.group, slots: record.slots, dy: kept(dy) });
+      return [tf.zeros(shape), tf.zeros(i.shape, 'int32')];
+    },
+  })) as unknown as Parameters<typeof tf.customGrad>[0]);
+  return f(table, ix) as tf.Tensor3D;
+}
+
+/** What sharedScores records under capture (everything but the tensors). */
+export type ScoresRecord = Omit<CapturedScores, 'u' | 'dy'> & { cap: GradCapture };
+
+/**
+ * Scores [B, S] of every example's user vector u [B, D] against shared item vectors v [S, D]. Under
+ * capture, records u and dL/d(scores) so the items' gradient is split by client later (the gradient
+ * flowing back into v is then zero, so the items' own table gather must not be recorded).
+ */
+export function sharedScores(u: tf.Tensor2D, v: tf.Tensor2D, record: ScoresRecord | null): tf.Tensor2D {
+  if (!record) return tf.matMul(u, v, false, true);
+  const { cap, ...rest } = record;
+  const shape = v.shape;
+  const f = tf.customGrad(((ui: tf.Tensor2D, vi: tf.Tensor2D, save: tf.GradSaveFunc) => {
+    save([ui, vi]);
+    return {
+      value: tf.matMul(ui, vi, false, true),
+      gradFunc: (dy: tf.Tensor2D, saved: tf.Tensor[]) => {
+        const [us, vs] = saved as [tf.Tensor2D, tf.Tensor2D];
+        cap.scores.push({ ...rest, u: kept(us), dy: kept(dy) });
+        return [tf.matMul(dy, vs), tf.zeros(shape)];
+      },
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  return f(u, v) as tf.Tensor2D;
+}
+
+/** x [B, D] times the parameter matrix W [D, D]; under capture, records x and dL/d(xW) per row. */
+export function mulParam(
+  x: tf.Tensor2D,
+  W: tf.Variable,
+  block: 'wLast' | 'wHist',
+  cap: GradCapture | null,
+  group: Int32Array,
+): tf.Tensor2D {
+  if (!cap) return tf.matMul(x, W as tf.Tensor2D);
+  const shape = W.shape;
+  const f = tf.customGrad(((xi: tf.Tensor2D, w: tf.Tensor2D, save: tf.GradSaveFunc) => {
+    save([xi, w]);
+    return {
+      value: tf.matMul(xi, w),
+      gradFunc: (dy: tf.Tensor2D, saved: tf.Tensor[]) => {
+        const [xs, ws] = saved as [tf.Tensor2D, tf.Tensor2D];
+        cap.dense.push({ block, group, x: kept(xs), dy: kept(dy) });
+        return [tf.matMul(dy, ws, false, true), tf.zeros(shape)];
+      },
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  return f(x, W) as tf.Tensor2D;
+}
+
+/** x [B, K] plus the parameter vector p [K] (broadcast); under capture, records dL/d(x+p) per row. */
+export function addParam(
+  x: tf.Tensor2D,
+  p: tf.Variable,
+  block: 'posLogits' | 'userBias',
+  cap: GradCapture | null,
+  group: Int32Array,
+): tf.Tensor2D {
+  if (!cap) return tf.add(x, p);
+  const shape = p.shape;
+  const f = tf.customGrad(((xi: tf.Tensor2D, pi: tf.Tensor) => ({
+    value: tf.add(xi, pi),
+    gradFunc: (dy: tf.Tensor2D) => {
+      cap.dense.push({ block, group, x: null, dy: kept(dy) });
+      return [dy, tf.zeros(shape)];
+    },
+  })) as unknown as Parameters<typeof tf.customGrad>[0]);
+  return f(x, p) as tf.Tensor2D;
+}
+
+/**
+ * tf.gather whose gradient is one scatterND (duplicates summed) instead of tfjs's unsortedSegmentSum,
+ * which the CPU backend runs as one masked pass per table row: thousands of times slower for our tables.
+ */
+export function gatherRows<R extends tf.Rank>(
+  table: tf.Tensor,
+  indices: tf.Tensor,
+  grad: boolean,
+): tf.Tensor<R> {
+  if (!grad) return tf.gather(table, indices) as tf.Tensor<R>;
+  const rows = table.shape[0]!;
+  const rest = table.shape.slice(1);
+  const width = rest.reduce((a, b) => a * b, 1);
+  // The indices go in as an input and are saved: customGrad disposes closure tensors before backprop.
+  const f = tf.customGrad(((t: tf.Tensor, idx: tf.Tensor, save: tf.GradSaveFunc) => {
+    save([idx]);
+    return {
+      value: tf.gather(t, idx),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const ix = saved[0]!;
+        const g = tf.scatterND(tf.reshape(ix, [-1, 1]), tf.reshape(dy, [-1, width]), [rows, width]);
+        return [tf.reshape(g, table.shape), tf.zerosLike(ix)];
+      },
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  return f(table, indices) as tf.Tensor<R>;
+}
+
+/**
+ * Reads a tensor into a fresh Float32Array and disposes it. Never return a typed array from tf.tidy: tidy
+ * walks its result with for...in looking for tensors, one step per element (seconds for a large array).
+ */
+export function readAndDispose(t: tf.Tensor): Float32Array {
+  try {
+    return Float32Array.from(t.dataSync());
+  } finally {
+    t.dispose();
+  }
+}
+
+/** readAndDispose() without blocking: `await data()` instead of dataSync(). */
+export async function readAndDisposeAsync(t: tf.Tensor): Promise<Float32Array> {
+  try {
+    return Float32Array.from(await t.data());
+  } finally {
+    t.dispose();
+  }
+}
