@@ -1,7 +1,8 @@
 /**
  * Centralized reference: the product's Ranker trained on every shopper's training examples pooled (what a
- * server that collected all clicks could do), with minibatch Adam and in-batch negatives, several epochs.
+ * server that collected all clicks could do), with minibatch Adam and shared (optionally in-batch) negatives.
  */
+import { sampleSharedNegatives } from '../shared/fl/local-update.ts';
 import { Ranker } from '../shared/model/ranker.ts';
 import type { TrainingExample } from '../shared/model/ranker.ts';
 import { initGlobalParams, mulberry32 } from '../shared/model/spec.ts';
@@ -15,6 +16,8 @@ export interface CentralizedOptions {
   learningRate: number;
   /** Catalog items sampled per batch as negatives shared by its examples (plus in-batch negatives). */
   sharedNegatives: number;
+  /** Also score each example against the batch's other positives. */
+  inBatchNegatives: boolean;
   seed: number;
 }
 
@@ -49,15 +52,13 @@ export function trainCentralized(
     const steps = Math.ceil(pool.length / opts.batchSize);
     for (let s = 0; s < steps; s++) {
       const batch = pool.slice(s * opts.batchSize, (s + 1) * opts.batchSize);
-      const shared = Array.from(
-        { length: opts.sharedNegatives },
-        () => wb.encoded[Math.floor(random() * wb.encoded.length)]!,
-      );
+      // Drawn like a device draws its shared negatives (product code), from the whole catalog.
+      const shared = sampleSharedNegatives(wb.encoded, opts.sharedNegatives, random);
       const loss = ranker.train(batch, {
         learningRate: opts.learningRate,
         optimizer: 'adam',
         sharedNegatives: shared,
-        inBatchNegatives: true,
+        inBatchNegatives: opts.inBatchNegatives,
       });
       onStep({ epoch, step: s + 1, stepsPerEpoch: steps, loss });
     }

@@ -6,6 +6,7 @@ import { intOption, numberOption, parseArgs } from '../cli/args.ts';
 import { FedrankError } from '../shared/errors.ts';
 import { DEFAULT_SPEC, parseSpec } from '../shared/model/spec.ts';
 import type { ModelSpec } from '../shared/model/spec.ts';
+import { MAX_SHARED_NEGATIVES } from '../shared/protocol-parse.ts';
 import type { TensorEncoding } from '../shared/protocol.ts';
 import type { EvalBackend } from './backend.ts';
 import type { SplitName } from './split.ts';
@@ -18,8 +19,17 @@ export interface FederatedSettings {
   localEpochs: number;
   lr: number;
   batchSize: number;
+  /** Catalog negatives each client samples per local step, shared by the step's examples. */
+  sharedNegatives: number;
+  /** Single-step clients simulated per batched pass (0: each client on its own; same math, slower). */
+  clientBatch: number;
   serverOpt: 'fedavg' | 'fedadam';
   serverLr: number;
+  /** FedAdam second-moment decay and adaptivity floor tau (Reddi et al. 2021). */
+  serverBeta2: number;
+  serverTau: number;
+  /** FedAdam with Adam's bias correction. */
+  serverBiasCorrection: boolean;
   noisePath: 'client' | 'aggregate';
   encoding: TensorEncoding;
   delta: number;
@@ -32,14 +42,24 @@ export interface CentralSettings {
   batchSize: number;
   /** Catalog negatives shared by each batch. */
   negatives: number;
+  /** Also use the batch's other positives as negatives (in-batch softmax). */
+  inBatch: boolean;
 }
+
+/** Settings a preset's federated run changes from the invocation's (e.g. larger cohorts under noise). */
+export type FederatedOverrides = Partial<FederatedSettings>;
 
 /** One run of the invocation. */
 export type RunPlan =
   | { label: string; mode: 'popularity' }
   | { label: string; mode: 'centralized' }
-  | { label: string; mode: 'federated'; sigma: number } // sigma fixed
-  | { label: string; mode: 'federated'; epsilon: number }; // sigma solved for this epsilon
+  | { label: string; mode: 'federated'; sigma: number; federated?: FederatedOverrides } // sigma fixed
+  | { label: string; mode: 'federated'; epsilon: number; federated?: FederatedOverrides }; // sigma solved
+
+/** The federated settings of one run: the invocation's, with the run's overrides. */
+export function federatedOf(plan: RunPlan, cfg: { federated: FederatedSettings }): FederatedSettings {
+  return plan.mode === 'federated' ? { ...cfg.federated, ...(plan.federated ?? {}) } : cfg.federated;
+}
 
 /** Everything an invocation needs. */
 export interface EvalConfig {
@@ -88,8 +108,13 @@ const BASE_FEDERATED: FederatedSettings = {
   localEpochs: 1,
   lr: 0.1,
   batchSize: 32,
+  sharedNegatives: 128,
+  clientBatch: 64,
   serverOpt: 'fedadam',
   serverLr: 0.01,
+  serverBeta2: 0.99,
+  serverTau: 1e-3,
+  serverBiasCorrection: false,
   noisePath: 'aggregate',
   encoding: 'i8',
   delta: 1e-5,
@@ -101,7 +126,7 @@ export const PRESETS: Record<string, Preset> = {
     split: 'test',
     jobs: 2,
     federated: { ...BASE_FEDERATED, rounds: 40, clientsPerRound: 100, clip: 0.5, lr: 0.3, serverLr: 0.005 },
-    central: { epochs: 2, lr: 0.003, batchSize: 256, negatives: 256 },
+    central: { epochs: 3, lr: 0.003, batchSize: 256, negatives: 1024, inBatch: false },
     evalUsers: 1000,
     evalEvery: 10,
     negatives: 16,
@@ -134,8 +159,13 @@ const OPTIONS = [
   'local-epochs',
   'lr',
   'batch-size',
+  'shared-negatives',
+  'client-batch',
   'server-opt',
   'server-lr',
+  'server-beta2',
+  'server-tau',
+  'server-bias-correction',
   'seed',
   'eval-every',
   'eval-users',
@@ -145,6 +175,7 @@ const OPTIONS = [
   'central-lr',
   'central-batch',
   'central-negatives',
+  'central-in-batch',
   'noise-path',
   'encoding',
   'backend',
@@ -207,7 +238,7 @@ export function parseEvalArgs(argv: string[]): EvalConfig {
     );
   }
   const pf = preset?.federated ?? BASE_FEDERATED;
-  const pc = preset?.central ?? { epochs: 4, lr: 0.003, batchSize: 256, negatives: 256 };
+  const pc = preset?.central ?? { epochs: 3, lr: 0.003, batchSize: 256, negatives: 1024, inBatch: false };
   const federated: FederatedSettings = {
     rounds: intOption(args, 'rounds', 1, 1_000_000, pf.rounds),
     clientsPerRound: intOption(args, 'clients-per-round', 1, 10_000_000, pf.clientsPerRound),
@@ -215,8 +246,14 @@ export function parseEvalArgs(argv: string[]): EvalConfig {
     localEpochs: intOption(args, 'local-epochs', 1, 1000, pf.localEpochs),
     lr: numberOption(args, 'lr', 0, 1e6, pf.lr),
     batchSize: intOption(args, 'batch-size', 1, 100_000, pf.batchSize),
+    sharedNegatives: intOption(args, 'shared-negatives', 0, MAX_SHARED_NEGATIVES, pf.sharedNegatives),
+    clientBatch: intOption(args, 'client-batch', 0, 100_000, pf.clientBatch),
     serverOpt: choice(o.get('server-opt'), ['fedavg', 'fedadam'] as const, 'server-opt', pf.serverOpt),
     serverLr: numberOption(args, 'server-lr', 0, 1e6, pf.serverLr),
+    serverBeta2: numberOption(args, 'server-beta2', 0, 0.999999, pf.serverBeta2),
+    serverTau: numberOption(args, 'server-tau', 1e-12, 1e6, pf.serverTau),
+    serverBiasCorrection:
+      intOption(args, 'server-bias-correction', 0, 1, pf.serverBiasCorrection ? 1 : 0) === 1,
     noisePath: choice(o.get('noise-path'), ['aggregate', 'client'] as const, 'noise-path', pf.noisePath),
     encoding: choice(o.get('encoding'), ['i8', 'f32'] as const, 'encoding', pf.encoding),
     delta: numberOption(args, 'delta', 1e-300, 0.999, pf.delta),
@@ -226,6 +263,7 @@ export function parseEvalArgs(argv: string[]): EvalConfig {
     lr: numberOption(args, 'central-lr', 0, 1e6, pc.lr),
     batchSize: intOption(args, 'central-batch', 1, 100_000, pc.batchSize),
     negatives: intOption(args, 'central-negatives', 0, 100_000, pc.negatives),
+    inBatch: intOption(args, 'central-in-batch', 0, 1, pc.inBatch ? 1 : 0) === 1,
   };
   if (o.has('sigma') && o.has('epsilon')) {
     throw new FedrankError('CLI_BAD_ARGUMENT', 'give either --sigma or --epsilon, not both');

@@ -4,6 +4,14 @@
  * examples; its delta is privatized and quantized with the product's code; the server side is
  * shared/fl/aggregate.ts (accumulate, meanDelta, applyServerStep).
  *
+ * Clients whose local training is one SGD step over all their examples (localEpochs 1, examples <=
+ * batchSize: most shoppers) are trained `clientBatch` at a time by trainLocalBatched, the product's
+ * batched form of trainLocal (one backward pass yields every client's own delta); their sparse deltas go
+ * through SparseUploader (product clipping and quantizer on the touched blocks). The other clients run
+ * trainLocal itself. clientBatch 0 runs trainLocal for everyone (slow; the unit test compares the two).
+ * The clients of one batched pass share one draw of shared negatives (common random numbers, see
+ * trainLocalBatched): each client's update keeps its distribution, at the cost of one draw per batch.
+ *
  * Two noise paths, both through product code:
  * - 'client' (exact): each client runs makeUpdatePayload (privatizeDelta: clip + its own Gaussian share,
  *   then encodeTensor), the server decodes with decodeTensor and accumulates. One Gaussian draw per
@@ -27,10 +35,13 @@ import {
   newAdamState,
 } from '../shared/fl/aggregate.ts';
 import type { ServerOptimizer } from '../shared/fl/aggregate.ts';
-import { makeUpdatePayload, trainLocal } from '../shared/fl/local-update.ts';
+import { isSingleStep, makeUpdatePayload, trainLocal, trainLocalBatched } from '../shared/fl/local-update.ts';
+import type { SparseDelta } from '../shared/fl/local-update.ts';
 import { Ranker } from '../shared/model/ranker.ts';
-import { initGlobalParams, modelIdOf, mulberry32, paramCount } from '../shared/model/spec.ts';
+import type { TrainingExample } from '../shared/model/ranker.ts';
+import { initGlobalParams, modelIdOf, mulberry32, paramCount, paramLayout } from '../shared/model/spec.ts';
 import type { TrainingConfig } from '../shared/protocol.ts';
+import { SparseUploader } from './sparse-upload.ts';
 import { userExamples } from './workbench.ts';
 import type { Workbench } from './workbench.ts';
 
@@ -46,6 +57,8 @@ export interface FederatedOptions {
   noisePath: 'client' | 'aggregate';
   /** Negatives sampled from the catalog per local example. */
   negatives: number;
+  /** Single-step clients trained per batched pass (0: every client runs trainLocal on its own). */
+  clientBatch: number;
   seed: number;
 }
 
@@ -88,6 +101,11 @@ export function runFederated(
   const adam = opts.server.kind === 'fedadam' ? newAdamState(n) : undefined;
   const modelId = modelIdOf(spec);
   const ranker = new Ranker(spec, global);
+  const width = spec.dim + 1;
+  const uploader = new SparseUploader(n, width, denseStart(spec), t.updateEncoding);
+  // Each client draws its shared negatives from the whole catalog.
+  const negatives = { pool: wb.encoded, random };
+  let steps = 0;
   try {
     for (let round = 1; round <= opts.rounds; round++) {
       const selected: number[] = [];
@@ -96,36 +114,58 @@ export function runFederated(
       let normSum = 0;
       let clipped = 0;
       let lossSum = 0;
+      const header = { modelId, baseVersion: round - 1, round };
+      const addDense = (delta: Float32Array): number => {
+        let values: Float32Array;
+        let norm: number;
+        if (opts.noisePath === 'client') {
+          const up = makeUpdatePayload(delta, t, header);
+          norm = up.preClipNorm;
+          values = decodeTensor(up.body, { maxCount: n }).values;
+        } else {
+          const c = clipL2(delta, t.clipNorm);
+          norm = c.norm;
+          const body = encodeTensor({ kind: 'delta', ...header, encoding: t.updateEncoding }, c.clipped);
+          values = decodeTensor(body, { maxCount: n }).values;
+        }
+        accumulate(acc, values);
+        return norm;
+      };
+      const add = (d: SparseDelta): number =>
+        opts.noisePath === 'client' ? addDense(densify(d, n, width)) : uploader.add(acc, d, t.clipNorm);
+      const count = (norm: number, loss: number): void => {
+        normSum += norm;
+        if (norm > t.clipNorm) clipped++;
+        lossSum += loss;
+      };
+      let batch: TrainingExample[][] = [];
+      const flush = (): void => {
+        if (batch.length === 0) return;
+        const deltas = trainLocalBatched(ranker, global, batch, t, negatives, true);
+        for (const d of deltas) count(add(d), d.loss);
+        batch = [];
+      };
       for (let i = 0; i < selected.length; i++) {
         const examples = userExamples(wb, selected[i]!, random, opts.negatives);
         onClient(round, i + 1, selected.length);
         // A device with nothing to learn from sends nothing.
         if (examples.length === 0) continue;
-        const { delta, loss } = trainLocal(ranker, global, examples, t);
-        lossSum += loss;
-        const header = { modelId, baseVersion: round - 1, round };
-        let values: Float32Array;
-        if (opts.noisePath === 'client') {
-          const up = makeUpdatePayload(delta, t, header);
-          normSum += up.preClipNorm;
-          if (up.preClipNorm > t.clipNorm) clipped++;
-          values = decodeTensor(up.body, { maxCount: n }).values;
-        } else {
-          const c = clipL2(delta, t.clipNorm);
-          normSum += c.norm;
-          if (c.norm > t.clipNorm) clipped++;
-          const body = encodeTensor({ kind: 'delta', ...header, encoding: t.updateEncoding }, c.clipped);
-          values = decodeTensor(body, { maxCount: n }).values;
+        if (opts.clientBatch > 0 && isSingleStep(examples.length, t)) {
+          batch.push(examples);
+          if (batch.length >= opts.clientBatch) flush();
+          continue;
         }
-        accumulate(acc, values);
+        const { delta, loss } = trainLocal(ranker, global, examples, t, negatives);
+        count(addDense(delta), loss);
       }
+      flush();
       let sumNoiseStd = noiseStdPerClient(t) * Math.sqrt(acc.count);
       if (opts.noisePath === 'aggregate' && sumNoiseStd > 0 && acc.count > 0) {
         const noise = gaussianNoise(n, sumNoiseStd);
         for (let i = 0; i < n; i++) acc.sum[i]! += noise[i]!;
       }
       if (acc.count === 0) sumNoiseStd = 0;
-      if (acc.count > 0) applyServerStep(global, meanDelta(acc), opts.server, adam);
+      if (acc.count > 0) applyServerStep(global, meanDelta(acc), opts.server, adam, ++steps);
       ranker.setGlobal(global);
       const c = Math.max(1, acc.count);
       onRound(
@@ -144,4 +184,18 @@ export function runFederated(
   } finally {
     ranker.dispose();
   }
+}
+
+/** Flat index where the blocks after the embedding table start. */
+function denseStart(spec: Parameters<typeof paramLayout>[0]): number {
+  const emb = paramLayout(spec)[0]!;
+  return emb.offset + emb.size;
+}
+
+/** A sparse delta as the full vector a device would upload. */
+function densify(d: SparseDelta, n: number, width: number): Float32Array {
+  const out = new Float32Array(n);
+  d.rows.forEach((r, k) => out.set(d.rowValues.subarray(k * width, (k + 1) * width), r * width));
+  out.set(d.dense, n - d.dense.length);
+  return out;
 }

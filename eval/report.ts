@@ -20,16 +20,17 @@ export function gitCommit(cwd = process.cwd()): string | null {
 export function markdownTable(runs: readonly RunResult[]): string {
   const f = (x: number): string => x.toFixed(4);
   const lines = [
-    '| run | ε (δ=1e-5) | σ | HR@10 | NDCG@10 | HR@20 | NDCG@20 |',
-    '|---|---|---|---|---|---|---|',
+    '| run | ε (δ=1e-5) | σ | rounds × clients | HR@10 | NDCG@10 | HR@20 | NDCG@20 |',
+    '|---|---|---|---|---|---|---|---|',
   ];
   for (const r of runs) {
     const p = r.privacy;
     const eps = p === null ? '—' : p.epsilon === null ? '∞' : p.epsilon.toFixed(2);
     const sigma = p === null ? '—' : p.sigma.toFixed(3);
+    const shape = r.settings ? `${r.settings.rounds} × ${r.settings.clientsPerRound}` : '—';
     const m = r.final.metrics;
     lines.push(
-      `| ${r.label} | ${eps} | ${sigma} | ${f(m.hr10)} | ${f(m.ndcg10)} | ${f(m.hr20)} | ${f(m.ndcg20)} |`,
+      `| ${r.label} | ${eps} | ${sigma} | ${shape} | ${f(m.hr10)} | ${f(m.ndcg10)} | ${f(m.hr20)} | ${f(m.ndcg20)} |`,
     );
   }
   return lines.join('\n');
@@ -78,15 +79,21 @@ export function resultsDocument(
   };
 }
 
-/** The SVG chart of NDCG@10 per round for the federated runs, baselines as reference lines. */
+/**
+ * The SVG chart of NDCG@10 for the federated runs against passes over the shoppers (round x sampling
+ * rate, so runs with different cohort sizes share the axis), baselines as reference lines.
+ */
 export function plotRuns(runs: readonly RunResult[], split: string): string {
   return renderPlot({
-    title: 'NDCG@10 (validation subsample) per round',
-    xLabel: 'round',
+    title: 'NDCG@10 (validation subsample) per pass over the shoppers',
+    xLabel: 'expected client updates / shoppers',
     yLabel: 'NDCG@10',
     series: runs
       .filter((r) => r.mode === 'federated' && r.points.length > 0)
-      .map((r) => ({ label: r.label, points: r.points.map((p) => ({ x: p.step, y: p.metrics.ndcg10 })) })),
+      .map((r) => ({
+        label: r.label,
+        points: r.points.map((p) => ({ x: p.step * (r.privacy?.q ?? 1), y: p.metrics.ndcg10 })),
+      })),
     references: runs
       .filter((r) => r.mode !== 'federated')
       .map((r) => ({ label: `${r.label} (final, ${split})`, y: r.final.metrics.ndcg10 })),

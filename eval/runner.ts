@@ -7,7 +7,8 @@ import type { ServerOptimizer } from '../shared/fl/aggregate.ts';
 import { mulberry32 } from '../shared/model/spec.ts';
 import type { TrainingConfig } from '../shared/protocol.ts';
 import { trainCentralized } from './centralized.ts';
-import type { EvalConfig, RunPlan } from './config.ts';
+import { federatedOf } from './config.ts';
+import type { EvalConfig, FederatedSettings, RunPlan } from './config.ts';
 import type { Dataset } from './dataset.ts';
 import { runFederated, samplingRate } from './federated.ts';
 import type { RoundStats } from './federated.ts';
@@ -51,6 +52,8 @@ export interface RunResult {
   privacy: PrivacyReport | null;
   /** Per-round statistics of a federated run. */
   rounds?: RoundStats[];
+  /** The federated settings of this run (the invocation's with the run's overrides). */
+  settings?: FederatedSettings;
   /** Centralized training loss per epoch. */
   epochLoss?: number[];
   wallSeconds: number;
@@ -83,9 +86,10 @@ export function limitUsers(data: Dataset, maxUsers: number | null, seed: number)
 
 /** Noise multiplier and privacy report of a federated plan. */
 export function privacyOf(plan: RunPlan, cfg: EvalConfig, population: number): PrivacyReport {
-  const q = samplingRate(cfg.federated.clientsPerRound, population);
-  const rounds = cfg.federated.rounds;
-  const delta = cfg.federated.delta;
+  const f = federatedOf(plan, cfg);
+  const q = samplingRate(f.clientsPerRound, population);
+  const rounds = f.rounds;
+  const delta = f.delta;
   const targetEpsilon = 'epsilon' in plan ? plan.epsilon : null;
   const sigma =
     targetEpsilon !== null
@@ -154,6 +158,7 @@ export function runOne(
         batchSize: c.batchSize,
         learningRate: c.lr,
         sharedNegatives: c.negatives,
+        inBatchNegatives: c.inBatch,
         seed: cfg.seed,
       },
       (s) => {
@@ -188,7 +193,7 @@ export function runOne(
       ranker.dispose();
     }
   }
-  const f = cfg.federated;
+  const f = federatedOf(plan, cfg);
   const privacy = privacyOf(plan, cfg, wb.train.length);
   const training: TrainingConfig = {
     clipNorm: f.clip,
@@ -198,13 +203,21 @@ export function runOne(
     localEpochs: f.localEpochs,
     learningRate: f.lr,
     batchSize: f.batchSize,
+    sharedNegatives: f.sharedNegatives,
     minNewEvents: 1,
     updateEncoding: f.encoding,
   };
   const server: ServerOptimizer =
     f.serverOpt === 'fedavg'
       ? { kind: 'fedavg', learningRate: f.serverLr }
-      : { kind: 'fedadam', learningRate: f.serverLr, beta1: 0.9, beta2: 0.99, tau: 1e-3 };
+      : {
+          kind: 'fedadam',
+          learningRate: f.serverLr,
+          beta1: 0.9,
+          beta2: f.serverBeta2,
+          tau: f.serverTau,
+          biasCorrection: f.serverBiasCorrection,
+        };
   const label = privacy.sigma > 0 ? `${plan.label} (σ=${privacy.sigma.toFixed(3)})` : plan.label;
   const bar = new Progress(label, f.rounds, stream);
   const rounds: RoundStats[] = [];
@@ -218,6 +231,7 @@ export function runOne(
       server,
       noisePath: f.noisePath,
       negatives: cfg.negatives,
+      clientBatch: f.clientBatch,
       seed: cfg.seed,
     },
     (stats, ranker) => {
@@ -242,6 +256,7 @@ export function runOne(
     points,
     final: finalOf(metrics),
     privacy,
+    settings: f,
     rounds,
     wallSeconds: elapsed(t0),
   };

@@ -49,7 +49,7 @@ const quiet = { write: () => true, isTTY: false };
 const SPEC = JSON.stringify({ dim: 16, itemBuckets: 512, attrBuckets: 64, maxHistory: 4, personalWeight: 0 });
 
 describe('federated evaluation on a planted preference', () => {
-  it('recovers item transitions far above popularity, on both noise paths', async () => {
+  it('recovers item transitions far above popularity: both noise paths, per-client and batched clients', async () => {
     const data = await loadDataset(dir);
     expect(data.users.length).toBe(USERS);
     expect(data.items.length).toBe(K);
@@ -85,9 +85,16 @@ describe('federated evaluation on a planted preference', () => {
       data,
       quiet,
     );
+    // One local step per client: clients are simulated in batched passes (trainLocalBatched).
+    const oneStep = ['--lr', '1', '--batch-size', '32', '--server-lr', '0.05', '--shared-negatives', '8'];
+    const [batched] = runAll(
+      parseEvalArgs([...common, ...oneStep, '--clip', '5', '--sigma', '0', '--client-batch', '16']),
+      data,
+      quiet,
+    );
     expect(tf.memory().numTensors).toBe(tensors);
     const p = pop!.final.metrics.ndcg10;
-    for (const r of [fast!, exact!]) {
+    for (const r of [fast!, exact!, batched!]) {
       expect(r.final.metrics.users).toBe(USERS);
       expect(r.final.metrics.ndcg10).toBeGreaterThan(Math.max(0.5, 2 * p));
       expect(r.rounds!.length).toBe(10);
