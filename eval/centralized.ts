@@ -16,6 +16,8 @@ export interface CentralizedOptions {
   learningRate: number;
   /** Catalog items sampled per batch as negatives shared by its examples (plus in-batch negatives). */
   sharedNegatives: number;
+  /** Catalog negatives sampled per example, as a device's buildExamples does. */
+  exampleNegatives: number;
   /** Also score each example against the batch's other positives. */
   inBatchNegatives: boolean;
   seed: number;
@@ -44,7 +46,8 @@ export function trainCentralized(
   for (let epoch = 1; epoch <= opts.epochs; epoch++) {
     // Examples from the product's builder; negatives come shared per batch (one matrix product, cheap).
     const pool: TrainingExample[] = [];
-    for (let u = 0; u < wb.train.length; u++) pool.push(...userExamples(wb, u, random, 0));
+    for (let u = 0; u < wb.train.length; u++)
+      pool.push(...userExamples(wb, u, random, opts.exampleNegatives));
     for (let i = pool.length - 1; i > 0; i--) {
       const j = Math.floor(random() * (i + 1));
       [pool[i], pool[j]] = [pool[j]!, pool[i]!];

@@ -123,8 +123,8 @@ describe('reporting', () => {
     ]);
     const rows = t.split('\n');
     expect(rows).toHaveLength(5);
-    expect(rows[2]).toBe('| popularity | — | — | 0.0200 | 0.0055 | 0.0300 | 0.0100 |');
-    expect(rows[3]).toBe('| federated, ε=8 | 8.00 | 0.750 | 0.0200 | 0.0200 | 0.0300 | 0.0100 |');
+    expect(rows[2]).toBe('| popularity | — | — | — | 0.0200 | 0.0055 | 0.0300 | 0.0100 |');
+    expect(rows[3]).toBe('| federated, ε=8 | 8.00 | 0.750 | — | 0.0200 | 0.0200 | 0.0300 | 0.0100 |');
     expect(rows[4]).toContain('| fl | ∞ | 0.000 |');
   });
 

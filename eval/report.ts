@@ -65,7 +65,6 @@ export function resultsDocument(
       maxUsers: cfg.maxUsers,
       evalUsers: cfg.evalUsers,
       evalEvery: cfg.evalEvery,
-      negatives: cfg.negatives,
       spec: cfg.spec,
       federated: cfg.federated,
       central: cfg.central,

@@ -159,6 +159,7 @@ export function runOne(
         learningRate: c.lr,
         sharedNegatives: c.negatives,
         inBatchNegatives: c.inBatch,
+        exampleNegatives: c.exampleNegatives,
         seed: cfg.seed,
       },
       (s) => {
@@ -170,7 +171,7 @@ export function runOne(
         epochLoss.push(lossSum / Math.max(1, lossN));
         lossSum = 0;
         lossN = 0;
-        if (epoch % cfg.evalEvery === 0 || epoch === c.epochs) {
+        if (epoch % pointEvery(cfg.evalEvery, c.epochs) === 0 || epoch === c.epochs) {
           const m = evaluateRanker(r, wb.encoded, validSample);
           points.push({ step: epoch, split: 'valid', metrics: m });
           bar.point(`valid(${m.users}) ${fmt(m)} loss ${epochLoss[epochLoss.length - 1]!.toFixed(3)}`);
@@ -230,14 +231,14 @@ export function runOne(
       training,
       server,
       noisePath: f.noisePath,
-      negatives: cfg.negatives,
+      negatives: f.exampleNegatives,
       clientBatch: f.clientBatch,
       seed: cfg.seed,
     },
     (stats, ranker) => {
       rounds.push(stats);
       bar.update(stats.round);
-      if (stats.round % cfg.evalEvery === 0 || stats.round === f.rounds) {
+      if (stats.round % pointEvery(cfg.evalEvery, f.rounds) === 0 || stats.round === f.rounds) {
         const m = evaluateRanker(ranker, wb.encoded, validSample);
         points.push({ step: stats.round, split: 'valid', metrics: m });
         bar.point(`valid(${m.users}) ${fmt(m)} |Δ| ${stats.meanNorm.toFixed(3)}`);
@@ -260,6 +261,11 @@ export function runOne(
     rounds,
     wallSeconds: elapsed(t0),
   };
+}
+
+/** Steps between intermediate points: every `every`, but at least four points per run. */
+function pointEvery(every: number, steps: number): number {
+  return Math.max(1, Math.min(every, Math.ceil(steps / 4)));
 }
 
 function elapsed(t0: number): number {

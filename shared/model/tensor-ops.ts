@@ -119,6 +119,31 @@ export function gatherTable(
 export type ScoresRecord = Omit<CapturedScores, 'u' | 'dy'> & { cap: GradCapture };
 
 /**
+ * a x b (b transposed when `transposeB`) whose backward pass hands (a, dL/d(ab)) to `record` and sends no
+ * gradient into b: under capture, b's per-client gradient is rebuilt from what was recorded.
+ */
+function recordedMatMul(
+  a: tf.Tensor2D,
+  b: tf.Tensor2D,
+  transposeB: boolean,
+  record: (a: tf.Tensor, dy: tf.Tensor) => void,
+): tf.Tensor2D {
+  const shape = b.shape;
+  const f = tf.customGrad(((ai: tf.Tensor2D, bi: tf.Tensor2D, save: tf.GradSaveFunc) => {
+    save([ai, bi]);
+    return {
+      value: tf.matMul(ai, bi, false, transposeB),
+      gradFunc: (dy: tf.Tensor2D, saved: tf.Tensor[]) => {
+        const [as, bs] = saved as [tf.Tensor2D, tf.Tensor2D];
+        record(kept(as), kept(dy));
+        return [tf.matMul(dy, bs, false, !transposeB), tf.zeros(shape)];
+      },
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  return f(a, b) as tf.Tensor2D;
+}
+
+/**
  * Scores [B, S] of every example's user vector u [B, D] against shared item vectors v [S, D]. Under
  * capture, records u and dL/d(scores) so the items' gradient is split by client later (the gradient
  * flowing back into v is then zero, so the items' own table gather must not be recorded).
@@ -126,19 +151,7 @@ export type ScoresRecord = Omit<CapturedScores, 'u' | 'dy'> & { cap: GradCapture
 export function sharedScores(u: tf.Tensor2D, v: tf.Tensor2D, record: ScoresRecord | null): tf.Tensor2D {
   if (!record) return tf.matMul(u, v, false, true);
   const { cap, ...rest } = record;
-  const shape = v.shape;
-  const f = tf.customGrad(((ui: tf.Tensor2D, vi: tf.Tensor2D, save: tf.GradSaveFunc) => {
-    save([ui, vi]);
-    return {
-      value: tf.matMul(ui, vi, false, true),
-      gradFunc: (dy: tf.Tensor2D, saved: tf.Tensor[]) => {
-        const [us, vs] = saved as [tf.Tensor2D, tf.Tensor2D];
-        cap.scores.push({ ...rest, u: kept(us), dy: kept(dy) });
-        return [tf.matMul(dy, vs), tf.zeros(shape)];
-      },
-    };
-  }) as unknown as Parameters<typeof tf.customGrad>[0]);
-  return f(u, v) as tf.Tensor2D;
+  return recordedMatMul(u, v, true, (us, dy) => cap.scores.push({ ...rest, u: us, dy }));
 }
 
 /** x [B, D] times the parameter matrix W [D, D]; under capture, records x and dL/d(xW) per row. */
@@ -150,19 +163,7 @@ export function mulParam(
   group: Int32Array,
 ): tf.Tensor2D {
   if (!cap) return tf.matMul(x, W as tf.Tensor2D);
-  const shape = W.shape;
-  const f = tf.customGrad(((xi: tf.Tensor2D, w: tf.Tensor2D, save: tf.GradSaveFunc) => {
-    save([xi, w]);
-    return {
-      value: tf.matMul(xi, w),
-      gradFunc: (dy: tf.Tensor2D, saved: tf.Tensor[]) => {
-        const [xs, ws] = saved as [tf.Tensor2D, tf.Tensor2D];
-        cap.dense.push({ block, group, x: kept(xs), dy: kept(dy) });
-        return [tf.matMul(dy, ws, false, true), tf.zeros(shape)];
-      },
-    };
-  }) as unknown as Parameters<typeof tf.customGrad>[0]);
-  return f(x, W) as tf.Tensor2D;
+  return recordedMatMul(x, W as tf.Tensor2D, false, (xs, dy) => cap.dense.push({ block, group, x: xs, dy }));
 }
 
 /** x [B, K] plus the parameter vector p [K] (broadcast); under capture, records dL/d(x+p) per row. */
