@@ -79,16 +79,18 @@ export function resultsDocument(
 }
 
 /**
- * The SVG chart of NDCG@10 for the federated runs against passes over the shoppers (round x sampling
- * rate, so runs with different cohort sizes share the axis), baselines as reference lines.
+ * The SVG chart of NDCG@10 for the trained runs against passes over the shoppers (federated: round x
+ * sampling rate, so runs with different cohort sizes share the axis; centralized: epochs), final
+ * baselines as reference lines.
  */
 export function plotRuns(runs: readonly RunResult[], split: string): string {
   return renderPlot({
     title: 'NDCG@10 (validation subsample) per pass over the shoppers',
     xLabel: 'expected client updates / shoppers',
     yLabel: 'NDCG@10',
+    // Centralized points are per epoch, already passes over the shoppers.
     series: runs
-      .filter((r) => r.mode === 'federated' && r.points.length > 0)
+      .filter((r) => r.mode !== 'popularity' && r.points.length > 0)
       .map((r) => ({
         label: r.label,
         points: r.points.map((p) => ({ x: p.step * (r.privacy?.q ?? 1), y: p.metrics.ndcg10 })),
