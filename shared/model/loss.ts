@@ -5,7 +5,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { EncodedItem } from './features.ts';
-import { affinityScore, affinityTotal } from './personal.ts';
+import { affinityScore, affinityScoresInto, affinityTotal, indexByAttr } from './personal.ts';
+import type { AttrIndex } from './personal.ts';
 import type { ExampleGroup } from './ranker.ts';
 import { gatherRows, sharedScores } from './tensor-ops.ts';
 import { NEG_INF } from './towers.ts';
@@ -14,22 +15,19 @@ import type { Towers } from './towers.ts';
 /** An item's identity for masking: its id rows. */
 const itemKey = (it: EncodedItem): string => it.ids.join(',');
 
-/** Positions of a shared-negative list by item key and by attribute row (sparse bonus and masking). */
+/** Positions of a shared-negative list by item key (masking) and by attribute row (bonus). */
 interface SharedIndex {
   byKey: Map<string, number[]>;
-  byAttr: Map<number, number[]>;
+  byAttr: AttrIndex;
 }
 
 function indexShared(list: readonly EncodedItem[]): SharedIndex {
   const byKey = new Map<string, number[]>();
-  const byAttr = new Map<number, number[]>();
   list.forEach((it, s) => {
     const k = itemKey(it);
     (byKey.get(k) ?? byKey.set(k, []).get(k)!).push(s);
-    // A repeated attribute row counts twice, as in affinityScore.
-    for (const row of it.attrs) (byAttr.get(row) ?? byAttr.set(row, []).get(row)!).push(s);
   });
-  return { byKey, byAttr };
+  return { byKey, byAttr: indexByAttr(list) };
 }
 
 /**
@@ -50,8 +48,8 @@ export function lossGraph(
   const weight = new Float32Array(B);
   const K = Math.max(0, ...batch.map((e) => e.negatives.length));
   const S = Math.max(0, ...groups.map((g) => g.sharedNegatives.length));
-  // Constant logit offsets: personal bonus, and -inf for padding and for a shared negative that is the
-  // example's own positive.
+  // Constant logit offsets: personal bonus, and -inf for padding and for a shared negative the shopper
+  // chose.
   const own = new Float32Array(B * (1 + K));
   const sharedOff = new Float32Array(B * S);
   const ibOn = inBatch && G === 1 && B > 1;
@@ -74,15 +72,12 @@ export function lossGraph(
       if (S > 0) {
         const list = g.sharedNegatives;
         const ix = indexes.get(list) ?? indexes.set(list, indexShared(list)).get(list)!;
-        // The bonus of every shared negative at once, from the shopper's affinity rows (sparse).
-        bonusS.fill(0);
-        if (p && total > 0) {
-          for (const [row, v] of Object.entries(p.affinity)) {
-            for (const s of ix.byAttr.get(Number(row)) ?? []) bonusS[s]! += v;
-          }
-        }
+        // The bonus of every shared negative at once (sparse in the shopper's affinity rows).
+        const scores = bonusS.subarray(0, list.length);
+        if (p && total > 0) affinityScoresInto(p, ix.byAttr, scores, total);
+        else scores.fill(0);
         const off = sharedOff.subarray(b * S, (b + 1) * S);
-        for (let s = 0; s < S; s++) off[s] = s < list.length ? (pw * bonusS[s]!) / (total || 1) : NEG_INF;
+        for (let s = 0; s < S; s++) off[s] = s < list.length ? pw * bonusS[s]! : NEG_INF;
         // A shared negative the shopper chose (this positive or one in its history) is not a negative.
         for (const it of [ex.positive, ...ex.context.history]) {
           for (const s of ix.byKey.get(itemKey(it)) ?? []) off[s] = NEG_INF;

@@ -75,6 +75,36 @@ export function affinityScore(state: PersonalState, item: EncodedItem, total = a
   return s / total;
 }
 
+/** Positions of a list of items by attribute row (a repeated row is listed twice, as affinityScore counts it). */
+export type AttrIndex = Map<number, number[]>;
+
+/** Indexes `items` by attribute row for affinityScoresInto. */
+export function indexByAttr(items: readonly EncodedItem[]): AttrIndex {
+  const index: AttrIndex = new Map();
+  items.forEach((it, i) => {
+    for (const row of it.attrs) (index.get(row) ?? index.set(row, []).get(row)!).push(i);
+  });
+  return index;
+}
+
+/**
+ * affinityScore of every indexed item at once, into `out` (one slot per item): work proportional to the
+ * shopper's affinity rows and the items sharing them, not to the number of items.
+ */
+export function affinityScoresInto(
+  state: PersonalState,
+  index: AttrIndex,
+  out: Float64Array,
+  total = affinityTotal(state),
+): void {
+  out.fill(0);
+  if (total <= 0) return;
+  for (const [row, v] of Object.entries(state.affinity)) {
+    for (const i of index.get(Number(row)) ?? []) out[i]! += v;
+  }
+  for (let i = 0; i < out.length; i++) out[i] = out[i]! / total;
+}
+
 /** Sum of the affinities (pass it to affinityScore when scoring many items). */
 export function affinityTotal(state: PersonalState): number {
   let total = 0;
