@@ -35,7 +35,13 @@ import {
   newAdamState,
 } from '../shared/fl/aggregate.ts';
 import type { ServerOptimizer } from '../shared/fl/aggregate.ts';
-import { isSingleStep, makeUpdatePayload, trainLocal, trainLocalBatched } from '../shared/fl/local-update.ts';
+import {
+  isSingleStep,
+  makeUpdatePayload,
+  sparseToDense,
+  trainLocal,
+  trainLocalBatched,
+} from '../shared/fl/local-update.ts';
 import type { SparseDelta } from '../shared/fl/local-update.ts';
 import { Ranker } from '../shared/model/ranker.ts';
 import type { TrainingExample } from '../shared/model/ranker.ts';
@@ -132,7 +138,7 @@ export function runFederated(
         return norm;
       };
       const add = (d: SparseDelta): number =>
-        opts.noisePath === 'client' ? addDense(densify(d, n, width)) : uploader.add(acc, d, t.clipNorm);
+        opts.noisePath === 'client' ? addDense(sparseToDense(d, n, width)) : uploader.add(acc, d, t.clipNorm);
       const count = (norm: number, loss: number): void => {
         normSum += norm;
         if (norm > t.clipNorm) clipped++;
@@ -190,12 +196,4 @@ export function runFederated(
 function denseStart(spec: Parameters<typeof paramLayout>[0]): number {
   const emb = paramLayout(spec)[0]!;
   return emb.offset + emb.size;
-}
-
-/** A sparse delta as the full vector a device would upload. */
-function densify(d: SparseDelta, n: number, width: number): Float32Array {
-  const out = new Float32Array(n);
-  d.rows.forEach((r, k) => out.set(d.rowValues.subarray(k * width, (k + 1) * width), r * width));
-  out.set(d.dense, n - d.dense.length);
-  return out;
 }

@@ -14,6 +14,7 @@ import {
   isSingleStep,
   makeUpdatePayload,
   sampleSharedNegatives,
+  sparseToDense,
   trainLocal,
   trainLocalAsync,
   trainLocalBatched,
@@ -228,12 +229,7 @@ describe('shared negatives in local training', () => {
   }
 
   /** A sparse delta as a full parameter vector. */
-  function denseOf(d: SparseDelta): Float32Array {
-    const out = new Float32Array(paramCount(spec));
-    d.rows.forEach((r, k) => out.set(d.rowValues.subarray(k * D, (k + 1) * D), r * D));
-    out.set(d.dense, out.length - d.dense.length);
-    return out;
-  }
+  const denseOf = (d: SparseDelta): Float32Array => sparseToDense(d, paramCount(spec), D);
 
   /** A random source that has already given `skip` uniforms of mulberry32(seed). */
   function advanced(seed: number, skip: number): () => number {

@@ -136,10 +136,12 @@ export function trainLocal(
 
 /** The options of one local SGD step, with freshly drawn shared negatives. */
 function stepOptions(t: TrainingConfig, negatives: NegativeSource): TrainOptions {
-  return {
-    learningRate: t.learningRate,
-    sharedNegatives: sampleSharedNegatives(negatives.pool, t.sharedNegatives, negatives.random),
-  };
+  return { learningRate: t.learningRate, sharedNegatives: drawShared(t, negatives) };
+}
+
+/** One step's draw of t.sharedNegatives items from the source. */
+function drawShared(t: TrainingConfig, negatives: NegativeSource): EncodedItem[] {
+  return sampleSharedNegatives(negatives.pool, t.sharedNegatives, negatives.random);
 }
 
 /** True when trainLocal on `examples` examples is exactly one SGD step over all of them. */
@@ -156,6 +158,14 @@ export interface SparseDelta {
   /** Delta of every parameter after the table, in layout order. */
   dense: Float32Array;
   loss: number;
+}
+
+/** A sparse delta as the full vector of `n` parameters a device uploads (table rows `width` wide). */
+export function sparseToDense(d: SparseDelta, n: number, width: number): Float32Array {
+  const out = new Float32Array(n);
+  d.rows.forEach((r, k) => out.set(d.rowValues.subarray(k * width, (k + 1) * width), r * width));
+  out.set(d.dense, n - d.dense.length);
+  return out;
 }
 
 /**
@@ -178,10 +188,10 @@ export function trainLocalBatched(
     if (!isSingleStep(ex.length, t)) throw new RangeError('trainLocalBatched takes single-step clients only');
   }
   ranker.setGlobal(global);
-  const common = commonNegatives ? stepOptions(t, negatives).sharedNegatives! : null;
+  const common = commonNegatives ? drawShared(t, negatives) : null;
   const groups: ExampleGroup[] = clients.map((examples) => ({
     examples,
-    sharedNegatives: common ?? stepOptions(t, negatives).sharedNegatives!,
+    sharedNegatives: common ?? drawShared(t, negatives),
   }));
   const lr = -t.learningRate;
   return ranker.clientGradients(groups).map((g) => {
