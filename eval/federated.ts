@@ -7,8 +7,9 @@
  * Clients whose local training is one SGD step over all their examples (localEpochs 1, examples <=
  * batchSize: most shoppers) are trained `clientBatch` at a time by trainLocalBatched, the product's
  * batched form of trainLocal (one backward pass yields every client's own delta); their sparse deltas go
- * through SparseUploader (product clipping and quantizer on the touched blocks). The other clients run
- * trainLocal itself. clientBatch 0 runs trainLocal for everyone (slow; the unit test compares the two).
+ * through SparseUploader (product clipping and quantizer over the span the delta touches). The other
+ * clients run trainLocal itself. clientBatch 0 runs trainLocal for everyone (slow; the unit test compares
+ * the two).
  * The clients of one batched pass share one draw of shared negatives (common random numbers, see
  * trainLocalBatched): each client's update keeps its distribution, at the cost of one draw per batch.
  *
@@ -45,7 +46,8 @@ import {
 import type { SparseDelta } from '../shared/fl/local-update.ts';
 import { Ranker } from '../shared/model/ranker.ts';
 import type { TrainingExample } from '../shared/model/ranker.ts';
-import { initGlobalParams, modelIdOf, mulberry32, paramCount, paramLayout } from '../shared/model/spec.ts';
+import { denseLayout } from '../shared/model/client-gradients.ts';
+import { initGlobalParams, modelIdOf, mulberry32, paramCount } from '../shared/model/spec.ts';
 import type { TrainingConfig } from '../shared/protocol.ts';
 import { SparseUploader } from './sparse-upload.ts';
 import { userExamples } from './workbench.ts';
@@ -108,7 +110,7 @@ export function runFederated(
   const modelId = modelIdOf(spec);
   const ranker = new Ranker(spec, global);
   const width = spec.dim + 1;
-  const uploader = new SparseUploader(n, width, denseStart(spec), t.updateEncoding);
+  const uploader = new SparseUploader(n, width, n - denseLayout(spec).size, t.updateEncoding);
   // Each client draws its shared negatives from the whole catalog.
   const negatives = { pool: wb.encoded, random };
   let steps = 0;
@@ -190,10 +192,4 @@ export function runFederated(
   } finally {
     ranker.dispose();
   }
-}
-
-/** Flat index where the blocks after the embedding table start. */
-function denseStart(spec: Parameters<typeof paramLayout>[0]): number {
-  const emb = paramLayout(spec)[0]!;
-  return emb.offset + emb.size;
 }

@@ -193,8 +193,9 @@ export class Ranker {
    * the seam that lets the offline simulation batch clients whose local training is one SGD step.
    */
   clientGradients(groups: ExampleGroup[]): ClientGradient[] {
-    const live = groups.filter((g) => g.examples.length > 0);
-    if (live.length !== groups.length) throw new RangeError('every group needs at least one example');
+    if (groups.some((g) => g.examples.length === 0)) {
+      throw new RangeError('every group needs at least one example');
+    }
     if (groups.length === 0) return [];
     const cap = newCapture();
     let perExample: Float32Array;
