@@ -6,23 +6,20 @@
  * Concurrency: request handlers only validate what does not depend on state, then enqueue. One writer
  * loop owns all state: it resolves idempotency and one-update-per-client against the store, adds to the
  * running sum, commits the batch, and closes rounds. So the sum is never mutated while a commit is in flight.
+ * The acceptance rules live in admission.ts, the close arithmetic in round-close.ts, and what clients are
+ * shown in manifest.ts.
  */
 import { createHash } from 'node:crypto';
-import { decodeTensorView, encodeTensor, type TensorView } from '../shared/codec/tensor-codec.ts';
 import { FedrankError } from '../shared/errors.ts';
-import {
-  applyServerStep,
-  meanDelta,
-  newAdamState,
-  stalenessWeight,
-  type AdamState,
-} from '../shared/fl/aggregate.ts';
+import { newAdamState, type AdamState } from '../shared/fl/aggregate.ts';
 import type { ModelManifest, RoundInfo, UpdateAck } from '../shared/protocol.ts';
-import { PROTOCOL_VERSION } from '../shared/protocol.ts';
+import { ackOf, admitBatch, checkUpload, type Submission } from './admission.ts';
 import type { ServerConfig } from './config.ts';
-import { addView, emptyAccumulator, maxHonestNorm, viewNorm } from './ingest.ts';
+import { emptyAccumulator, maxHonestNorm } from './ingest.ts';
+import { encodeWeights, manifestOf, roundInfoOf } from './manifest.ts';
 import type { ModelSource } from './model-source.ts';
-import { plannedSigma, PrivacyLedger, roundNoise } from './privacy.ts';
+import { plannedSigma, PrivacyLedger } from './privacy.ts';
+import { newRound, planClose } from './round-close.ts';
 import type { RoundAccumulator, RoundRecord, Store, UpdateRecord } from './store/types.ts';
 
 /** Minimal structured logger (pino's shape). */
@@ -36,16 +33,6 @@ export interface Log {
 export interface AggregatorEvents {
   onAccepted?(n: number): void;
   onRoundClosed?(r: RoundRecord): void;
-}
-
-interface Submission {
-  clientId: string;
-  key: string;
-  hash: string;
-  view: TensorView;
-  norm: number;
-  resolve(ack: UpdateAck): void;
-  reject(err: unknown): void;
 }
 
 const MAX_BATCH = 256;
@@ -148,22 +135,7 @@ export class Aggregator {
    */
   submit(clientId: string, key: string, body: Uint8Array): Promise<UpdateAck> {
     if (this.closed) return Promise.reject(new FedrankError('UNAVAILABLE', 'server is shutting down'));
-    const n = this.model.paramCount;
-    const view = decodeTensorView(body, { maxCount: n });
-    const h = view.header;
-    if (h.kind !== 'delta')
-      throw new FedrankError('CODEC_BAD_HEADER', 'an update must be a delta, not weights');
-    if (h.modelId !== this.model.modelId)
-      throw new FedrankError('UPDATE_WRONG_MODEL', `got ${h.modelId}, serving ${this.model.modelId}`);
-    if (h.count !== n)
-      throw new FedrankError('UPDATE_WRONG_SHAPE', `got ${h.count} parameters, model has ${n}`);
-    const norm = viewNorm(view);
-    const bound = this.normBound(view.blockSize);
-    if (!(norm <= bound))
-      throw new FedrankError(
-        'UPDATE_NORM_TOO_LARGE',
-        `norm ${norm.toPrecision(6)} exceeds ${bound.toPrecision(6)}`,
-      );
+    const { view, norm } = checkUpload(this.model, body, (b) => this.normBound(b));
     if (this.queuedBytes + body.byteLength > MAX_QUEUED_BYTES)
       throw new FedrankError('UNAVAILABLE', 'too many uploads queued; retry later');
     const hash = createHash('sha256').update(body).digest('hex');
@@ -210,53 +182,18 @@ export class Aggregator {
 
   /** The open round as clients see it. */
   roundInfo(): RoundInfo | null {
-    if (!this.open) return null;
-    const r = this.config.rounds;
-    return {
-      id: this.open.round.id,
-      state: 'open',
-      accepted: this.open.acc.count,
-      minClients: r.minClients,
-      maxClients: r.maxClients,
-      deadline: this.deadlineMs() === null ? null : new Date(this.deadlineMs()!).toISOString(),
-    };
+    return this.open ? roundInfoOf(this.open, this.config.rounds, this.deadlineMs()) : null;
   }
 
+  /** The model manifest clients fetch before training. */
   manifest(): ModelManifest {
-    const c = this.config;
-    return {
-      protocol: PROTOCOL_VERSION,
-      modelId: this.model.modelId,
-      version: this.version,
-      paramCount: this.model.paramCount,
-      weightsEncoding: 'f32',
-      spec: this.model.spec,
-      training: c.training,
-      round: this.roundInfo(),
-      privacy: {
-        delta: c.privacy.delta,
-        // JSON has no Infinity: a noiseless deployment reports the largest finite double.
-        epsilonSpent: Math.min(this.ledger.epsilon, Number.MAX_VALUE),
-        epsilonBudget: c.privacy.epsilonBudget,
-        deviceEpsilonBudget: c.privacy.deviceEpsilonBudget,
-      },
-      maxStaleness: c.rounds.maxStaleness,
-    };
+    return manifestOf(this.config, this.model, this.version, this.roundInfo(), this.ledger.epsilon);
   }
 
   /** The current weights in the tensor codec (f32), encoded once per version. */
   weights(): { version: number; bytes: Uint8Array } {
     if (this.weightsCache?.version !== this.version) {
-      const bytes = encodeTensor(
-        {
-          kind: 'weights',
-          modelId: this.model.modelId,
-          baseVersion: this.version,
-          round: this.open?.round.id ?? 0,
-          encoding: 'f32',
-        },
-        this.params,
-      );
+      const bytes = encodeWeights(this.model.modelId, this.version, this.open?.round.id ?? 0, this.params);
       this.weightsCache = { version: this.version, bytes };
     }
     return this.weightsCache;
@@ -354,76 +291,14 @@ export class Aggregator {
       this.failAll(batch, err);
       return;
     }
-    const accepted: { sub: Submission; rec: UpdateRecord }[] = [];
-    const waitForBatch: { sub: Submission; rec: UpdateRecord }[] = [];
-    const inBatch = new Map<string, UpdateRecord>();
-    const deferred: Submission[] = [];
     const acc = this.open?.acc;
-    const nowIso = new Date(this.now()).toISOString();
-    for (const sub of batch) {
-      const prior = existing.get(sub.key) ?? inBatch.get(sub.key);
-      if (prior) {
-        if (prior.payloadHash !== sub.hash) {
-          sub.reject(new FedrankError('UPDATE_IDEMPOTENCY_CONFLICT'));
-        } else if (inBatch.has(sub.key)) waitForBatch.push({ sub, rec: prior });
-        else sub.resolve(ackOf(prior, true));
-        continue;
-      }
-      if (!this.open || !acc) {
-        sub.reject(
-          this.refusal
-            ? new FedrankError('BUDGET_EXHAUSTED', this.refusal)
-            : new FedrankError('ROUND_NOT_OPEN'),
-        );
-        continue;
-      }
-      if (acc.count >= this.config.rounds.maxClients) {
-        deferred.push(sub); // the round is full: this one goes to the next round after the close
-        continue;
-      }
-      const h = sub.view.header;
-      const round = this.open.round;
-      if (h.baseVersion > this.version) {
-        sub.reject(
-          new FedrankError('UPDATE_FUTURE_VERSION', `base ${h.baseVersion}, current ${this.version}`),
-        );
-        continue;
-      }
-      const staleness = this.version - h.baseVersion;
-      if (staleness > this.config.rounds.maxStaleness) {
-        sub.reject(
-          new FedrankError(
-            'UPDATE_STALE',
-            `base ${h.baseVersion}, current ${this.version}, max staleness ${this.config.rounds.maxStaleness}`,
-          ),
-        );
-        continue;
-      }
-      if (h.round > round.id) {
-        sub.reject(new FedrankError('UPDATE_WRONG_ROUND', `round ${h.round}, open round ${round.id}`));
-        continue;
-      }
-      if (seen.has(sub.clientId)) {
-        sub.reject(new FedrankError('UPDATE_ALREADY_CONTRIBUTED', `round ${round.id}`));
-        continue;
-      }
-      const weight = stalenessWeight(staleness, this.config.rounds.stalenessAlpha);
-      addView(acc, sub.view, weight, sub.norm);
-      seen.add(sub.clientId);
-      const rec: UpdateRecord = {
-        idempotencyKey: sub.key,
-        clientId: sub.clientId,
-        roundId: round.id,
-        payloadHash: sub.hash,
-        baseVersion: h.baseVersion,
-        weight,
-        norm: sub.norm,
-        modelVersion: this.version,
-        receivedAt: nowIso,
-      };
-      inBatch.set(sub.key, rec);
-      accepted.push({ sub, rec });
-    }
+    const { accepted, waitForBatch, deferred } = admitBatch(batch, existing, seen, {
+      open: this.open,
+      refusal: this.refusal,
+      version: this.version,
+      rounds: this.config.rounds,
+      nowIso: new Date(this.now()).toISOString(),
+    });
     this.queue.unshift(...deferred);
     if (accepted.length === 0) return;
     try {
@@ -459,45 +334,27 @@ export class Aggregator {
   private async closeRound(): Promise<boolean> {
     const open = this.open!;
     const acc = open.acc;
-    const t = this.config.training;
-    const mean = meanDelta(acc);
-    const params = this.params.slice();
-    const adam = this.adam ? { m: this.adam.m.slice(), v: this.adam.v.slice() } : null;
-    applyServerStep(params, mean, this.config.optimizer, adam ?? undefined, this.version + 1);
-    const noise = roundNoise(t, acc);
-    const q = this.ledger.q;
-    const nowIso = new Date(this.now()).toISOString();
-    const epsilonAfter = this.ledger.projected(noise.sigma);
-    const closed: RoundRecord = {
-      ...open.round,
-      state: 'closed',
-      closedAt: nowIso,
-      participants: acc.count,
-      weightSum: acc.weight,
-      meanUpdateNorm: acc.count > 0 ? acc.normSum / acc.count : null,
-      noiseStd: noise.noiseStd,
-      sigma: noise.sigma,
-      q,
-      epsilonAfter: Number.isFinite(epsilonAfter) ? epsilonAfter : null,
-      resultVersion: this.version + 1,
-    };
-    const nextSigma = plannedSigma(t, this.config.rounds.minClients);
-    const refusal = this.ledger.refusalAfter(noise.sigma, nextSigma);
-    const next = refusal ? null : newRound(open.round.id + 1, this.version + 1, nowIso);
+    const plan = planClose({
+      config: this.config,
+      modelId: this.model.modelId,
+      version: this.version,
+      params: this.params,
+      adam: this.adam,
+      ledger: this.ledger,
+      open,
+      now: () => this.now(),
+    });
+    const { closed, next, refusal } = plan;
     try {
-      await this.store.closeRound(
-        closed,
-        { modelId: this.model.modelId, version: this.version + 1, params, adam },
-        next,
-      );
+      await this.store.closeRound(closed, plan.model, next);
     } catch (err) {
       this.log.error({ err, round: open.round.id }, 'closing the round failed; it stays open');
       return false;
     }
-    this.params = params;
-    this.adam = adam;
+    this.params = plan.model.params;
+    this.adam = plan.model.adam;
     this.version += 1;
-    this.ledger.record(q, noise.sigma);
+    this.ledger.record(plan.q, plan.sigma);
     this.waitingNote = null;
     this.refusal = refusal;
     if (next) {
@@ -513,7 +370,7 @@ export class Aggregator {
         round: closed.id,
         participants: closed.participants,
         version: this.version,
-        sigma: noise.sigma,
+        sigma: plan.sigma,
         epsilon: this.ledger.epsilon,
       },
       'round closed',
@@ -537,26 +394,4 @@ export class Aggregator {
     await this.store.openRound(round, this.model.paramCount);
     this.open = { round, acc: emptyAccumulator(this.model.paramCount) };
   }
-}
-
-function newRound(id: number, baseVersion: number, openedAt: string): RoundRecord {
-  return {
-    id,
-    baseVersion,
-    openedAt,
-    closedAt: null,
-    state: 'open',
-    participants: 0,
-    weightSum: 0,
-    meanUpdateNorm: null,
-    noiseStd: null,
-    sigma: null,
-    q: null,
-    epsilonAfter: null,
-    resultVersion: null,
-  };
-}
-
-function ackOf(r: UpdateRecord, duplicate: boolean): UpdateAck {
-  return { accepted: true, duplicate, round: r.roundId, modelVersion: r.modelVersion };
 }

@@ -1,0 +1,161 @@
+/**
+ * Whether an uploaded update is accepted, and with which rejection code if not. The checks that need no
+ * state (codec header, model, shape, norm bound) run in the request handler; the ones that depend on the
+ * open round (replay, round capacity, base version, staleness, one update per client) run in the writer
+ * loop. Kept apart from the Aggregator's queueing and commits so the rules read as one ordered list.
+ */
+import { decodeTensorView, type TensorView } from '../shared/codec/tensor-codec.ts';
+import { FedrankError } from '../shared/errors.ts';
+import { stalenessWeight } from '../shared/fl/aggregate.ts';
+import type { UpdateAck } from '../shared/protocol.ts';
+import type { ServerConfig } from './config.ts';
+import { addView, viewNorm } from './ingest.ts';
+import type { ModelSource } from './model-source.ts';
+import type { RoundAccumulator, RoundRecord, UpdateRecord } from './store/types.ts';
+
+/** A validated upload waiting for the writer, with the callbacks that settle its request. */
+export interface Submission {
+  clientId: string;
+  key: string;
+  hash: string;
+  view: TensorView;
+  norm: number;
+  resolve(ack: UpdateAck): void;
+  reject(err: unknown): void;
+}
+
+/**
+ * Decodes an upload and applies the checks that do not depend on the round; throws FedrankError with the
+ * rejection code. `normBound` gives the bound for the upload's int8 block size (0 for f32).
+ */
+export function checkUpload(
+  model: ModelSource,
+  body: Uint8Array,
+  normBound: (blockSize: number) => number,
+): { view: TensorView; norm: number } {
+  const n = model.paramCount;
+  const view = decodeTensorView(body, { maxCount: n });
+  const h = view.header;
+  if (h.kind !== 'delta')
+    throw new FedrankError('CODEC_BAD_HEADER', 'an update must be a delta, not weights');
+  if (h.modelId !== model.modelId)
+    throw new FedrankError('UPDATE_WRONG_MODEL', `got ${h.modelId}, serving ${model.modelId}`);
+  if (h.count !== n)
+    throw new FedrankError('UPDATE_WRONG_SHAPE', `got ${h.count} parameters, model has ${n}`);
+  const norm = viewNorm(view);
+  const bound = normBound(view.blockSize);
+  if (!(norm <= bound))
+    throw new FedrankError(
+      'UPDATE_NORM_TOO_LARGE',
+      `norm ${norm.toPrecision(6)} exceeds ${bound.toPrecision(6)}`,
+    );
+  return { view, norm };
+}
+
+/** The state a batch is admitted against, read once by the writer before the loop. */
+export interface AdmissionState {
+  open: { round: RoundRecord; acc: RoundAccumulator } | null;
+  /** Why no round is open (budget), or null. */
+  refusal: string | null;
+  /** Current model version. */
+  version: number;
+  rounds: ServerConfig['rounds'];
+  nowIso: string;
+}
+
+/** How a batch was sorted; everything not listed here has already been settled. */
+export interface Admission {
+  /** New updates, already added to the open round's sum; acknowledged once committed. */
+  accepted: { sub: Submission; rec: UpdateRecord }[];
+  /** Replays of an update accepted earlier in this batch; acknowledged with it. */
+  waitForBatch: { sub: Submission; rec: UpdateRecord }[];
+  /** Arrived while the round was full; they go to the next round after the close. */
+  deferred: Submission[];
+}
+
+/**
+ * Applies the round-dependent rules to a batch in order: rejects and replays are settled here, accepted
+ * updates are added to `state.open.acc` and their clients to `seen`. `existing` holds the stored updates
+ * under the batch's keys, `seen` the batch's clients that already contributed to the open round.
+ */
+export function admitBatch(
+  batch: Submission[],
+  existing: Map<string, UpdateRecord>,
+  seen: Set<string>,
+  state: AdmissionState,
+): Admission {
+  const accepted: { sub: Submission; rec: UpdateRecord }[] = [];
+  const waitForBatch: { sub: Submission; rec: UpdateRecord }[] = [];
+  const inBatch = new Map<string, UpdateRecord>();
+  const deferred: Submission[] = [];
+  const { open, version, rounds } = state;
+  const acc = open?.acc;
+  for (const sub of batch) {
+    const prior = existing.get(sub.key) ?? inBatch.get(sub.key);
+    if (prior) {
+      if (prior.payloadHash !== sub.hash) {
+        sub.reject(new FedrankError('UPDATE_IDEMPOTENCY_CONFLICT'));
+      } else if (inBatch.has(sub.key)) waitForBatch.push({ sub, rec: prior });
+      else sub.resolve(ackOf(prior, true));
+      continue;
+    }
+    if (!open || !acc) {
+      sub.reject(
+        state.refusal
+          ? new FedrankError('BUDGET_EXHAUSTED', state.refusal)
+          : new FedrankError('ROUND_NOT_OPEN'),
+      );
+      continue;
+    }
+    if (acc.count >= rounds.maxClients) {
+      deferred.push(sub); // the round is full: this one goes to the next round after the close
+      continue;
+    }
+    const h = sub.view.header;
+    const round = open.round;
+    if (h.baseVersion > version) {
+      sub.reject(new FedrankError('UPDATE_FUTURE_VERSION', `base ${h.baseVersion}, current ${version}`));
+      continue;
+    }
+    const staleness = version - h.baseVersion;
+    if (staleness > rounds.maxStaleness) {
+      sub.reject(
+        new FedrankError(
+          'UPDATE_STALE',
+          `base ${h.baseVersion}, current ${version}, max staleness ${rounds.maxStaleness}`,
+        ),
+      );
+      continue;
+    }
+    if (h.round > round.id) {
+      sub.reject(new FedrankError('UPDATE_WRONG_ROUND', `round ${h.round}, open round ${round.id}`));
+      continue;
+    }
+    if (seen.has(sub.clientId)) {
+      sub.reject(new FedrankError('UPDATE_ALREADY_CONTRIBUTED', `round ${round.id}`));
+      continue;
+    }
+    const weight = stalenessWeight(staleness, rounds.stalenessAlpha);
+    addView(acc, sub.view, weight, sub.norm);
+    seen.add(sub.clientId);
+    const rec: UpdateRecord = {
+      idempotencyKey: sub.key,
+      clientId: sub.clientId,
+      roundId: round.id,
+      payloadHash: sub.hash,
+      baseVersion: h.baseVersion,
+      weight,
+      norm: sub.norm,
+      modelVersion: version,
+      receivedAt: state.nowIso,
+    };
+    inBatch.set(sub.key, rec);
+    accepted.push({ sub, rec });
+  }
+  return { accepted, waitForBatch, deferred };
+}
+
+/** The ack for a recorded update; a replay gets the original round and model version again. */
+export function ackOf(r: UpdateRecord, duplicate: boolean): UpdateAck {
+  return { accepted: true, duplicate, round: r.roundId, modelVersion: r.modelVersion };
+}

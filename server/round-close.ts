@@ -1,0 +1,92 @@
+/**
+ * What closing a round produces: the server optimizer step over the round's mean delta, the round's noise
+ * and privacy cost, and the next round if the budget still allows one. Computed without touching the
+ * Aggregator's state, so that a failed store commit leaves the round open and the model unchanged.
+ */
+import { applyServerStep, meanDelta, type AdamState } from '../shared/fl/aggregate.ts';
+import type { ServerConfig } from './config.ts';
+import { plannedSigma, type PrivacyLedger, roundNoise } from './privacy.ts';
+import type { RoundAccumulator, RoundRecord, StoredModel } from './store/types.ts';
+
+/** The state a close starts from; nothing in it is modified. */
+export interface CloseInput {
+  config: ServerConfig;
+  modelId: string;
+  version: number;
+  params: Float32Array;
+  adam: AdamState | null;
+  ledger: PrivacyLedger;
+  open: { round: RoundRecord; acc: RoundAccumulator };
+  /** Read once, after the optimizer step, for the close and open timestamps. */
+  now: () => number;
+}
+
+/** Everything a close persists in one transaction, plus what the ledger records once it has committed. */
+export interface ClosePlan {
+  closed: RoundRecord;
+  model: StoredModel;
+  /** The round that opens next, or null when the budget refuses it (`refusal` says why). */
+  next: RoundRecord | null;
+  refusal: string | null;
+  q: number;
+  sigma: number;
+}
+
+/** Computes the closed round, the next model and the next round from the open round's accumulator. */
+export function planClose(input: CloseInput): ClosePlan {
+  const { config, open, ledger, version } = input;
+  const acc = open.acc;
+  const t = config.training;
+  const mean = meanDelta(acc);
+  // Copies: the step must not touch the live model until the store has committed the close.
+  const params = input.params.slice();
+  const adam = input.adam ? { m: input.adam.m.slice(), v: input.adam.v.slice() } : null;
+  applyServerStep(params, mean, config.optimizer, adam ?? undefined, version + 1);
+  const noise = roundNoise(t, acc);
+  const q = ledger.q;
+  const nowIso = new Date(input.now()).toISOString();
+  const epsilonAfter = ledger.projected(noise.sigma);
+  const closed: RoundRecord = {
+    ...open.round,
+    state: 'closed',
+    closedAt: nowIso,
+    participants: acc.count,
+    weightSum: acc.weight,
+    meanUpdateNorm: acc.count > 0 ? acc.normSum / acc.count : null,
+    noiseStd: noise.noiseStd,
+    sigma: noise.sigma,
+    q,
+    epsilonAfter: Number.isFinite(epsilonAfter) ? epsilonAfter : null,
+    resultVersion: version + 1,
+  };
+  const nextSigma = plannedSigma(t, config.rounds.minClients);
+  const refusal = ledger.refusalAfter(noise.sigma, nextSigma);
+  const next = refusal ? null : newRound(open.round.id + 1, version + 1, nowIso);
+  return {
+    closed,
+    model: { modelId: input.modelId, version: version + 1, params, adam },
+    next,
+    refusal,
+    q,
+    sigma: noise.sigma,
+  };
+}
+
+/** A freshly opened round record with no updates yet. */
+export function newRound(id: number, baseVersion: number, openedAt: string): RoundRecord {
+  return {
+    id,
+    baseVersion,
+    openedAt,
+    closedAt: null,
+    state: 'open',
+    participants: 0,
+    weightSum: 0,
+    meanUpdateNorm: null,
+    noiseStd: null,
+    sigma: null,
+    q: null,
+    epsilonAfter: null,
+    resultVersion: null,
+  };
+}
