@@ -205,6 +205,7 @@ export function runOne(
     learningRate: f.lr,
     batchSize: f.batchSize,
     sharedNegatives: f.sharedNegatives,
+    lossReduction: f.lossReduction,
     minNewEvents: 1,
     updateEncoding: f.encoding,
   };

@@ -17,6 +17,7 @@ describe('configuration', () => {
     expect(c.port).toBe(9001);
     expect(c.rounds).toMatchObject({ minClients: 4, maxClients: 20, maxStaleness: 2 });
     expect(c.training).toMatchObject({ noiseMultiplier: 2, clipNorm: 1 });
+    expect(makeConfig({ training: { lossReduction: 'sum' } }).training.lossReduction).toBe('sum');
   });
 
   it('rejects bad values with one line naming the key', () => {
@@ -49,6 +50,7 @@ describe('configuration', () => {
         /optimizer\.biasCorrection: must be true or false/,
       ],
       [{ training: { sharedNegatives: 5000 } }, /training\.sharedNegatives/],
+      [{ training: { lossReduction: 'avg' } }, /training\.lossReduction: must be one of mean\|sum/],
       [{ typo: true }, /typo: unknown key/],
       [[1, 2], /must be a JSON object/],
     ];

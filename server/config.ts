@@ -74,6 +74,7 @@ export function defaultConfig(): ServerConfig {
       learningRate: 0.05,
       batchSize: 16,
       sharedNegatives: 64,
+      lossReduction: 'mean',
       minNewEvents: 5,
       updateEncoding: 'i8',
     },
@@ -168,7 +169,10 @@ export function validateConfig(x: unknown): ServerConfig {
   const tKeys = ['clipNorm', 'noiseMultiplier', 'noiseMode', 'expectedClientsPerRound', 'localEpochs'];
   checkKeys(
     t,
-    [...tKeys, 'learningRate', 'batchSize', 'sharedNegatives', 'minNewEvents', 'updateEncoding'],
+    [
+      ...tKeys,
+      ...['learningRate', 'batchSize', 'sharedNegatives', 'lossReduction', 'minNewEvents', 'updateEncoding'],
+    ],
     'training.',
   );
   num(t, 'clipNorm', 'training.', 1e-9, 1e9);
@@ -179,6 +183,7 @@ export function validateConfig(x: unknown): ServerConfig {
   num(t, 'learningRate', 'training.', 1e-9, 100);
   num(t, 'batchSize', 'training.', 1, 1e6, true);
   num(t, 'sharedNegatives', 'training.', 0, MAX_SHARED_NEGATIVES, true);
+  str(t, 'lossReduction', 'training.', ['mean', 'sum']);
   num(t, 'minNewEvents', 'training.', 0, 1e9, true);
   str(t, 'updateEncoding', 'training.', ['f32', 'i8']);
 

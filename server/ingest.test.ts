@@ -61,6 +61,7 @@ describe('ingest on codec views', () => {
         learningRate: 0.1,
         batchSize: 8,
         sharedNegatives: 0,
+        lossReduction: 'mean',
         minNewEvents: 1,
         updateEncoding: 'i8',
       };

@@ -21,6 +21,7 @@ const TRAINING: TrainingConfig = {
   learningRate: 0.05,
   batchSize: 32,
   sharedNegatives: 64,
+  lossReduction: 'mean',
   minNewEvents: 5,
   updateEncoding: 'i8',
 };
@@ -151,6 +152,9 @@ describe('parseManifest', () => {
     ['training.sharedNegatives', 4097, 'manifest.training.sharedNegatives must be an integer in [0, 4096]'],
     ['training.sharedNegatives', '64', 'manifest.training.sharedNegatives must be an integer in [0, 4096]'],
     ['training.sharedNegatives', null, 'manifest.training.sharedNegatives must be an integer in [0, 4096]'],
+    ['training.lossReduction', DELETE, 'manifest.training.lossReduction is required'],
+    ['training.lossReduction', 'avg', "manifest.training.lossReduction must be one of 'mean', 'sum'"],
+    ['training.lossReduction', 1, "manifest.training.lossReduction must be one of 'mean', 'sum'"],
     ['training.minNewEvents', -1, 'manifest.training.minNewEvents must be an integer in [0, 1000000]'],
     ['training.updateEncoding', 'int8', "manifest.training.updateEncoding must be one of 'f32', 'i8'"],
     ['round', [], 'manifest.round must be an object'],

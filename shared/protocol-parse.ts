@@ -11,6 +11,7 @@ import {
   PROTOCOL_VERSION,
   type EvalReport,
   type ErrorReply,
+  type LossReduction,
   type ModelManifest,
   type NoiseMode,
   type PrivacyInfo,
@@ -32,6 +33,7 @@ const FORBIDDEN_KEYS = ['__proto__', 'constructor', 'prototype'];
 const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
 const NOISE_MODES: readonly NoiseMode[] = ['local', 'distributed'];
 const ENCODINGS: readonly TensorEncoding[] = ['f32', 'i8'];
+const LOSS_REDUCTIONS: readonly LossReduction[] = ['mean', 'sum'];
 const ROUND_STATES: readonly RoundInfo['state'][] = ['open', 'closed'];
 
 type Obj = Record<string, unknown>;
@@ -114,6 +116,7 @@ export function parseTrainingConfig(x: unknown, path = 'training'): TrainingConf
     learningRate: positive(o, 'learningRate', path, 1000),
     batchSize: integer(o, 'batchSize', path, 1, 100_000),
     sharedNegatives: integer(o, 'sharedNegatives', path, 0, MAX_SHARED_NEGATIVES),
+    lossReduction: oneOf(o, 'lossReduction', path, LOSS_REDUCTIONS),
     minNewEvents: integer(o, 'minNewEvents', path, 0, 1_000_000),
     updateEncoding: oneOf(o, 'updateEncoding', path, ENCODINGS),
   };

@@ -19,6 +19,14 @@ export type NoiseMode = 'local' | 'distributed';
 /** Payload encoding of a tensor. */
 export type TensorEncoding = 'f32' | 'i8';
 
+/**
+ * How a client weighs its examples in local training: 'mean' (every shopper's update has the same scale
+ * before the clip) or 'sum' (an update grows with the shopper's examples up to the clip: federated
+ * averaging weighted by examples, as McMahan et al. 2017). The clip bounds a shopper's contribution
+ * either way, so the privacy guarantee does not depend on it.
+ */
+export type LossReduction = 'mean' | 'sum';
+
 /** How clients must train and privatize their update, as the server dictates. */
 export interface TrainingConfig {
   /** L2 bound C on the whole delta. */
@@ -36,6 +44,8 @@ export interface TrainingConfig {
    * matrix product; far cheaper per negative than per-example negatives). 0 disables them.
    */
   sharedNegatives: number;
+  /** Mean or sum of the examples' losses per local step (see LossReduction). */
+  lossReduction: LossReduction;
   /** New interactions a device needs before it trains and contributes again. */
   minNewEvents: number;
   /** Encoding clients use for their update. */

@@ -58,6 +58,7 @@ export function trainingConfig(over: Partial<TrainingConfig> = {}): TrainingConf
     learningRate: 0.05,
     batchSize: 16,
     sharedNegatives: 32,
+    lossReduction: 'mean',
     minNewEvents: 3,
     updateEncoding: 'f32',
     ...over,

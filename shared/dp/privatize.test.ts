@@ -12,6 +12,7 @@ const config: TrainingConfig = {
   learningRate: 0.05,
   batchSize: 32,
   sharedNegatives: 0,
+  lossReduction: 'mean',
   minNewEvents: 5,
   updateEncoding: 'i8',
 };

@@ -36,6 +36,7 @@ const config: TrainingConfig = {
   learningRate: 0.2,
   batchSize: 4,
   sharedNegatives: 0,
+  lossReduction: 'mean',
   minNewEvents: 1,
   updateEncoding: 'f32',
 };
@@ -243,60 +244,95 @@ describe('shared negatives in local training', () => {
   });
 
   it.each([
-    ['one common draw', true],
-    ['a draw per client', false],
-  ])("trainLocalBatched gives each client trainLocal's delta and loss (%s)", (_, common) => {
-    vi.spyOn(Math, 'random').mockImplementation(mulberry32(21)); // trainLocal's shuffle
-    const sizes = [1, 3, 5, 8];
-    const clients = sizes.map((n, c) => clientExamples(30 + c, n));
-    for (const ex of clients) expect(isSingleStep(ex.length, single)).toBe(true);
+    ['one common draw', true, 'mean'],
+    ['a draw per client', false, 'mean'],
+    ['one common draw, summed losses', true, 'sum'],
+  ] as const)(
+    "trainLocalBatched gives each client trainLocal's delta and loss (%s)",
+    (_, common, reduction) => {
+      vi.spyOn(Math, 'random').mockImplementation(mulberry32(21)); // trainLocal's shuffle
+      const t: TrainingConfig = { ...single, lossReduction: reduction };
+      const sizes = [1, 3, 5, 8];
+      const clients = sizes.map((n, c) => clientExamples(30 + c, n));
+      for (const ex of clients) expect(isSingleStep(ex.length, t)).toBe(true);
+      const global = initGlobalParams(spec, 6);
+      const before = tf.memory().numTensors;
+      const ranker = new Ranker(spec, global);
+      const withRanker = tf.memory().numTensors;
+      const seed = 77;
+      const got = trainLocalBatched(ranker, global, clients, t, { pool, random: mulberry32(seed) }, common);
+      expect(tf.memory().numTensors).toBe(withRanker);
+      expect(got).toHaveLength(clients.length);
+      const lr = t.learningRate;
+      clients.forEach((examples, c) => {
+        const d = got[c]!;
+        expect(new Set(d.rows).size).toBe(d.rows.length);
+        expect(d.rowValues).toHaveLength(d.rows.length * D);
+        expect(d.dense).toHaveLength(paramCount(spec) - tableRows(spec) * D);
+        // The same draw trainLocal would make: the common one is the first; otherwise clients draw in order,
+        // each consuming one uniform per negative (the pool is larger than sharedNegatives).
+        const skip = common ? 0 : c * t.sharedNegatives;
+        const want = trainLocal(ranker, global, examples, t, { pool, random: advanced(seed, skip) });
+        const gotDense = denseOf(d);
+        let maxErr = 0;
+        let maxAbs = 0;
+        for (let i = 0; i < gotDense.length; i++) {
+          maxErr = Math.max(maxErr, Math.abs(gotDense[i]! - want.delta[i]!));
+          maxAbs = Math.max(maxAbs, Math.abs(want.delta[i]!));
+        }
+        expect(maxAbs).toBeGreaterThan(1e-4);
+        // float32 round-off of local - global (|w| ~ 1) bounds the difference.
+        expect(maxErr).toBeLessThan(1e-5 * lr);
+        expect(d.loss).toBeCloseTo(want.loss, 5);
+      });
+      // The shared negatives matter: without them every client's loss is lower.
+      const none = trainLocalBatched(
+        ranker,
+        global,
+        clients,
+        { ...t, sharedNegatives: 0 },
+        { pool, random: mulberry32(seed) },
+      );
+      none.forEach((d, c) => expect(d.loss).toBeLessThan(got[c]!.loss));
+      expect(trainLocalBatched(ranker, global, [], t)).toEqual([]);
+      ranker.dispose();
+      expect(tf.memory().numTensors).toBe(before);
+    },
+  );
+
+  it("'sum' weighs a client by its examples: its delta is n times the 'mean' delta, its loss the same", () => {
+    const clients = [1, 3, 8].map((n, c) => clientExamples(50 + c, n));
     const global = initGlobalParams(spec, 6);
     const before = tf.memory().numTensors;
     const ranker = new Ranker(spec, global);
-    const withRanker = tf.memory().numTensors;
-    const seed = 77;
-    const got = trainLocalBatched(
-      ranker,
-      global,
-      clients,
-      single,
-      { pool, random: mulberry32(seed) },
-      common,
-    );
-    expect(tf.memory().numTensors).toBe(withRanker);
-    expect(got).toHaveLength(clients.length);
-    const lr = single.learningRate;
-    clients.forEach((examples, c) => {
-      const d = got[c]!;
-      expect(new Set(d.rows).size).toBe(d.rows.length);
-      expect(d.rowValues).toHaveLength(d.rows.length * D);
-      expect(d.dense).toHaveLength(paramCount(spec) - tableRows(spec) * D);
-      // The same draw trainLocal would make: the common one is the first; otherwise clients draw in order,
-      // each consuming one uniform per negative (the pool is larger than sharedNegatives).
-      const skip = common ? 0 : c * single.sharedNegatives;
-      const want = trainLocal(ranker, global, examples, single, { pool, random: advanced(seed, skip) });
-      const gotDense = denseOf(d);
+    const run = (lossReduction: 'mean' | 'sum'): SparseDelta[] =>
+      trainLocalBatched(
+        ranker,
+        global,
+        clients,
+        { ...single, lossReduction },
+        { pool, random: mulberry32(5) },
+        true,
+      );
+    const mean = run('mean');
+    const sum = run('sum');
+    clients.forEach((ex, c) => {
+      const m = denseOf(mean[c]!);
+      const su = denseOf(sum[c]!);
       let maxErr = 0;
       let maxAbs = 0;
-      for (let i = 0; i < gotDense.length; i++) {
-        maxErr = Math.max(maxErr, Math.abs(gotDense[i]! - want.delta[i]!));
-        maxAbs = Math.max(maxAbs, Math.abs(want.delta[i]!));
+      for (let i = 0; i < m.length; i++) {
+        maxErr = Math.max(maxErr, Math.abs(su[i]! - ex.length * m[i]!));
+        maxAbs = Math.max(maxAbs, Math.abs(su[i]!));
       }
       expect(maxAbs).toBeGreaterThan(1e-4);
-      // float32 round-off of local - global (|w| ~ 1) bounds the difference.
-      expect(maxErr).toBeLessThan(1e-5 * lr);
-      expect(d.loss).toBeCloseTo(want.loss, 5);
+      expect(maxErr).toBeLessThan(1e-5 * maxAbs);
+      expect(sum[c]!.loss).toBeCloseTo(mean[c]!.loss, 6);
     });
-    // The shared negatives matter: without them every client's loss is lower.
-    const none = trainLocalBatched(
-      ranker,
-      global,
-      clients,
-      { ...single, sharedNegatives: 0 },
-      { pool, random: mulberry32(seed) },
-    );
-    none.forEach((d, c) => expect(d.loss).toBeLessThan(got[c]!.loss));
-    expect(trainLocalBatched(ranker, global, [], single)).toEqual([]);
+    // trainLocal (a step through Ranker.train) reports the mean loss under 'sum' too.
+    const t = { ...single, lossReduction: 'sum' as const };
+    const want = trainLocal(ranker, global, clients[2]!, t, { pool, random: mulberry32(5) });
+    expect(want.loss).toBeCloseTo(sum[2]!.loss, 5);
     ranker.dispose();
     expect(tf.memory().numTensors).toBe(before);
   });

@@ -136,7 +136,11 @@ export function trainLocal(
 
 /** The options of one local SGD step, with freshly drawn shared negatives. */
 function stepOptions(t: TrainingConfig, negatives: NegativeSource): TrainOptions {
-  return { learningRate: t.learningRate, sharedNegatives: drawShared(t, negatives) };
+  return {
+    learningRate: t.learningRate,
+    sharedNegatives: drawShared(t, negatives),
+    lossReduction: t.lossReduction,
+  };
 }
 
 /** One step's draw of t.sharedNegatives items from the source. */
@@ -170,7 +174,7 @@ export function sparseToDense(d: SparseDelta, n: number, width: number): Float32
 
 /**
  * trainLocal for many clients at once, each of which trains exactly one SGD step (isSingleStep): every
- * client's delta -lr * grad of its own mean loss comes from one batched backward pass
+ * client's delta -lr * grad of its own loss (t.lossReduction) comes from one batched backward pass
  * (Ranker.clientGradients). Same math as trainLocal per client; the offline simulation's fast path.
  * With `commonNegatives`, all clients of the call score one draw of shared negatives (common random
  * numbers): each client's delta has exactly trainLocal's distribution, draws are merely not independent
@@ -192,6 +196,7 @@ export function trainLocalBatched(
   const groups: ExampleGroup[] = clients.map((examples) => ({
     examples,
     sharedNegatives: common ?? drawShared(t, negatives),
+    reduction: t.lossReduction,
   }));
   const lr = -t.learningRate;
   return ranker.clientGradients(groups).map((g) => {

@@ -33,7 +33,8 @@ function indexShared(list: readonly EncodedItem[]): SharedIndex {
 /**
  * Sampled-softmax cross-entropy of every example: the positive against the example's own negatives,
  * its group's shared negatives and (one group only) the other examples' positives. `loss` is the sum over
- * groups of each group's mean loss (for one group: the batch mean). Call inside tf.tidy.
+ * groups of each group's mean loss (for one group: the batch mean), or of its summed loss for a group
+ * whose reduction is 'sum'. Call inside tf.tidy.
  */
 export function lossGraph(
   towers: Towers,
@@ -61,7 +62,7 @@ export function lossGraph(
   groups.forEach((g, c) => {
     for (const ex of g.examples) {
       groupOf[b] = c;
-      weight[b] = 1 / g.examples.length;
+      weight[b] = g.reduction === 'sum' ? 1 : 1 / g.examples.length;
       const p = ex.context.personal;
       const total = p && pw > 0 ? affinityTotal(p) : 0;
       const bonus = (it: EncodedItem): number => (p && total > 0 ? pw * affinityScore(p, it, total) : 0);

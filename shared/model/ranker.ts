@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import { FedrankError } from '../errors.ts';
+import type { LossReduction } from '../protocol.ts';
 import type { EncodedItem } from './features.ts';
 import { assembleClientGradients } from './client-gradients.ts';
 import type { ClientGradient } from './client-gradients.ts';
@@ -40,6 +41,8 @@ export interface ExampleGroup {
   examples: TrainingExample[];
   /** Negatives scored against every example of the group (masked per example where its shopper chose them). */
   sharedNegatives: EncodedItem[];
+  /** 'mean' (default) or 'sum' of the examples' losses: how this group's examples weigh in the step. */
+  reduction?: LossReduction;
 }
 
 /** Options of one training step. */
@@ -51,6 +54,8 @@ export interface TrainOptions {
   sharedNegatives?: EncodedItem[];
   /** Also use the other examples' positives as negatives (in-batch softmax). */
   inBatchNegatives?: boolean;
+  /** Mean (default) or sum of the batch's losses (a federated client's TrainingConfig.lossReduction). */
+  lossReduction?: LossReduction;
 }
 
 /** The ranking model: global parameters as tfjs variables plus scoring and training. */
@@ -234,7 +239,11 @@ export class Ranker {
 
   /** One step; returns the loss before the step as a scalar tensor the caller disposes. */
   private trainStep(batch: TrainingExample[], opts: TrainOptions): tf.Scalar {
-    const group: ExampleGroup = { examples: batch, sharedNegatives: opts.sharedNegatives ?? [] };
+    const group: ExampleGroup = {
+      examples: batch,
+      sharedNegatives: opts.sharedNegatives ?? [],
+      reduction: opts.lossReduction ?? 'mean',
+    };
     const inBatch = opts.inBatchNegatives === true && batch.length > 1;
     return tf.tidy(() => {
       const varList = Object.values(this.vars);
@@ -259,7 +268,8 @@ export class Ranker {
           if (g) v.assign(tf.sub(v, tf.mul(g, opts.learningRate)));
         }
       }
-      return value;
+      // The reported loss is the batch mean whatever the reduction, so figures stay comparable.
+      return group.reduction === 'sum' ? tf.div(value, batch.length) : value;
     });
   }
 
