@@ -2,6 +2,8 @@
  * Centralized reference: the product's Ranker trained on every shopper's training examples pooled (what a
  * server that collected all clicks could do), with minibatch Adam and shared (optionally in-batch) negatives.
  */
+import { decayedRate, decayOver } from '../shared/fl/aggregate.ts';
+import type { RateDecay } from '../shared/fl/aggregate.ts';
 import { sampleSharedNegatives } from '../shared/fl/local-update.ts';
 import { Ranker } from '../shared/model/ranker.ts';
 import type { TrainingExample } from '../shared/model/ranker.ts';
@@ -20,6 +22,8 @@ export interface CentralizedOptions {
   exampleNegatives: number;
   /** Also score each example against the batch's other positives. */
   inBatchNegatives: boolean;
+  /** Fraction of the last steps over which the rate decays linearly to 0 (the server's RateDecay). */
+  decay: number;
   seed: number;
 }
 
@@ -43,6 +47,8 @@ export function trainCentralized(
 ): Ranker {
   const random = mulberry32(opts.seed);
   const ranker = new Ranker(wb.spec, initGlobalParams(wb.spec, opts.seed));
+  let decay: RateDecay | undefined;
+  let done = 0;
   for (let epoch = 1; epoch <= opts.epochs; epoch++) {
     // Examples from the product's builder; negatives come shared per batch (one matrix product, cheap).
     const pool: TrainingExample[] = [];
@@ -53,12 +59,14 @@ export function trainCentralized(
       [pool[i], pool[j]] = [pool[j]!, pool[i]!];
     }
     const steps = Math.ceil(pool.length / opts.batchSize);
+    // Every epoch has the same number of steps, so the schedule is known after the first pool.
+    if (opts.decay > 0 && !decay) decay = decayOver(steps * opts.epochs, opts.decay);
     for (let s = 0; s < steps; s++) {
       const batch = pool.slice(s * opts.batchSize, (s + 1) * opts.batchSize);
       // Drawn like a device draws its shared negatives (product code), from the whole catalog.
       const shared = sampleSharedNegatives(wb.encoded, opts.sharedNegatives, random);
       const loss = ranker.train(batch, {
-        learningRate: opts.learningRate,
+        learningRate: decayedRate(opts.learningRate, decay, ++done),
         optimizer: 'adam',
         sharedNegatives: shared,
         inBatchNegatives: opts.inBatchNegatives,

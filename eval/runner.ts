@@ -3,6 +3,7 @@
  * validation subsample at intermediate points and on every shopper's target of the chosen split at the end.
  */
 import { computeEpsilon, sigmaForEpsilon } from '../shared/dp/accountant.ts';
+import { decayOver } from '../shared/fl/aggregate.ts';
 import type { ServerOptimizer } from '../shared/fl/aggregate.ts';
 import { mulberry32 } from '../shared/model/spec.ts';
 import type { TrainingConfig } from '../shared/protocol.ts';
@@ -160,6 +161,7 @@ export function runOne(
         sharedNegatives: c.negatives,
         inBatchNegatives: c.inBatch,
         exampleNegatives: c.exampleNegatives,
+        decay: c.decay,
         seed: cfg.seed,
       },
       (s) => {
@@ -209,9 +211,10 @@ export function runOne(
     minNewEvents: 1,
     updateEncoding: f.encoding,
   };
+  const decay = f.serverDecay > 0 ? { decay: decayOver(f.rounds, f.serverDecay) } : {};
   const server: ServerOptimizer =
     f.serverOpt === 'fedavg'
-      ? { kind: 'fedavg', learningRate: f.serverLr }
+      ? { kind: 'fedavg', learningRate: f.serverLr, ...decay }
       : {
           kind: 'fedadam',
           learningRate: f.serverLr,
@@ -219,6 +222,7 @@ export function runOne(
           beta2: f.serverBeta2,
           tau: f.serverTau,
           biasCorrection: f.serverBiasCorrection,
+          ...decay,
         };
   const label = privacy.sigma > 0 ? `${plan.label} (σ=${privacy.sigma.toFixed(3)})` : plan.label;
   const bar = new Progress(label, f.rounds, stream);

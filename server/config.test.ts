@@ -18,6 +18,8 @@ describe('configuration', () => {
     expect(c.rounds).toMatchObject({ minClients: 4, maxClients: 20, maxStaleness: 2 });
     expect(c.training).toMatchObject({ noiseMultiplier: 2, clipNorm: 1 });
     expect(makeConfig({ training: { lossReduction: 'sum' } }).training.lossReduction).toBe('sum');
+    const decay = { start: 100, end: 300, final: 0.1 };
+    expect(makeConfig({ optimizer: { decay } }).optimizer).toMatchObject({ decay });
   });
 
   it('rejects bad values with one line naming the key', () => {
@@ -51,6 +53,13 @@ describe('configuration', () => {
       ],
       [{ training: { sharedNegatives: 5000 } }, /training\.sharedNegatives/],
       [{ training: { lossReduction: 'avg' } }, /training\.lossReduction: must be one of mean\|sum/],
+      [
+        { optimizer: { decay: { start: 10, end: 10, final: 0 } } },
+        /optimizer\.decay\.end: must be an integer in \[11,/,
+      ],
+      [{ optimizer: { decay: { start: 0, end: 5, final: 2 } } }, /optimizer\.decay\.final/],
+      [{ optimizer: { decay: { start: 0, end: 5 } } }, /optimizer\.decay\.final/],
+      [{ optimizer: { decay: 3 } }, /optimizer\.decay: must be an object/],
       [{ typo: true }, /typo: unknown key/],
       [[1, 2], /must be a JSON object/],
     ];

@@ -198,9 +198,9 @@ export function validateConfig(x: unknown): ServerConfig {
 
   const o = obj(x, 'optimizer', '');
   const kind = str(o, 'kind', 'optimizer.', ['fedavg', 'fedadam']);
-  if (kind === 'fedavg') checkKeys(o, ['kind', 'learningRate'], 'optimizer.');
+  if (kind === 'fedavg') checkKeys(o, ['kind', 'learningRate', 'decay'], 'optimizer.');
   else {
-    checkKeys(o, ['kind', 'learningRate', 'beta1', 'beta2', 'tau', 'biasCorrection'], 'optimizer.');
+    checkKeys(o, ['kind', 'learningRate', 'beta1', 'beta2', 'tau', 'biasCorrection', 'decay'], 'optimizer.');
     num(o, 'beta1', 'optimizer.', 0, 0.999999);
     num(o, 'beta2', 'optimizer.', 0, 0.999999999);
     num(o, 'tau', 'optimizer.', 1e-12, 10);
@@ -209,6 +209,13 @@ export function validateConfig(x: unknown): ServerConfig {
     }
   }
   num(o, 'learningRate', 'optimizer.', 1e-9, 100);
+  if (o.decay !== undefined) {
+    const d = obj(o, 'decay', 'optimizer.');
+    checkKeys(d, ['start', 'end', 'final'], 'optimizer.decay.');
+    const start = num(d, 'start', 'optimizer.decay.', 0, 1e9, true);
+    num(d, 'end', 'optimizer.decay.', start + 1, 1e9, true);
+    num(d, 'final', 'optimizer.decay.', 0, 1);
+  }
 
   const p = obj(x, 'privacy', '');
   checkKeys(

@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { accumulate, applyServerStep, meanDelta, newAccumulator, newAdamState } from './aggregate.ts';
+import {
+  accumulate,
+  applyServerStep,
+  decayedRate,
+  decayOver,
+  meanDelta,
+  newAccumulator,
+  newAdamState,
+} from './aggregate.ts';
 import type { ServerOptimizer } from './aggregate.ts';
 
 /** Textbook Adam (Kingma & Ba) in float64 on a sequence of pseudo-gradients, ascending (x += step). */
@@ -62,5 +70,30 @@ describe('server optimizers', () => {
     applyServerStep(x, mean, { kind: 'fedavg', learningRate: 2 });
     expect(x[0]).toBeCloseTo(1 + 2 * (2.5 / 1.5), 5);
     expect(Array.from(meanDelta(newAccumulator(2)))).toEqual([0, 0]);
+  });
+
+  it('decays the rate linearly from decay.start to decay.end, then holds decay.final x rate', () => {
+    const decay = { start: 10, end: 20, final: 0.1 };
+    expect(decayedRate(2, undefined, 50)).toBe(2);
+    expect(decayedRate(2, decay, 1)).toBe(2);
+    expect(decayedRate(2, decay, 10)).toBe(2);
+    expect(decayedRate(2, decay, 15)).toBeCloseTo(2 * 0.55, 12);
+    expect(decayedRate(2, decay, 20)).toBeCloseTo(0.2, 12);
+    expect(decayedRate(2, decay, 99)).toBeCloseTo(0.2, 12);
+    // decayOver: the last 30% of 100 steps, down to 0; at least one step of decay.
+    expect(decayOver(100, 0.3)).toEqual({ start: 70, end: 100, final: 0 });
+    expect(decayOver(10, 0.01)).toEqual({ start: 9, end: 10, final: 0 });
+    expect(decayedRate(1, decayOver(100, 0.3), 100)).toBe(0);
+    // Both optimizers step with the decayed rate: FedAvg directly, FedAdam as Adam with that rate.
+    const mean = new Float32Array([0.5, -1]);
+    const x = new Float32Array(2);
+    applyServerStep(x, mean, { kind: 'fedavg', learningRate: 2, decay }, undefined, 15);
+    expect(Array.from(x)).toEqual([Math.fround(1.1 * 0.5), Math.fround(-1.1)]);
+    const adam: ServerOptimizer = { kind: 'fedadam', learningRate: 0.1, beta1: 0.9, beta2: 0.99, tau: 1e-3 };
+    const a = new Float32Array(2);
+    const b = new Float32Array(2);
+    applyServerStep(a, mean, { ...adam, decay: { start: 0, end: 2, final: 0.5 } }, newAdamState(2), 1);
+    applyServerStep(b, mean, { ...adam, learningRate: 0.075 }, newAdamState(2), 1);
+    expect(Array.from(a)).toEqual(Array.from(b));
   });
 });

@@ -4,12 +4,23 @@
  * Pure functions over typed arrays; callers own persistence.
  */
 
+/**
+ * Linear learning-rate decay: the full rate up to step `start`, then linearly down to `final` x the rate
+ * at step `end`, and that from then on (a constant rate leaves the model as noisy as its last steps).
+ */
+export interface RateDecay {
+  start: number;
+  end: number;
+  final: number;
+}
+
 /** Server optimizer settings. */
 export type ServerOptimizer =
-  | { kind: 'fedavg'; learningRate: number }
+  | { kind: 'fedavg'; learningRate: number; decay?: RateDecay }
   | {
       kind: 'fedadam';
       learningRate: number;
+      decay?: RateDecay;
       beta1: number;
       beta2: number;
       tau: number;
@@ -70,10 +81,23 @@ export function newAdamState(n: number): AdamState {
   return { m: new Float32Array(n), v: new Float32Array(n) };
 }
 
+/** The learning rate of step `step` (1-based) under an optional decay. */
+export function decayedRate(rate: number, decay: RateDecay | undefined, step: number): number {
+  if (!decay || step <= decay.start) return rate;
+  const t = Math.min(1, (step - decay.start) / (decay.end - decay.start));
+  return rate * (1 - t * (1 - decay.final));
+}
+
+/** Linear decay to 0 over the last `fraction` of `total` steps. */
+export function decayOver(total: number, fraction: number): RateDecay {
+  const start = Math.min(total - 1, Math.round(total * (1 - fraction)));
+  return { start, end: total, final: 0 };
+}
+
 /**
  * Applies the mean delta to the global parameters in place with the server optimizer. For FedAdam the
  * mean delta is the pseudo-gradient (pointing towards the clients' models), so the step is added.
- * `step` counts server steps including this one (the new model version); only bias correction uses it.
+ * `step` counts server steps including this one (the new model version); bias correction and decay use it.
  */
 export function applyServerStep(
   global: Float32Array,
@@ -83,8 +107,9 @@ export function applyServerStep(
   step = 1,
 ): void {
   const n = global.length;
+  const rate = decayedRate(opt.learningRate, opt.decay, step);
   if (opt.kind === 'fedavg') {
-    for (let i = 0; i < n; i++) global[i]! += opt.learningRate * mean[i]!;
+    for (let i = 0; i < n; i++) global[i]! += rate * mean[i]!;
     return;
   }
   if (!adam) throw new Error('FedAdam needs its moment state');
@@ -93,7 +118,7 @@ export function applyServerStep(
   // With bias correction, lr * (m / c1) / (sqrt(v / c2) + tau) = (lr * sqrt(c2) / c1) * m / (sqrt(v) + tau * sqrt(c2)).
   const c1 = opt.biasCorrection ? 1 - Math.pow(beta1, step) : 1;
   const c2 = opt.biasCorrection ? Math.sqrt(1 - Math.pow(beta2, step)) : 1;
-  const learningRate = (opt.learningRate * c2) / c1;
+  const learningRate = (rate * c2) / c1;
   const floor = tau * c2;
   for (let i = 0; i < n; i++) {
     const d = mean[i]!;

@@ -98,6 +98,36 @@ describe('Ranker', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 
+  it('keeps Adam moments when the rate changes between steps (a decay schedule scales the step)', () => {
+    const before = tf.memory().numTensors;
+    const ex: TrainingExample[] = [
+      { context: { history: catalog.slice(0, 3) }, positive: catalog[5]!, negatives: catalog.slice(6, 9) },
+      { context: { history: catalog.slice(2, 4) }, positive: catalog[12]!, negatives: catalog.slice(13, 15) },
+    ];
+    const secondStep = (rate: number): Float32Array => {
+      const r = new Ranker(spec, initGlobalParams(spec, 3));
+      // Different examples per step, so that a continued step differs from a first one.
+      r.train(ex.slice(0, 1), { learningRate: 0.01, optimizer: 'adam' });
+      const mid = r.getGlobal();
+      r.train(ex.slice(1), { learningRate: rate, optimizer: 'adam' });
+      const end = r.getGlobal();
+      r.dispose();
+      return end.map((v, i) => v - mid[i]!);
+    };
+    const full = secondStep(0.01);
+    const half = secondStep(0.005);
+    let maxAbs = 0;
+    let maxErr = 0;
+    for (let i = 0; i < full.length; i++) {
+      maxAbs = Math.max(maxAbs, Math.abs(full[i]!));
+      maxErr = Math.max(maxErr, Math.abs(half[i]! - full[i]! / 2));
+    }
+    // A fresh optimizer would take a first (sign-like) Adam step instead of half the continued one.
+    expect(maxAbs).toBeGreaterThan(1e-3);
+    expect(maxErr).toBeLessThan(1e-6);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
   it('learns a planted preference: clicks on one category raise its scores', () => {
     const r = new Ranker(spec, initGlobalParams(spec, 11));
     const ctx = { history: [catalog[0]!] };

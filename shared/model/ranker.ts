@@ -66,7 +66,6 @@ export class Ranker {
   private readonly layout: ParamBlock[];
   private readonly vars: Vars;
   private adam: tf.Optimizer | null = null;
-  private adamRate = 0;
   private disposed = false;
   private readonly towers: Towers;
 
@@ -256,11 +255,9 @@ export class Ranker {
       }
       const { value, grads } = result;
       if (opts.optimizer === 'adam') {
-        if (!this.adam || this.adamRate !== opts.learningRate) {
-          this.adam?.dispose();
-          this.adam = tf.train.adam(opts.learningRate);
-          this.adamRate = opts.learningRate;
-        }
+        this.adam ??= tf.train.adam(opts.learningRate);
+        // A new rate (a schedule) keeps the moments; tfjs reads the protected field at every step.
+        (this.adam as unknown as { learningRate: number }).learningRate = opts.learningRate;
         this.adam.applyGradients(grads);
       } else {
         for (const v of varList) {
