@@ -166,15 +166,20 @@ export function validateConfig(x: unknown): ServerConfig {
   num(model, 'seed', 'model.', 0, 2 ** 32 - 1, true);
 
   const t = obj(x, 'training', '');
-  const tKeys = ['clipNorm', 'noiseMultiplier', 'noiseMode', 'expectedClientsPerRound', 'localEpochs'];
-  checkKeys(
-    t,
-    [
-      ...tKeys,
-      ...['learningRate', 'batchSize', 'sharedNegatives', 'lossReduction', 'minNewEvents', 'updateEncoding'],
-    ],
-    'training.',
-  );
+  const tKeys = [
+    'clipNorm',
+    'noiseMultiplier',
+    'noiseMode',
+    'expectedClientsPerRound',
+    'localEpochs',
+    'learningRate',
+    'batchSize',
+    'sharedNegatives',
+    'lossReduction',
+    'minNewEvents',
+    'updateEncoding',
+  ];
+  checkKeys(t, tKeys, 'training.');
   num(t, 'clipNorm', 'training.', 1e-9, 1e9);
   num(t, 'noiseMultiplier', 'training.', 0, 1e6);
   str(t, 'noiseMode', 'training.', ['local', 'distributed']);
