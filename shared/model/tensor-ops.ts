@@ -106,7 +106,7 @@ export function gatherTable(
   if (!record) return gatherRows<tf.Rank.R3>(table, ix, grad);
   const shape = table.shape;
   const f = tf.customGrad(((t: tf.Tensor, i: tf.Tensor) => ({
-    value: tf.gather(t, i),
+    value: gatherValue(t, i, idx),
     gradFunc: (dy: tf.Tensor) => {
       record.cap.gathers.push({ idx, w: record.w, group: record.group, slots: record.slots, dy: kept(dy) });
       return [tf.zeros(shape), tf.zeros(i.shape, 'int32')];
@@ -186,6 +186,29 @@ export function addParam(
   return f(x, p) as tf.Tensor2D;
 }
 
+/** Backends whose tensors live in host memory, where reading a table costs a copy, not a device sync. */
+const HOST_BACKENDS = new Set(['wasm', 'cpu']);
+
+/**
+ * tf.gather(table, indices) along axis 0, without gradient. On host-memory backends the rows are copied
+ * in JS: tfjs-wasm's gather kernel computes every value's source index (~38 ns a value on this project's
+ * machine), 4x slower than copying rows and uploading them. GPU backends keep the kernel (no read-back).
+ */
+export function gatherValue(table: tf.Tensor, indices: tf.Tensor, hostIdx?: Int32Array): tf.Tensor {
+  if (table.dtype !== 'float32' || !HOST_BACKENDS.has(tf.getBackend())) return tf.gather(table, indices);
+  const idx = hostIdx ?? (indices.dataSync() as Int32Array);
+  const src = table.dataSync() as Float32Array;
+  const rows = table.shape[0]!;
+  const width = rows > 0 ? table.size / rows : 0;
+  const out = new Float32Array(idx.length * width);
+  for (let i = 0; i < idx.length; i++) {
+    const r = idx[i]!;
+    if (!(r >= 0 && r < rows)) throw new RangeError(`gather index ${r} outside [0, ${rows})`);
+    out.set(src.subarray(r * width, (r + 1) * width), i * width);
+  }
+  return tf.tensor(out, [...indices.shape, ...table.shape.slice(1)], 'float32');
+}
+
 /**
  * tf.gather whose gradient is one scatterND (duplicates summed) instead of tfjs's unsortedSegmentSum,
  * which the CPU backend runs as one masked pass per table row: thousands of times slower for our tables.
@@ -195,7 +218,7 @@ export function gatherRows<R extends tf.Rank>(
   indices: tf.Tensor,
   grad: boolean,
 ): tf.Tensor<R> {
-  if (!grad) return tf.gather(table, indices) as tf.Tensor<R>;
+  if (!grad) return gatherValue(table, indices) as tf.Tensor<R>;
   const rows = table.shape[0]!;
   const rest = table.shape.slice(1);
   const width = rest.reduce((a, b) => a * b, 1);
@@ -203,7 +226,7 @@ export function gatherRows<R extends tf.Rank>(
   const f = tf.customGrad(((t: tf.Tensor, idx: tf.Tensor, save: tf.GradSaveFunc) => {
     save([idx]);
     return {
-      value: tf.gather(t, idx),
+      value: gatherValue(t, idx),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const ix = saved[0]!;
         const g = tf.scatterND(tf.reshape(ix, [-1, 1]), tf.reshape(dy, [-1, width]), [rows, width]);
