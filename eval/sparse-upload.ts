@@ -3,7 +3,8 @@
  * clip with the product's clipPartsInPlace (the zeros elsewhere do not change the norm), quantize with the
  * product's int8 block quantizer over the blocks the delta spans (blocks are quantized independently, and
  * an all-zero block encodes to zeros, so this is what encodeTensor + decodeTensor do to the whole vector),
- * and add the decoded values into the round's accumulator.
+ * and add the decoded values into the round's accumulator. f32 uploads decode to exactly what was sent, so
+ * their clipped values are added directly.
  */
 import { DEFAULT_BLOCK_SIZE } from '../shared/codec/tensor-codec.ts';
 import { dequantizeInt8, quantizeInt8 } from '../shared/codec/quantize.ts';
@@ -41,6 +42,10 @@ export class SparseUploader {
   /** Clips `d` in place to `clip`, then adds its decoded upload to `acc`. Returns the pre-clip norm. */
   add(acc: Accumulator, d: SparseDelta, clip: number): number {
     const { norm } = clipPartsInPlace([d.rowValues, d.dense], clip);
+    if (this.encoding === 'f32') {
+      accumulateSparse(acc, d, this.width, this.denseStart); // the f32 codec round trip is exact
+      return norm;
+    }
     const { scratch, width, block } = this;
     let lo = this.denseStart;
     let hi = this.denseStart + d.dense.length;
@@ -58,12 +63,10 @@ export class SparseUploader {
     const from = Math.floor(lo / block) * block;
     const to = Math.min(scratch.length, Math.ceil(hi / block) * block);
     const values = scratch.subarray(from, to);
-    if (this.encoding === 'i8') {
-      const q = this.q.subarray(from, to);
-      const s = this.scales.subarray(from / block, Math.ceil(to / block));
-      quantizeInt8(values, block, s, q, this.fill);
-      dequantizeInt8(q, s, block, values);
-    }
+    const q = this.q.subarray(from, to);
+    const s = this.scales.subarray(from / block, Math.ceil(to / block));
+    quantizeInt8(values, block, s, q, this.fill);
+    dequantizeInt8(q, s, block, values);
     // Only the touched rows and the dense tail can be non-zero (a zero quantizes to zero): accumulate them
     // and clear the scratch.
     const sum = acc.sum;
@@ -79,4 +82,17 @@ export class SparseUploader {
     acc.count += 1;
     return norm;
   }
+}
+
+/** Adds a sparse delta's values into the accumulator's sum, and counts it. */
+function accumulateSparse(acc: Accumulator, d: SparseDelta, width: number, denseStart: number): void {
+  const { sum } = acc;
+  const rv = d.rowValues;
+  for (let k = 0; k < d.rows.length; k++) {
+    const at = d.rows[k]! * width;
+    for (let j = 0, from = k * width; j < width; j++) sum[at + j]! += rv[from + j]!;
+  }
+  for (let j = 0; j < d.dense.length; j++) sum[denseStart + j]! += d.dense[j]!;
+  acc.weight += 1;
+  acc.count += 1;
 }

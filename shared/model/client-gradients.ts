@@ -4,7 +4,9 @@
  * is the sum of the clients' own mean losses, and no parameter is shared between two clients' terms except
  * through the recorded ops, whose per-row gradients are split by client here.
  */
-import type { GradCapture } from './tensor-ops.ts';
+import * as tf from '@tensorflow/tfjs-core';
+import { readAndDispose } from './tensor-ops.ts';
+import type { CapturedScores, GradCapture } from './tensor-ops.ts';
 import { paramLayout } from './spec.ts';
 import type { ModelSpec } from './spec.ts';
 
@@ -43,8 +45,17 @@ export function assembleClientGradients(
   losses: Float64Array,
 ): ClientGradient[] {
   const D = spec.dim + 1;
-  // Pass 1: the distinct table rows of every client.
+  // Pass 1: the distinct table rows of every client. Shared negatives come first: every client scored
+  // them, so each client touches all of their rows, and they sit at the same slots in every client.
   const slotOf: Map<number, number>[] = Array.from({ length: groups }, () => new Map());
+  const shared = cap.scores.length > 0 ? foldPlan(cap.scores[0]!) : null;
+  if (cap.scores.length > 1) throw new RangeError('one list of shared negatives per capture');
+  if (shared) {
+    for (const c of new Set(cap.scores[0]!.group)) {
+      const m = slotOf[c]!;
+      for (const row of shared.rows) m.set(row, m.size);
+    }
+  }
   const reads = cap.gathers.map((g) => g.dy.dataSync() as Float32Array);
   for (const g of cap.gathers) {
     for (let i = 0; i < g.idx.length; i++) {
@@ -54,14 +65,6 @@ export function assembleClientGradients(
       if (!m.has(row)) m.set(row, m.size);
     }
   }
-  // Shared negatives: every client scored them, so each client touches all of their rows.
-  const uniq = cap.scores.map(uniqueRows);
-  cap.scores.forEach((sc, k) => {
-    for (const c of new Set(sc.group)) {
-      const m = slotOf[c]!;
-      for (const row of uniq[k]!.rows) if (!m.has(row)) m.set(row, m.size);
-    }
-  });
   const { offsets, size } = denseLayout(spec);
   const out: ClientGradient[] = slotOf.map((m, c) => ({
     rows: Int32Array.from(m.keys()),
@@ -81,7 +84,7 @@ export function assembleClientGradients(
       for (let d = 0; d < D; d++) to[at + d]! += dy[from + d]!;
     }
   });
-  cap.scores.forEach((sc, k) => addSharedScores(sc, uniq[k]!, slotOf, out, D));
+  if (shared) addSharedScores(cap.scores[0]!, shared, out, D);
   for (const u of cap.dense) {
     const dy = u.dy.dataSync() as Float32Array;
     const width = u.dy.shape[1]!;
@@ -105,64 +108,79 @@ export function assembleClientGradients(
   return out;
 }
 
-/** The distinct table rows of a shared-negative list, and each slot's index among them (-1: padding). */
-interface UniqueRows {
+/**
+ * How the shared negatives' scores fold onto table rows: the distinct rows, and per row (CSR) the
+ * negatives using it with their pooling weights.
+ */
+interface FoldPlan {
   rows: number[];
-  slotRow: Int32Array;
+  start: Int32Array;
+  item: Int32Array;
+  weight: Float32Array;
 }
 
-function uniqueRows(sc: GradCapture['scores'][number]): UniqueRows {
+function foldPlan(sc: CapturedScores): FoldPlan {
   const at = new Map<number, number>();
   const slotRow = new Int32Array(sc.idx.length).fill(-1);
   for (let i = 0; i < sc.idx.length; i++) {
-    if (sc.w[i] === 0) continue;
+    if (sc.w[i] === 0) continue; // padding slot
     const row = sc.idx[i]!;
     slotRow[i] = at.get(row) ?? at.set(row, at.size).get(row)!;
   }
-  return { rows: [...at.keys()], slotRow };
+  const start = new Int32Array(at.size + 1);
+  for (const r of slotRow) if (r >= 0) start[r + 1]!++;
+  for (let r = 0; r < at.size; r++) start[r + 1]! += start[r]!;
+  const fill = start.slice(0, at.size);
+  const item = new Int32Array(start[at.size]!);
+  const weight = new Float32Array(item.length);
+  slotRow.forEach((r, i) => {
+    if (r < 0) return;
+    const k = fill[r]!++;
+    item[k] = Math.floor(i / sc.slots);
+    weight[k] = sc.w[i]!;
+  });
+  return { rows: [...at.keys()], start, item, weight };
 }
 
-/** Adds each client's gradient of the shared negatives' table rows (see CapturedScores). */
-function addSharedScores(
-  sc: GradCapture['scores'][number],
-  uniq: UniqueRows,
-  slotOf: Map<number, number>[],
-  out: ClientGradient[],
-  D: number,
-): void {
+/**
+ * Adds each client's gradient of the shared negatives' table rows, which lead every client's row list:
+ * dV_c = dy_c^T u_c over the client's contiguous examples, folded onto the rows by their pooling weights.
+ * Plain loops: per-client tfjs products measured slower here (op overhead and read-backs per client).
+ */
+function addSharedScores(sc: CapturedScores, plan: FoldPlan, out: ClientGradient[], D: number): void {
+  const S = sc.dy.shape[1]!;
+  const spans: [number, number, number][] = []; // client, first example, count
+  for (let b0 = 0; b0 < sc.group.length;) {
+    let b1 = b0;
+    while (b1 < sc.group.length && sc.group[b1] === sc.group[b0]) b1++;
+    spans.push([sc.group[b0]!, b0, b1 - b0]);
+    b0 = b1;
+  }
   const u = sc.u.dataSync() as Float32Array;
   const dy = sc.dy.dataSync() as Float32Array;
-  const S = sc.dy.shape[1]!;
-  const dv = new Float64Array(S * D);
-  const byRow = new Float64Array(uniq.rows.length * D);
-  // Examples of one client are contiguous: accumulate its dV per negative, fold it onto the distinct
-  // rows, then add those into the client's rows.
-  for (let b0 = 0; b0 < sc.group.length;) {
-    const c = sc.group[b0]!;
-    let b1 = b0;
-    while (b1 < sc.group.length && sc.group[b1] === c) b1++;
+  const dv = new Float32Array(S * D);
+  const { start, item, weight } = plan;
+  const R = plan.rows.length;
+  for (const [c, b0, n] of spans) {
     dv.fill(0);
-    for (let b = b0; b < b1; b++) {
+    for (let b = b0; b < b0 + n; b++) {
+      const ub = b * D;
+      const gb = b * S;
       for (let s = 0; s < S; s++) {
-        const g = dy[b * S + s]!;
-        if (g === 0) continue;
-        for (let d = 0; d < D; d++) dv[s * D + d]! += g * u[b * D + d]!;
+        const g = dy[gb + s]!;
+        if (g === 0) continue; // a masked negative
+        const o = s * D;
+        for (let d = 0; d < D; d++) dv[o + d]! += g * u[ub + d]!;
       }
     }
-    byRow.fill(0);
-    for (let i = 0; i < sc.idx.length; i++) {
-      const r = uniq.slotRow[i]!;
-      if (r < 0) continue;
-      const wt = sc.w[i]!;
-      const from = Math.floor(i / sc.slots) * D;
-      for (let d = 0; d < D; d++) byRow[r * D + d]! += wt * dv[from + d]!;
-    }
-    const m = slotOf[c]!;
     const to = out[c]!.rowGrads;
-    uniq.rows.forEach((row, r) => {
-      const at = m.get(row)! * D;
-      for (let d = 0; d < D; d++) to[at + d]! += byRow[r * D + d]!;
-    });
-    b0 = b1;
+    for (let r = 0; r < R; r++) {
+      const at = r * D;
+      for (let e = start[r]!; e < start[r + 1]!; e++) {
+        const wt = weight[e]!;
+        const from = item[e]! * D;
+        for (let d = 0; d < D; d++) to[at + d]! += wt * dv[from + d]!;
+      }
+    }
   }
 }
