@@ -42,6 +42,22 @@ describe.each(['cpu', 'wasm'])('gatherValue on %s', (backend) => {
     expect(tf.memory().numTensors).toBe(before);
   });
 
+  it('sees new values after a variable is assigned (no stale host copy)', async () => {
+    expect(await tf.setBackend(backend)).toBe(true);
+    const v = tf.variable(tf.tensor2d([1, 2, 3, 4], [2, 2]));
+    const idx = tf.tensor1d([1, 0], 'int32');
+    const read = (): number[] => {
+      const t = gatherValue(v, idx);
+      const out = Array.from(t.dataSync());
+      t.dispose();
+      return out;
+    };
+    expect(read()).toEqual([3, 4, 1, 2]);
+    v.assign(tf.tensor2d([5, 6, 7, 8], [2, 2]));
+    expect(read()).toEqual([7, 8, 5, 6]);
+    tf.dispose([v, idx]);
+  });
+
   it('rejects an index outside the table instead of reading past it', async () => {
     expect(await tf.setBackend(backend)).toBe(true);
     const table = tf.zeros([4, 3]);

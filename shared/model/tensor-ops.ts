@@ -189,6 +189,18 @@ export function addParam(
 /** Backends whose tensors live in host memory, where reading a table costs a copy, not a device sync. */
 const HOST_BACKENDS = new Set(['wasm', 'cpu']);
 
+/** Host copies of tensor data, by data id: tfjs never writes into a tensor's data (assign swaps the id). */
+const hostCopies = new WeakMap<object, Float32Array>();
+
+/** A tensor's values on a host backend, read once per data (one table serves several gathers a step). */
+function hostValues(t: tf.Tensor): Float32Array {
+  const known = hostCopies.get(t.dataId);
+  if (known) return known;
+  const v = t.dataSync() as Float32Array;
+  hostCopies.set(t.dataId, v);
+  return v;
+}
+
 /**
  * tf.gather(table, indices) along axis 0, without gradient. On host-memory backends the rows are copied
  * in JS: tfjs-wasm's gather kernel computes every value's source index (~38 ns a value on this project's
@@ -197,7 +209,7 @@ const HOST_BACKENDS = new Set(['wasm', 'cpu']);
 export function gatherValue(table: tf.Tensor, indices: tf.Tensor, hostIdx?: Int32Array): tf.Tensor {
   if (table.dtype !== 'float32' || !HOST_BACKENDS.has(tf.getBackend())) return tf.gather(table, indices);
   const idx = hostIdx ?? (indices.dataSync() as Int32Array);
-  const src = table.dataSync() as Float32Array;
+  const src = hostValues(table);
   const rows = table.shape[0]!;
   const width = rows > 0 ? table.size / rows : 0;
   const out = new Float32Array(idx.length * width);
