@@ -72,7 +72,7 @@ export function assembleClientGradients(
     dense: new Float32Array(size),
     loss: losses[c]!,
   }));
-  // Pass 2: sum the slot gradients into their client's rows.
+  // Pass 2: add each slot's gradient (its weight times its pooled row's) into its client's row.
   cap.gathers.forEach((g, k) => {
     const dy = reads[k]!;
     for (let i = 0; i < g.idx.length; i++) {
@@ -80,8 +80,9 @@ export function assembleClientGradients(
       const c = g.group[Math.floor(i / g.slots)]!;
       const to = out[c]!.rowGrads;
       const at = slotOf[c]!.get(g.idx[i]!)! * D;
-      const from = i * D;
-      for (let d = 0; d < D; d++) to[at + d]! += dy[from + d]!;
+      const from = Math.floor(i / g.slots) * D;
+      const wt = g.w[i]!;
+      for (let d = 0; d < D; d++) to[at + d]! += wt * dy[from + d]!;
     }
   });
   if (shared) addSharedScores(cap.scores[0]!, shared, out, D);

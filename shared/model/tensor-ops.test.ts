@@ -2,9 +2,10 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { gatherValue } from './tensor-ops.ts';
+import { gatherValue, newCapture, pooledRows } from './tensor-ops.ts';
 
 beforeAll(() => {
   const req = createRequire(import.meta.url);
@@ -64,5 +65,52 @@ describe.each(['cpu', 'wasm'])('gatherValue on %s', (backend) => {
     const idx = tf.tensor1d([1, 4], 'int32');
     expect(() => gatherValue(table, idx)).toThrow(RangeError);
     tf.dispose([table, idx]);
+  });
+});
+
+describe.each(['cpu', 'wasm'])('pooledRows on %s', (backend) => {
+  // 4 rows of 3 slots over a 6-row table; slot weights with padding (0) and a repeated table row.
+  const idx = Int32Array.of(0, 5, 5, 2, 0, 0, 1, 4, 3, 3, 3, 3);
+  const w = Float32Array.of(1, 0.5, 0.5, 1, 0, 0, 0.3, 0.7, 1, 2, 0, 0);
+  const R = [0.3, -1, 2, 0.5, 1.5, -0.2, 0.1, 0.4, -0.6, 1, 2, -3];
+  /** The pooled rows and dL/dtable of L = sum(pooled * R), by hand. */
+  function expected(table: number[][]): { value: number[]; grad: number[] } {
+    const value = new Array<number>(12).fill(0);
+    const grad = new Array<number>(18).fill(0);
+    for (let i = 0; i < 12; i++) {
+      const r = Math.floor(i / 3);
+      for (let d = 0; d < 3; d++) {
+        value[r * 3 + d]! += w[i]! * table[idx[i]!]![d]!;
+        grad[idx[i]! * 3 + d]! += w[i]! * R[r * 3 + d]!;
+      }
+    }
+    return { value, grad };
+  }
+
+  it('pools, differentiates and records as the weighted sum of gathered rows', async () => {
+    expect(await tf.setBackend(backend)).toBe(true);
+    const rows = Array.from({ length: 6 }, (_, r) => [r + 1, -r, r * r * 0.1]);
+    const want = expected(rows);
+    const v = tf.variable(tf.tensor2d(rows));
+    const before = tf.memory().numTensors;
+    const loss = (record: Parameters<typeof pooledRows>[6]) => (): tf.Scalar =>
+      tf.sum(tf.mul(pooledRows(v, idx, w, 4, 3, true, record), tf.tensor2d(R, [4, 3])));
+    tf.tidy(() => {
+      const value = pooledRows(v, idx, w, 4, 3, false, null);
+      Array.from(value.dataSync()).forEach((x, i) => expect(x).toBeCloseTo(want.value[i]!, 5));
+      const { grads } = tf.variableGrads(loss(null), [v]);
+      Array.from(grads[v.name]!.dataSync()).forEach((x, i) => expect(x).toBeCloseTo(want.grad[i]!, 5));
+      // Under a record the table gets zeros and dL/d(pooled) is recorded per row.
+      const cap = newCapture();
+      const group = Int32Array.of(0, 0, 1, 1);
+      const rec = tf.variableGrads(loss({ cap, group }), [v]);
+      expect(Array.from(rec.grads[v.name]!.dataSync()).every((x) => x === 0)).toBe(true);
+      expect(cap.gathers).toHaveLength(1);
+      expect(cap.gathers[0]!.dy.shape).toEqual([4, 3]);
+      Array.from(cap.gathers[0]!.dy.dataSync()).forEach((x, i) => expect(x).toBeCloseTo(R[i]!, 6));
+      cap.gathers[0]!.dy.dispose();
+    });
+    expect(tf.memory().numTensors).toBe(before);
+    v.dispose();
   });
 });

@@ -7,16 +7,19 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { ParamBlock } from './spec.ts';
 
-/** A recorded gather from the embedding table: host indices and weights, and dL/d(gathered rows). */
+/**
+ * A recorded pooling of embedding-table rows: host indices and weights, and dL/d(pooled row); slot s of
+ * row r then has gradient w[r, s] * dy[r].
+ */
 export interface CapturedGather {
   /** Table row per slot, rows x slots row-major. */
   idx: Int32Array;
   /** Pooling weight per slot (0 marks padding). */
   w: Float32Array;
-  /** Group (client) of each gathered row. */
+  /** Group (client) of each pooled row. */
   group: Int32Array;
   slots: number;
-  /** Gradient w.r.t. the gathered rows, [rows, slots, D] (kept; the reader disposes it). */
+  /** Gradient w.r.t. the pooled rows, [rows, D] (kept; the reader disposes it). */
   dy: tf.Tensor;
 }
 
@@ -77,12 +80,10 @@ export function disposeCapture(cap: GradCapture): void {
   cap.scores.length = 0;
 }
 
-/** How a table gather is recorded under capture. */
-export interface GatherRecord {
+/** How a pooling is recorded under capture. */
+export interface PoolRecord {
   cap: GradCapture;
-  w: Float32Array;
   group: Int32Array;
-  slots: number;
 }
 
 /** Keeps a tensor alive past the enclosing tidy (a clone, so the engine may free the original). */
@@ -90,29 +91,84 @@ function kept(t: tf.Tensor): tf.Tensor {
   return tf.keep(t.clone());
 }
 
-/**
- * Rows `idx` ([rows, slots]) of the embedding table, [rows, slots, D]. Without a record the gradient is one
- * scatterND into the table; with one, the gradient w.r.t. the gathered rows is recorded instead.
- */
-export function gatherTable(
+/** Weighted sums of table rows, in JS over the host copy of the table. */
+function poolHost(
   table: tf.Tensor,
   idx: Int32Array,
+  w: Float32Array,
+  rows: number,
+  slots: number,
+): tf.Tensor2D {
+  const src = hostValues(table);
+  const n = table.shape[0]!;
+  const D = table.shape[1]!;
+  const out = new Float32Array(rows * D);
+  for (let i = 0; i < idx.length; i++) {
+    const wt = w[i]!;
+    if (wt === 0) continue; // padding
+    const row = idx[i]!;
+    if (!(row >= 0 && row < n)) throw new RangeError(`table row ${row} outside [0, ${n})`);
+    const from = row * D;
+    const at = Math.floor(i / slots) * D;
+    for (let d = 0; d < D; d++) out[at + d]! += wt * src[from + d]!;
+  }
+  return tf.tensor2d(out, [rows, D]);
+}
+
+/** The pooling's gradient w.r.t. the table: each slot's weight times its row's dy, added onto its table row. */
+function scatterPooledHost(
+  shape: number[],
+  idx: Int32Array,
+  w: Float32Array,
+  slots: number,
+  dy: tf.Tensor,
+): tf.Tensor {
+  const D = shape[1]!;
+  const g = new Float32Array(shape[0]! * D);
+  const dv = dy.dataSync() as Float32Array;
+  for (let i = 0; i < idx.length; i++) {
+    const wt = w[i]!;
+    if (wt === 0) continue;
+    const at = idx[i]! * D;
+    const from = Math.floor(i / slots) * D;
+    for (let d = 0; d < D; d++) g[at + d]! += wt * dv[from + d]!;
+  }
+  return tf.tensor(g, shape);
+}
+
+/**
+ * Weighted sums of embedding-table rows: out[r] = sum over s of w[r, s] * table[idx[r, s]], [rows, D].
+ * `grad` selects a gradient w.r.t. the table (one scatter); with a record, dL/d(out) is recorded per row
+ * instead and the table gets zeros. On host backends the pooling and its scatter are JS loops over the
+ * table: no [rows, slots, D] intermediate, whose gather, product and sum gradient cost several times the
+ * loops. GPU backends build it from gather, mul and sum.
+ */
+export function pooledRows(
+  table: tf.Tensor,
+  idx: Int32Array,
+  w: Float32Array,
   rows: number,
   slots: number,
   grad: boolean,
-  record: GatherRecord | null,
-): tf.Tensor3D {
-  const ix = tf.tensor2d(idx, [rows, slots], 'int32');
-  if (!record) return gatherRows<tf.Rank.R3>(table, ix, grad);
+  record: PoolRecord | null,
+): tf.Tensor2D {
+  const host = onHost(table);
   const shape = table.shape;
+  const w3 = (): tf.Tensor => tf.tensor3d(w, [rows, slots, 1]);
+  if (!record && !(host && grad)) {
+    if (host) return poolHost(table, idx, w, rows, slots);
+    const ix = tf.tensor2d(idx, [rows, slots], 'int32');
+    return tf.sum(tf.mul(gatherRows(table, ix, grad), w3()), 1);
+  }
   const f = tf.customGrad(((t: tf.Tensor, i: tf.Tensor) => ({
-    value: gatherValue(t, i, idx),
+    value: host ? poolHost(t, idx, w, rows, slots) : tf.sum(tf.mul(tf.gather(t, i), w3()), 1),
     gradFunc: (dy: tf.Tensor) => {
-      record.cap.gathers.push({ idx, w: record.w, group: record.group, slots: record.slots, dy: kept(dy) });
+      if (!record) return [scatterPooledHost(shape, idx, w, slots, dy), tf.zeros(i.shape, 'int32')];
+      record.cap.gathers.push({ idx, w, group: record.group, slots, dy: kept(dy) });
       return [tf.zeros(shape), tf.zeros(i.shape, 'int32')];
     },
   })) as unknown as Parameters<typeof tf.customGrad>[0]);
-  return f(table, ix) as tf.Tensor3D;
+  return f(table, tf.tensor2d(idx, [rows, slots], 'int32')) as tf.Tensor2D;
 }
 
 /** What sharedScores records under capture (everything but the tensors). */
@@ -189,6 +245,11 @@ export function addParam(
 /** Backends whose tensors live in host memory, where reading a table costs a copy, not a device sync. */
 const HOST_BACKENDS = new Set(['wasm', 'cpu']);
 
+/** Whether `t` is a float tensor on a host-memory backend. */
+function onHost(t: tf.Tensor): boolean {
+  return t.dtype === 'float32' && HOST_BACKENDS.has(tf.getBackend());
+}
+
 /** Host copies of tensor data, by data id: tfjs never writes into a tensor's data (assign swaps the id). */
 const hostCopies = new WeakMap<object, Float32Array>();
 
@@ -207,7 +268,7 @@ function hostValues(t: tf.Tensor): Float32Array {
  * machine), 4x slower than copying rows and uploading them. GPU backends keep the kernel (no read-back).
  */
 export function gatherValue(table: tf.Tensor, indices: tf.Tensor, hostIdx?: Int32Array): tf.Tensor {
-  if (table.dtype !== 'float32' || !HOST_BACKENDS.has(tf.getBackend())) return tf.gather(table, indices);
+  if (!onHost(table)) return tf.gather(table, indices);
   const idx = hostIdx ?? (indices.dataSync() as Int32Array);
   const src = hostValues(table);
   const rows = table.shape[0]!;

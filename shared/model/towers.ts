@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { EncodedItem } from './features.ts';
 import type { UserContext } from './ranker.ts';
 import type { ModelSpec, ParamBlock } from './spec.ts';
-import { addParam, gatherRows, gatherTable, mulParam } from './tensor-ops.ts';
+import { addParam, gatherRows, mulParam, pooledRows } from './tensor-ops.ts';
 import type { GradCapture } from './tensor-ops.ts';
 
 /** The model's parameters as tfjs variables, by block. */
@@ -48,9 +48,7 @@ export class Towers {
    */
   pooled(idx: Int32Array, w: Float32Array, rows: number, S: number, group?: Int32Array): tf.Tensor2D {
     const cap = this.capture;
-    const record = cap && group ? { cap, w, group, slots: S } : null;
-    const g = gatherTable(this.vars.emb, idx, rows, S, this.training, record); // [rows, S, D]
-    return tf.sum(tf.mul(g, tf.tensor3d(w, [rows, S, 1])), 1);
+    return pooledRows(this.vars.emb, idx, w, rows, S, this.training, cap && group ? { cap, group } : null);
   }
 
   /** Attribute slots needed for these items. */
