@@ -9,6 +9,7 @@ import type { ModelSpec } from '../shared/model/spec.ts';
 import { MAX_SHARED_NEGATIVES } from '../shared/protocol-parse.ts';
 import type { LossReduction, TensorEncoding } from '../shared/protocol.ts';
 import type { EvalBackend } from './backend.ts';
+import type { Sampling } from './federated.ts';
 import type { SplitName } from './split.ts';
 
 /** Federated settings shared by every federated run of an invocation. */
@@ -37,6 +38,11 @@ export interface FederatedSettings {
   /** Fraction of the last rounds over which the server rate decays linearly to 0 (0: constant). */
   serverDecay: number;
   noisePath: 'client' | 'aggregate';
+  /**
+   * Who joins a round: Poisson sampling at rate M/N (what the accountant assumes) or, without noise
+   * only, every shopper once per cycle in a shuffled order, M at a time.
+   */
+  sampling: Sampling;
   encoding: TensorEncoding;
   delta: number;
 }
@@ -127,6 +133,7 @@ const BASE_FEDERATED: FederatedSettings = {
   serverBiasCorrection: false,
   serverDecay: 0,
   noisePath: 'aggregate',
+  sampling: 'poisson',
   encoding: 'i8',
   delta: 1e-5,
 };
@@ -148,6 +155,7 @@ const BEAUTY_PRIVATE: FederatedOverrides = {
   sharedNegatives: 64,
   serverOpt: 'fedavg',
   serverLr: 1,
+  sampling: 'poisson',
   encoding: 'i8',
 };
 
@@ -241,6 +249,7 @@ const OPTIONS = [
   'central-decay',
   'central-example-negatives',
   'noise-path',
+  'sampling',
   'encoding',
   'backend',
   'spec',
@@ -269,6 +278,8 @@ export const USAGE = `usage: fedrank eval --data DIR [options]
   --server-decay F           the server rate decays linearly to 0 over the last fraction F of the rounds
   --client-batch N           single-step clients per batched pass (0: one trainLocal per client)
   --noise-path aggregate|client   one Gaussian per round through noiseStdPerClient (fast) or per client
+  --sampling poisson|shuffle  Poisson sampling at rate M/N (default; what the accountant assumes) or,
+                             without noise only, every shopper once per cycle, M per round
   --encoding i8|f32          update encoding (default i8)
   --epochs E --central-lr LR --central-batch B --central-negatives K --central-in-batch 0|1
                              --central-example-negatives K --central-decay F (as --server-decay)
@@ -319,6 +330,7 @@ export function parseEvalArgs(argv: string[]): EvalConfig {
     exampleNegatives: 0,
     decay: 0,
   };
+  const noisy = o.has('epsilon') || (o.has('sigma') && numberOption(args, 'sigma', 0, 1e6) > 0);
   const federated: FederatedSettings = {
     rounds: intOption(args, 'rounds', 1, 1_000_000, pf.rounds),
     clientsPerRound: intOption(args, 'clients-per-round', 1, 10_000_000, pf.clientsPerRound),
@@ -338,6 +350,13 @@ export function parseEvalArgs(argv: string[]): EvalConfig {
       intOption(args, 'server-bias-correction', 0, 1, pf.serverBiasCorrection ? 1 : 0) === 1,
     serverDecay: numberOption(args, 'server-decay', 0, 1, pf.serverDecay),
     noisePath: choice(o.get('noise-path'), ['aggregate', 'client'] as const, 'noise-path', pf.noisePath),
+    // A noisy run of a preset whose run without noise shuffles falls back to Poisson sampling.
+    sampling: choice(
+      o.get('sampling'),
+      ['poisson', 'shuffle'] as const,
+      'sampling',
+      noisy ? 'poisson' : pf.sampling,
+    ),
     encoding: choice(o.get('encoding'), ['i8', 'f32'] as const, 'encoding', pf.encoding),
     delta: numberOption(args, 'delta', 1e-300, 0.999, pf.delta),
   };
@@ -350,6 +369,12 @@ export function parseEvalArgs(argv: string[]): EvalConfig {
     decay: numberOption(args, 'central-decay', 0, 1, pc.decay),
     exampleNegatives: intOption(args, 'central-example-negatives', 0, 10_000, pc.exampleNegatives),
   };
+  if (federated.sampling !== 'poisson' && noisy) {
+    throw new FedrankError(
+      'CLI_BAD_ARGUMENT',
+      '--sampling shuffle has no privacy accounting: use it without noise',
+    );
+  }
   if (o.has('sigma') && o.has('epsilon')) {
     throw new FedrankError('CLI_BAD_ARGUMENT', 'give either --sigma or --epsilon, not both');
   }

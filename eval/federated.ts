@@ -53,6 +53,13 @@ import { SparseUploader } from './sparse-upload.ts';
 import { userExamples } from './workbench.ts';
 import type { Workbench } from './workbench.ts';
 
+/**
+ * Who joins a round: 'poisson' samples each shopper independently at rate q = M/N (the privacy
+ * amplification the accountant assumes); 'shuffle' takes every shopper once per cycle, M per round in a
+ * fresh random order each cycle (random reshuffling; no privacy accounting, for runs without noise).
+ */
+export type Sampling = 'poisson' | 'shuffle';
+
 /** Settings of a federated simulation. */
 export interface FederatedOptions {
   rounds: number;
@@ -63,6 +70,8 @@ export interface FederatedOptions {
   server: ServerOptimizer;
   /** Where the Gaussian noise is drawn (see the file comment). */
   noisePath: 'client' | 'aggregate';
+  /** How each round's shoppers are drawn (default 'poisson'). */
+  sampling?: Sampling;
   /** Negatives sampled from the catalog per local example. */
   negatives: number;
   /** Single-step clients trained per batched pass (0: every client runs trainLocal on its own). */
@@ -90,6 +99,34 @@ export function samplingRate(clientsPerRound: number, population: number): numbe
 }
 
 /**
+ * Draws the shoppers (indices 0..N-1, ascending) of each successive round; M is the expected number per
+ * round (see Sampling).
+ */
+export function roundSampler(N: number, M: number, sampling: Sampling, random: () => number): () => number[] {
+  const q = samplingRate(M, N);
+  const order = Int32Array.from({ length: N }, (_, u) => u);
+  let next = N;
+  return () => {
+    const selected: number[] = [];
+    if (sampling === 'poisson') {
+      for (let u = 0; u < N; u++) if (random() < q) selected.push(u);
+      return selected;
+    }
+    if (next >= N) {
+      for (let i = N - 1; i > 0; i--) {
+        const j = Math.floor(random() * (i + 1));
+        [order[i], order[j]] = [order[j]!, order[i]!];
+      }
+      next = 0;
+    }
+    // The last round of a cycle takes what is left, so nobody joins twice in a cycle.
+    const end = Math.min(N, next + Math.max(1, Math.round(M)));
+    for (; next < end; next++) selected.push(order[next]!);
+    return selected.sort((a, b) => a - b);
+  };
+}
+
+/**
  * Runs the simulation; `onClient` is called after every client (progress), `onRound` after every round
  * with the ranker holding the new global model (e.g. to evaluate). Returns the final global parameters.
  */
@@ -102,8 +139,10 @@ export function runFederated(
   const spec = wb.spec;
   const n = paramCount(spec);
   const N = wb.train.length;
-  const q = samplingRate(opts.clientsPerRound, N);
   const t = opts.training;
+  if (opts.sampling === 'shuffle' && t.noiseMultiplier > 0) {
+    throw new RangeError('shuffled sampling has no privacy accounting: use Poisson sampling with noise');
+  }
   const random = mulberry32(opts.seed);
   const global = initGlobalParams(spec, opts.seed);
   const adam = opts.server.kind === 'fedadam' ? newAdamState(n) : undefined;
@@ -113,11 +152,11 @@ export function runFederated(
   const uploader = new SparseUploader(n, width, n - denseLayout(spec).size, t.updateEncoding);
   // Each client draws its shared negatives from the whole catalog.
   const negatives = { pool: wb.encoded, random };
+  const draw = roundSampler(N, opts.clientsPerRound, opts.sampling ?? 'poisson', random);
   let steps = 0;
   try {
     for (let round = 1; round <= opts.rounds; round++) {
-      const selected: number[] = [];
-      for (let u = 0; u < N; u++) if (random() < q) selected.push(u);
+      const selected = draw();
       const acc = newAccumulator(n);
       let normSum = 0;
       let clipped = 0;

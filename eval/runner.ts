@@ -236,6 +236,7 @@ export function runOne(
       training,
       server,
       noisePath: f.noisePath,
+      sampling: f.sampling,
       negatives: f.exampleNegatives,
       clientBatch: f.clientBatch,
       seed: cfg.seed,
