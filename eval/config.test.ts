@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { FedrankError } from '../shared/errors.ts';
-import { parseEvalArgs } from './config.ts';
+import { federatedOf, parseEvalArgs } from './config.ts';
 import { childArgs } from './parallel.ts';
 import { renderPlot, ticks } from './plot.ts';
 import { formatDuration, Progress } from './progress.ts';
@@ -34,6 +34,11 @@ describe('fedrank eval options', () => {
     // The preset is the reported run: test targets, two processes, the plot beside the results.
     expect(c.split).toBe('test');
     expect(c.jobs).toBe(2);
+    // Without noise every shopper joins once per cycle; the private runs keep Poisson sampling.
+    expect(c.runs.map((r) => federatedOf(r, c).sampling).slice(2)).toEqual([
+      'shuffle',
+      ...Array(5).fill('poisson'),
+    ]);
     expect(parseEvalArgs(['--data', 'd', '--preset', 'beauty', '--out', 'r/x.json']).plot).toBe('r/x.svg');
     expect(parseEvalArgs(['--data', 'd', '--preset', 'beauty', '--split', 'valid']).split).toBe('valid');
   });
@@ -54,6 +59,7 @@ describe('fedrank eval options', () => {
     expect(e.runs).toEqual([{ label: 'federated, ε=8', mode: 'federated', epsilon: 8 }]);
     expect(e.federated.rounds).toBe(7);
     expect(e.federated.delta).toBe(1e-5);
+    expect(e.federated.sampling).toBe('poisson'); // the preset shuffles only without noise
     expect(e.split).toBe('test');
     const s = parseEvalArgs([
       '--data',
