@@ -4,8 +4,6 @@
  * is the sum of the clients' own mean losses, and no parameter is shared between two clients' terms except
  * through the recorded ops, whose per-row gradients are split by client here.
  */
-import * as tf from '@tensorflow/tfjs-core';
-import { readAndDispose } from './tensor-ops.ts';
 import type { CapturedScores, GradCapture } from './tensor-ops.ts';
 import { paramLayout } from './spec.ts';
 import type { ModelSpec } from './spec.ts';
