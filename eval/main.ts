@@ -21,6 +21,8 @@ export async function main(argv: string[]): Promise<number> {
   // A child of a parallel run executes exactly one plan of the list.
   const cfg = parsed.onlyRun === null ? parsed : { ...parsed, runs: [parsed.runs[parsed.onlyRun]!] };
   const startedAt = new Date().toISOString();
+  // The commit of the code that runs: read at the start, as commits made during a long run change HEAD.
+  const commit = gitCommit();
   const t0 = performance.now();
   let data;
   try {
@@ -58,7 +60,7 @@ export async function main(argv: string[]): Promise<number> {
   );
   if (cfg.out) {
     const doc = {
-      ...resultsDocument(cfg, data, runs, { backend, startedAt, wallSeconds, commit: gitCommit() }),
+      ...resultsDocument(cfg, data, runs, { backend, startedAt, wallSeconds, commit }),
       ...(errors.length > 0 ? { errors } : {}),
     };
     await writeOut(cfg.out, JSON.stringify(doc, null, 2) + '\n');
