@@ -14,6 +14,7 @@ const { parseEvalArgs } = await import('../eval/config.ts');
 const { loadDataset } = await import('../eval/dataset.ts');
 const { makeWorkbench } = await import('../eval/workbench.ts');
 const { runFederated } = await import('../eval/federated.ts');
+const { federatedOptions } = await import('../eval/runner.ts');
 
 const rounds = Number(process.argv[2] ?? 80);
 const warm = 10;
@@ -24,35 +25,11 @@ const f = cfg.federated;
 const wb = makeWorkbench(await loadDataset(cfg.data), cfg.spec);
 let t0 = 0;
 let clients = 0;
-runFederated(
-  wb,
-  {
-    rounds,
-    clientsPerRound: f.clientsPerRound,
-    training: {
-      clipNorm: f.clip,
-      noiseMultiplier: 0,
-      noiseMode: 'distributed',
-      expectedClientsPerRound: f.clientsPerRound,
-      localEpochs: f.localEpochs,
-      learningRate: f.lr,
-      batchSize: f.batchSize,
-      sharedNegatives: f.sharedNegatives,
-      lossReduction: f.lossReduction,
-      minNewEvents: 1,
-      updateEncoding: f.encoding,
-    },
-    server: { kind: 'fedadam', learningRate: f.serverLr, beta1: 0.9, beta2: f.serverBeta2, tau: f.serverTau },
-    noisePath: f.noisePath,
-    negatives: f.exampleNegatives,
-    clientBatch: f.clientBatch,
-    seed: cfg.seed,
-  },
-  (s) => {
-    if (s.round === warm) t0 = performance.now();
-    if (s.round > warm) clients += s.clients;
-  },
-);
+// The preset's own options (its decay schedule spans all its rounds), stopped after `rounds`.
+runFederated(wb, { ...federatedOptions(f, 0, cfg.seed), rounds }, (s) => {
+  if (s.round === warm) t0 = performance.now();
+  if (s.round > warm) clients += s.clients;
+});
 const ms = performance.now() - t0;
 const result = {
   commit: execSync('git rev-parse --short HEAD').toString().trim(),

@@ -12,7 +12,7 @@ import { federatedOf } from './config.ts';
 import type { EvalConfig, FederatedSettings, RunPlan } from './config.ts';
 import type { Dataset } from './dataset.ts';
 import { runFederated, samplingRate } from './federated.ts';
-import type { RoundStats } from './federated.ts';
+import type { FederatedOptions, RoundStats } from './federated.ts';
 import type { RankingMetrics } from './metrics.ts';
 import { popularityScorer } from './popularity.ts';
 import { Progress } from './progress.ts';
@@ -198,49 +198,13 @@ export function runOne(
   }
   const f = federatedOf(plan, cfg);
   const privacy = privacyOf(plan, cfg, wb.train.length);
-  const training: TrainingConfig = {
-    clipNorm: f.clip,
-    noiseMultiplier: privacy.sigma,
-    noiseMode: 'distributed',
-    expectedClientsPerRound: f.clientsPerRound,
-    localEpochs: f.localEpochs,
-    learningRate: f.lr,
-    batchSize: f.batchSize,
-    sharedNegatives: f.sharedNegatives,
-    lossReduction: f.lossReduction,
-    minNewEvents: 1,
-    updateEncoding: f.encoding,
-  };
-  const decay = f.serverDecay > 0 ? { decay: decayOver(f.rounds, f.serverDecay) } : {};
-  const server: ServerOptimizer =
-    f.serverOpt === 'fedavg'
-      ? { kind: 'fedavg', learningRate: f.serverLr, ...decay }
-      : {
-          kind: 'fedadam',
-          learningRate: f.serverLr,
-          beta1: 0.9,
-          beta2: f.serverBeta2,
-          tau: f.serverTau,
-          biasCorrection: f.serverBiasCorrection,
-          ...decay,
-        };
   const label = privacy.sigma > 0 ? `${plan.label} (σ=${privacy.sigma.toFixed(3)})` : plan.label;
   const bar = new Progress(label, f.rounds, stream);
   const rounds: RoundStats[] = [];
   let final: RankingMetrics | null = null;
   runFederated(
     wb,
-    {
-      rounds: f.rounds,
-      clientsPerRound: f.clientsPerRound,
-      training,
-      server,
-      noisePath: f.noisePath,
-      sampling: f.sampling,
-      negatives: f.exampleNegatives,
-      clientBatch: f.clientBatch,
-      seed: cfg.seed,
-    },
+    federatedOptions(f, privacy.sigma, cfg.seed),
     (stats, ranker) => {
       rounds.push(stats);
       bar.update(stats.round);
@@ -266,6 +230,47 @@ export function runOne(
     settings: f,
     rounds,
     wallSeconds: elapsed(t0),
+  };
+}
+
+/** The simulation options of federated settings `f` at noise multiplier `sigma`. */
+export function federatedOptions(f: FederatedSettings, sigma: number, seed: number): FederatedOptions {
+  const training: TrainingConfig = {
+    clipNorm: f.clip,
+    noiseMultiplier: sigma,
+    noiseMode: 'distributed',
+    expectedClientsPerRound: f.clientsPerRound,
+    localEpochs: f.localEpochs,
+    learningRate: f.lr,
+    batchSize: f.batchSize,
+    sharedNegatives: f.sharedNegatives,
+    lossReduction: f.lossReduction,
+    minNewEvents: 1,
+    updateEncoding: f.encoding,
+  };
+  const decay = f.serverDecay > 0 ? { decay: decayOver(f.rounds, f.serverDecay) } : {};
+  const server: ServerOptimizer =
+    f.serverOpt === 'fedavg'
+      ? { kind: 'fedavg', learningRate: f.serverLr, ...decay }
+      : {
+          kind: 'fedadam',
+          learningRate: f.serverLr,
+          beta1: 0.9,
+          beta2: f.serverBeta2,
+          tau: f.serverTau,
+          biasCorrection: f.serverBiasCorrection,
+          ...decay,
+        };
+  return {
+    rounds: f.rounds,
+    clientsPerRound: f.clientsPerRound,
+    training,
+    server,
+    noisePath: f.noisePath,
+    sampling: f.sampling,
+    negatives: f.exampleNegatives,
+    clientBatch: f.clientBatch,
+    seed,
   };
 }
 
