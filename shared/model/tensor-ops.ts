@@ -267,9 +267,9 @@ function hostValues(t: tf.Tensor): Float32Array {
  * in JS: tfjs-wasm's gather kernel computes every value's source index (~38 ns a value on this project's
  * machine), 4x slower than copying rows and uploading them. GPU backends keep the kernel (no read-back).
  */
-export function gatherValue(table: tf.Tensor, indices: tf.Tensor, hostIdx?: Int32Array): tf.Tensor {
+export function gatherValue(table: tf.Tensor, indices: tf.Tensor): tf.Tensor {
   if (!onHost(table)) return tf.gather(table, indices);
-  const idx = hostIdx ?? (indices.dataSync() as Int32Array);
+  const idx = indices.dataSync() as Int32Array;
   const src = hostValues(table);
   const rows = table.shape[0]!;
   const width = rows > 0 ? table.size / rows : 0;
