@@ -333,7 +333,8 @@ export function parseEvalArgs(argv: string[]): EvalConfig {
     exampleNegatives: 0,
     decay: 0,
   };
-  const noisy = o.has('epsilon') || (o.has('sigma') && numberOption(args, 'sigma', 0, 1e6) > 0);
+  const sigma = o.has('sigma') ? numberOption(args, 'sigma', 0, 1e6) : 0;
+  const noisy = o.has('epsilon') || sigma > 0;
   const federated: FederatedSettings = {
     rounds: intOption(args, 'rounds', 1, 1_000_000, pf.rounds),
     clientsPerRound: intOption(args, 'clients-per-round', 1, 10_000_000, pf.clientsPerRound),
@@ -399,8 +400,8 @@ export function parseEvalArgs(argv: string[]): EvalConfig {
         const e = numberOption(args, 'epsilon', 1e-6, 1e6);
         runs = [{ label: `federated, ε=${e}`, mode: 'federated', epsilon: e }];
       } else {
-        const s = numberOption(args, 'sigma', 0, 1e6, 0);
-        runs = [{ label: s > 0 ? `federated, σ=${s}` : 'federated, no noise', mode: 'federated', sigma: s }];
+        const label = sigma > 0 ? `federated, σ=${sigma}` : 'federated, no noise';
+        runs = [{ label, mode: 'federated', sigma }];
       }
     } else {
       runs = [{ label: m, mode: m }];
