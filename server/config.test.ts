@@ -26,7 +26,7 @@ describe('configuration', () => {
     const cases: [unknown, RegExp][] = [
       [{ port: 70000 }, /^.*port: must be an integer in \[0, 65535\]/],
       [{ rounds: { minClients: 5, maxClients: 3 } }, /rounds\.maxClients: must be >= minClients/],
-      [{ training: { noiseMode: 'global' } }, /training\.noiseMode: must be one of local\|distributed/],
+      [{ training: { noiseMode: 'global' } }, /training\.noiseMode: must be one of 'local', 'distributed'/],
       [
         { training: { expectedClientsPerRound: 9 } },
         /expectedClientsPerRound: must be <= rounds\.minClients/,
@@ -52,7 +52,7 @@ describe('configuration', () => {
         /optimizer\.biasCorrection: must be true or false/,
       ],
       [{ training: { sharedNegatives: 5000 } }, /training\.sharedNegatives/],
-      [{ training: { lossReduction: 'avg' } }, /training\.lossReduction: must be one of mean\|sum/],
+      [{ training: { lossReduction: 'avg' } }, /training\.lossReduction: must be one of 'mean', 'sum'/],
       [
         { optimizer: { decay: { start: 10, end: 10, final: 0 } } },
         /optimizer\.decay\.end: must be an integer in \[11,/,

@@ -1,11 +1,12 @@
 /**
  * Server configuration: one JSON document (file) overlaid by command-line flags, validated at start.
- * Every problem is one line in a FedrankError('CONFIG_INVALID').
+ * Every problem is reported at once, each with its JSON path, in one ConfigInvalidError (CONFIG_INVALID).
  */
 import { readFileSync } from 'node:fs';
 import { FedrankError } from '../shared/errors.ts';
 import type { ServerOptimizer } from '../shared/fl/aggregate.ts';
-import { MAX_SHARED_NEGATIVES } from '../shared/protocol-parse.ts';
+import { TRAINING_FIELDS, parseTrainingField } from '../shared/protocol-parse.ts';
+import { ConfigCheck, ConfigInvalidError, isObj } from './config-check.ts';
 import type { TrainingConfig } from '../shared/protocol.ts';
 
 /** Everything `fedrank serve` can be configured with. */
@@ -95,11 +96,6 @@ export function defaultConfig(): ServerConfig {
 }
 
 type Obj = Record<string, unknown>;
-const isObj = (x: unknown): x is Obj => typeof x === 'object' && x !== null && !Array.isArray(x);
-
-function bad(path: string, what: string): never {
-  throw new FedrankError('CONFIG_INVALID', `${path}: ${what}`);
-}
 
 /** Deep-merges plain objects (arrays and scalars replace); unknown keys are kept for validation to catch. */
 function merge(base: unknown, over: unknown): unknown {
@@ -109,162 +105,177 @@ function merge(base: unknown, over: unknown): unknown {
   return out;
 }
 
-function checkKeys(o: Obj, allowed: readonly string[], path: string): void {
-  for (const k of Object.keys(o)) if (!allowed.includes(k)) bad(`${path}${k}`, 'unknown key');
-}
+/** Top-level keys; each section below is checked by its own function (add new sections the same way). */
+const TOP_KEYS = [
+  ...['host', 'port', 'db', 'operatorToken', 'operatorTokenFile', 'allowedOrigins', 'model', 'training'],
+  ...['rounds', 'optimizer', 'privacy', 'limits', 'durability', 'logLevel', '$schema', 'comment'],
+];
+const HOST = /^([A-Za-z0-9.-]+|\[?[0-9A-Fa-f:.]+\]?)$/;
+const ORIGIN = /^(\*|https?:\/\/[^/\s]+)$/;
 
-function num(o: Obj, k: string, path: string, min: number, max: number, int = false): number {
-  const v = o[k];
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max || (int && !Number.isInteger(v)))
-    bad(
-      `${path}${k}`,
-      `must be ${int ? 'an integer' : 'a number'} in [${min}, ${max}], got ${JSON.stringify(v)}`,
-    );
-  return v;
-}
-
-function numOrNull(o: Obj, k: string, path: string, min: number, max: number, int = false): number | null {
-  return o[k] === null ? null : num(o, k, path, min, max, int);
-}
-
-function str(o: Obj, k: string, path: string, allowed?: readonly string[]): string {
-  const v = o[k];
-  if (typeof v !== 'string' || v === '' || (allowed && !allowed.includes(v)))
-    bad(`${path}${k}`, allowed ? `must be one of ${allowed.join('|')}` : 'must be a non-empty string');
-  return v;
-}
-
-function obj(o: Obj, k: string, path: string): Obj {
-  const v = o[k];
-  if (!isObj(v)) bad(`${path}${k}`, 'must be an object');
-  return v;
-}
-
-/** Validates a full configuration object (defaults already merged in); throws CONFIG_INVALID. */
-export function validateConfig(x: unknown): ServerConfig {
-  if (!isObj(x)) bad('config', 'must be a JSON object');
-  const top = [
-    ...['host', 'port', 'db', 'operatorToken', 'operatorTokenFile', 'allowedOrigins', 'model', 'training'],
-    ...['rounds', 'optimizer', 'privacy', 'limits', 'durability', 'logLevel', '$schema', 'comment'],
-  ];
-  checkKeys(x, top, '');
-  const host = str(x, 'host', '');
-  const port = num(x, 'port', '', 0, 65535, true);
-  const db = str(x, 'db', '');
-  if (x.operatorToken !== undefined) str(x, 'operatorToken', '');
-  if (x.operatorTokenFile !== undefined) str(x, 'operatorTokenFile', '');
+function checkServer(c: ConfigCheck, x: Obj): void {
+  const host = c.str(x, 'host', '');
+  if (host !== undefined && !HOST.test(host))
+    c.problem('host', `must be an IP address or host name, got ${JSON.stringify(host)}`);
+  c.num(x, 'port', '', 0, 65535, true);
+  c.str(x, 'db', '');
+  if (x.operatorToken !== undefined) c.str(x, 'operatorToken', '');
+  if (x.operatorTokenFile !== undefined) c.str(x, 'operatorTokenFile', '');
   const origins = x.allowedOrigins;
-  if (
-    !Array.isArray(origins) ||
-    origins.some((o) => typeof o !== 'string' || !/^(\*|https?:\/\/[^/\s]+)$/.test(o))
-  )
-    bad('allowedOrigins', "must be a list of origins like 'https://shop.example' (or '*')");
+  if (!Array.isArray(origins)) c.problem('allowedOrigins', 'must be a list of origins');
+  else
+    origins.forEach((o, i) => {
+      if (typeof o !== 'string' || !ORIGIN.test(o))
+        c.problem(
+          `allowedOrigins[${i}]`,
+          `must be an origin like 'https://shop.example' (scheme and host, no path) or '*', got ${JSON.stringify(o)}`,
+        );
+    });
+  c.str(x, 'durability', '', ['full', 'normal']);
+  c.str(x, 'logLevel', '', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+}
 
-  const model = obj(x, 'model', '');
-  checkKeys(model, ['spec', 'seed'], 'model.');
-  if (model.spec !== undefined && !isObj(model.spec)) bad('model.spec', 'must be an object');
-  num(model, 'seed', 'model.', 0, 2 ** 32 - 1, true);
+function checkModel(c: ConfigCheck, x: Obj): void {
+  const model = c.obj(x, 'model', '');
+  if (!model) return;
+  c.keys(model, ['spec', 'seed'], 'model');
+  if (model.spec !== undefined && !isObj(model.spec)) c.problem('model.spec', 'must be an object');
+  c.num(model, 'seed', 'model', 0, 2 ** 32 - 1, true);
+}
 
-  const t = obj(x, 'training', '');
-  const tKeys = [
-    'clipNorm',
-    'noiseMultiplier',
-    'noiseMode',
-    'expectedClientsPerRound',
-    'localEpochs',
-    'learningRate',
-    'batchSize',
-    'sharedNegatives',
-    'lossReduction',
-    'minNewEvents',
-    'updateEncoding',
-  ];
-  checkKeys(t, tKeys, 'training.');
-  num(t, 'clipNorm', 'training.', 1e-9, 1e9);
-  num(t, 'noiseMultiplier', 'training.', 0, 1e6);
-  str(t, 'noiseMode', 'training.', ['local', 'distributed']);
-  num(t, 'expectedClientsPerRound', 'training.', 1, 1e9, true);
-  num(t, 'localEpochs', 'training.', 1, 1000, true);
-  num(t, 'learningRate', 'training.', 1e-9, 100);
-  num(t, 'batchSize', 'training.', 1, 1e6, true);
-  num(t, 'sharedNegatives', 'training.', 0, MAX_SHARED_NEGATIVES, true);
-  str(t, 'lossReduction', 'training.', ['mean', 'sum']);
-  num(t, 'minNewEvents', 'training.', 0, 1e9, true);
-  str(t, 'updateEncoding', 'training.', ['f32', 'i8']);
+/** Training settings go to every device: checked by the devices' own parser (one table of bounds). */
+function checkTraining(c: ConfigCheck, x: Obj): void {
+  const t = c.obj(x, 'training', '');
+  if (!t) return;
+  const keys = Object.keys(TRAINING_FIELDS) as (keyof TrainingConfig)[];
+  c.keys(t, keys, 'training');
+  for (const k of keys) c.shared(`training.${k}`, () => parseTrainingField(t, k, 'training'));
+}
 
-  const r = obj(x, 'rounds', '');
-  checkKeys(r, ['minClients', 'maxClients', 'deadlineSeconds', 'maxStaleness', 'stalenessAlpha'], 'rounds.');
-  const minC = num(r, 'minClients', 'rounds.', 1, 1e9, true);
-  const maxC = num(r, 'maxClients', 'rounds.', 1, 1e9, true);
-  if (maxC < minC) bad('rounds.maxClients', `must be >= minClients (${minC})`);
-  numOrNull(r, 'deadlineSeconds', 'rounds.', 0.001, 1e9);
-  num(r, 'maxStaleness', 'rounds.', 0, 1e6, true);
-  num(r, 'stalenessAlpha', 'rounds.', 0, 100);
+function checkRounds(c: ConfigCheck, x: Obj): void {
+  const r = c.obj(x, 'rounds', '');
+  if (!r) return;
+  c.keys(r, ['minClients', 'maxClients', 'deadlineSeconds', 'maxStaleness', 'stalenessAlpha'], 'rounds');
+  const minC = c.num(r, 'minClients', 'rounds', 1, 1e9, true);
+  const maxC = c.num(r, 'maxClients', 'rounds', 1, 1e9, true);
+  if (minC !== undefined && maxC !== undefined && maxC < minC)
+    c.problem('rounds.maxClients', `must be >= minClients (${minC}), got ${maxC}`);
+  c.numOrNull(r, 'deadlineSeconds', 'rounds', 0.001, 1e9);
+  c.num(r, 'maxStaleness', 'rounds', 0, 1e6, true);
+  c.num(r, 'stalenessAlpha', 'rounds', 0, 100);
+}
 
-  const o = obj(x, 'optimizer', '');
-  const kind = str(o, 'kind', 'optimizer.', ['fedavg', 'fedadam']);
-  if (kind === 'fedavg') checkKeys(o, ['kind', 'learningRate', 'decay'], 'optimizer.');
-  else {
-    checkKeys(o, ['kind', 'learningRate', 'beta1', 'beta2', 'tau', 'biasCorrection', 'decay'], 'optimizer.');
-    num(o, 'beta1', 'optimizer.', 0, 0.999999);
-    num(o, 'beta2', 'optimizer.', 0, 0.999999999);
-    num(o, 'tau', 'optimizer.', 1e-12, 10);
-    if (o.biasCorrection !== undefined && typeof o.biasCorrection !== 'boolean') {
-      bad('optimizer.biasCorrection', 'must be true or false');
-    }
+function checkOptimizer(c: ConfigCheck, x: Obj): void {
+  const o = c.obj(x, 'optimizer', '');
+  if (!o) return;
+  const kind = c.str(o, 'kind', 'optimizer', ['fedavg', 'fedadam']);
+  if (kind === 'fedavg') c.keys(o, ['kind', 'learningRate', 'decay'], 'optimizer');
+  if (kind === 'fedadam') {
+    c.keys(o, ['kind', 'learningRate', 'beta1', 'beta2', 'tau', 'biasCorrection', 'decay'], 'optimizer');
+    c.num(o, 'beta1', 'optimizer', 0, 0.999999);
+    c.num(o, 'beta2', 'optimizer', 0, 0.999999999);
+    c.num(o, 'tau', 'optimizer', 1e-12, 10);
+    if (o.biasCorrection !== undefined) c.bool(o, 'biasCorrection', 'optimizer');
   }
-  num(o, 'learningRate', 'optimizer.', 1e-9, 100);
-  if (o.decay !== undefined) {
-    const d = obj(o, 'decay', 'optimizer.');
-    checkKeys(d, ['start', 'end', 'final'], 'optimizer.decay.');
-    const start = num(d, 'start', 'optimizer.decay.', 0, 1e9, true);
-    num(d, 'end', 'optimizer.decay.', start + 1, 1e9, true);
-    num(d, 'final', 'optimizer.decay.', 0, 1);
-  }
+  c.num(o, 'learningRate', 'optimizer', 1e-9, 100);
+  if (o.decay === undefined) return;
+  const d = c.obj(o, 'decay', 'optimizer');
+  if (!d) return;
+  c.keys(d, ['start', 'end', 'final'], 'optimizer.decay');
+  const start = c.num(d, 'start', 'optimizer.decay', 0, 1e9, true);
+  if (start !== undefined) c.num(d, 'end', 'optimizer.decay', start + 1, 1e9, true);
+  c.num(d, 'final', 'optimizer.decay', 0, 1);
+}
 
-  const p = obj(x, 'privacy', '');
-  checkKeys(
+function checkPrivacy(c: ConfigCheck, x: Obj): void {
+  const p = c.obj(x, 'privacy', '');
+  if (!p) return;
+  c.keys(
     p,
     ['delta', 'epsilonBudget', 'deviceEpsilonBudget', 'samplingRate', 'populationSize', 'normTailZ'],
-    'privacy.',
+    'privacy',
   );
-  num(p, 'delta', 'privacy.', 1e-300, 0.1);
-  numOrNull(p, 'epsilonBudget', 'privacy.', 1e-6, 1e6);
-  num(p, 'deviceEpsilonBudget', 'privacy.', 1e-6, 1e6);
-  const q = numOrNull(p, 'samplingRate', 'privacy.', 1e-12, 1);
-  const pop = numOrNull(p, 'populationSize', 'privacy.', 1, 1e12, true);
-  if ((q === null) !== (pop === null))
-    bad('privacy.samplingRate', 'amplification by sampling needs both samplingRate and populationSize');
-  if (q !== null && pop !== null && q * pop < minC)
-    bad(
-      'privacy.samplingRate',
-      `samplingRate*populationSize (${q * pop}) is below rounds.minClients (${minC})`,
-    );
-  num(p, 'normTailZ', 'privacy.', 3, 40);
-  if (t.noiseMode === 'distributed' && (t.expectedClientsPerRound as number) > minC)
-    bad(
+  c.num(p, 'delta', 'privacy', 1e-300, 0.1);
+  c.numOrNull(p, 'epsilonBudget', 'privacy', 1e-6, 1e6);
+  c.num(p, 'deviceEpsilonBudget', 'privacy', 1e-6, 1e6);
+  c.numOrNull(p, 'samplingRate', 'privacy', 1e-12, 1);
+  c.numOrNull(p, 'populationSize', 'privacy', 1, 1e12, true);
+  c.num(p, 'normTailZ', 'privacy', 3, 40);
+}
+
+function checkLimits(c: ConfigCheck, x: Obj): void {
+  const l = c.obj(x, 'limits', '');
+  if (!l) return;
+  c.keys(l, ['perIpPerMinute', 'perClientPerMinute', 'jsonBodyBytes'], 'limits');
+  c.num(l, 'perIpPerMinute', 'limits', 0, 1e9, true);
+  c.num(l, 'perClientPerMinute', 'limits', 0, 1e9, true);
+  c.num(l, 'jsonBodyBytes', 'limits', 1024, 1e8, true);
+}
+
+/** Rules across sections; each runs only when the values it reads passed their own checks. */
+function checkAcross(c: ConfigCheck, x: ServerConfig): void {
+  const ok = (...paths: string[]): boolean => paths.every((p) => !c.failed(p));
+  const { training: t, rounds: r, privacy: p } = x;
+  if (ok('privacy.samplingRate', 'privacy.populationSize')) {
+    const q = p.samplingRate;
+    const pop = p.populationSize;
+    if ((q === null) !== (pop === null))
+      c.problem(
+        'privacy.samplingRate',
+        'amplification by sampling needs both samplingRate and populationSize',
+      );
+    else if (q !== null && pop !== null && ok('rounds.minClients') && q * pop < r.minClients)
+      c.problem(
+        'privacy.samplingRate',
+        `samplingRate*populationSize (${q * pop}) is below rounds.minClients (${r.minClients})`,
+      );
+  }
+  if (
+    ok('training.noiseMode', 'training.expectedClientsPerRound', 'rounds.minClients') &&
+    t.noiseMode === 'distributed' &&
+    t.expectedClientsPerRound > r.minClients
+  )
+    c.problem(
       'training.expectedClientsPerRound',
-      `must be <= rounds.minClients (${minC}) in distributed mode, else a round can close with less noise than sigma*C`,
+      `must be <= rounds.minClients (${r.minClients}) in distributed mode, else a round can close with less noise than sigma*C`,
     );
-  if (p.epsilonBudget !== null && (t.noiseMultiplier as number) === 0)
-    bad(
+  if (
+    ok('privacy.epsilonBudget', 'training.noiseMultiplier') &&
+    p.epsilonBudget !== null &&
+    t.noiseMultiplier === 0
+  )
+    c.problem(
       'privacy.epsilonBudget',
       'a budget needs training.noiseMultiplier > 0 (sigma 0 spends infinite epsilon)',
     );
+}
 
-  const l = obj(x, 'limits', '');
-  checkKeys(l, ['perIpPerMinute', 'perClientPerMinute', 'jsonBodyBytes'], 'limits.');
-  num(l, 'perIpPerMinute', 'limits.', 0, 1e9, true);
-  num(l, 'perClientPerMinute', 'limits.', 0, 1e9, true);
-  num(l, 'jsonBodyBytes', 'limits.', 1024, 1e8, true);
-
-  str(x, 'durability', '', ['full', 'normal']);
-  str(x, 'logLevel', '', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
-  void host;
-  void port;
-  void db;
+/** Validates a full configuration object (defaults already merged in); throws every problem at once. */
+export function validateConfig(x: unknown): ServerConfig {
+  const c = new ConfigCheck();
+  if (!isObj(x)) throw new ConfigInvalidError([{ path: '', reason: 'the config must be a JSON object' }]);
+  c.keys(x, TOP_KEYS, '');
+  for (const section of [checkServer, checkModel, checkTraining, checkRounds, checkOptimizer]) section(c, x);
+  for (const section of [checkPrivacy, checkLimits]) section(c, x);
+  // Cross-section rules read the sections as typed values: only sections that are objects get there.
+  if (isObj(x.training) && isObj(x.rounds) && isObj(x.privacy)) checkAcross(c, x as unknown as ServerConfig);
+  c.done();
   const { $schema: _s, comment: _c, ...rest } = x;
   return rest as unknown as ServerConfig;
+}
+
+function bad(path: string, reason: string): never {
+  throw new ConfigInvalidError([{ path, reason }]);
+}
+
+/** Line and column (1-based) of a JSON.parse failure, from the character position V8 reports. */
+export function jsonErrorLocation(text: string, message: string): { line: number; column: number } {
+  const lc = /line (\d+) column (\d+)/.exec(message);
+  if (lc) return { line: Number(lc[1]), column: Number(lc[2]) };
+  const pos = /position (\d+)/.exec(message);
+  const at = pos ? Number(pos[1]) : text.length;
+  const before = text.slice(0, at).split('\n');
+  return { line: before.length, column: before[before.length - 1]!.length + 1 };
 }
 
 /** Defaults, then `overrides` (a partial config: file contents, flags, or a test's settings). */
@@ -272,7 +283,7 @@ export function makeConfig(...overrides: unknown[]): ServerConfig {
   let merged: unknown = defaultConfig();
   for (const o of overrides) {
     if (o === undefined) continue;
-    if (!isObj(o)) bad('config', 'must be a JSON object');
+    if (!isObj(o)) bad('', 'the config must be a JSON object');
     merged = merge(merged, o);
   }
   return validateConfig(merged);
@@ -289,7 +300,12 @@ export function readConfigFile(path: string): unknown {
   try {
     return JSON.parse(text);
   } catch (err) {
-    bad(path, `not valid JSON (${(err as Error).message.split('\n')[0]})`);
+    const msg = (err as Error).message.split('\n')[0]!;
+    const { line, column } = jsonErrorLocation(text, msg);
+    const reason = msg.replace(/ in JSON at position \d+.*$/, '').replace(/, ".*" is not valid JSON$/, '');
+    // The most common cause is a commented example (JSONC): say so.
+    const hint = /^\s*\/[/*]/m.test(text) ? ' (JSON allows no comments)' : '';
+    bad(`${path}:${line}:${column}`, `not valid JSON: ${reason}${hint}`);
   }
 }
 

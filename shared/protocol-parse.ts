@@ -29,6 +29,8 @@ const MAX_COUNT = 1_000_000_000;
 export const MAX_EVAL_EXAMPLES = 1_000_000;
 /** Longest error message accepted in an ErrorReply. */
 const MAX_MESSAGE_CHARS = 4096;
+/** Most shared negatives a manifest may ask a device to score per local step. */
+export const MAX_SHARED_NEGATIVES = 4096;
 const FORBIDDEN_KEYS = ['__proto__', 'constructor', 'prototype'];
 const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
 const NOISE_MODES: readonly NoiseMode[] = ['local', 'distributed'];
@@ -101,25 +103,57 @@ function boolean(o: Obj, key: string, path: string): boolean {
   return v;
 }
 
-/** Most shared negatives a manifest may ask a device to score per local step. */
-export const MAX_SHARED_NEGATIVES = 4096;
+/** How one training setting is checked: the bounds live only in TRAINING_FIELDS below. */
+export type TrainingField =
+  | { kind: 'positive'; max: number }
+  | { kind: 'nonNegative'; max: number }
+  | { kind: 'integer'; min: number; max: number }
+  | { kind: 'oneOf'; values: readonly string[] };
+
+/**
+ * Bounds of every training setting: the one table behind both the device's manifest parser and the
+ * server's config validation, so a server can never be configured with settings every device refuses.
+ */
+export const TRAINING_FIELDS: { readonly [K in keyof TrainingConfig]: TrainingField } = {
+  clipNorm: { kind: 'positive', max: 1e6 },
+  noiseMultiplier: { kind: 'nonNegative', max: 1e4 },
+  noiseMode: { kind: 'oneOf', values: NOISE_MODES },
+  expectedClientsPerRound: { kind: 'integer', min: 1, max: MAX_COUNT },
+  localEpochs: { kind: 'integer', min: 1, max: 1000 },
+  learningRate: { kind: 'positive', max: 1000 },
+  batchSize: { kind: 'integer', min: 1, max: 100_000 },
+  sharedNegatives: { kind: 'integer', min: 0, max: MAX_SHARED_NEGATIVES },
+  lossReduction: { kind: 'oneOf', values: LOSS_REDUCTIONS },
+  minNewEvents: { kind: 'integer', min: 0, max: 1_000_000 },
+  updateEncoding: { kind: 'oneOf', values: ENCODINGS },
+};
+
+/** Validates one training setting of `o` against TRAINING_FIELDS; throws BAD_REQUEST '<path>.<key> ...'. */
+export function parseTrainingField<K extends keyof TrainingConfig>(
+  o: Record<string, unknown>,
+  key: K,
+  path = 'training',
+): TrainingConfig[K] {
+  const f = TRAINING_FIELDS[key];
+  switch (f.kind) {
+    case 'positive':
+      return positive(o, key, path, f.max) as TrainingConfig[K];
+    case 'nonNegative':
+      return nonNegative(o, key, path, f.max) as TrainingConfig[K];
+    case 'integer':
+      return integer(o, key, path, f.min, f.max) as TrainingConfig[K];
+    case 'oneOf':
+      return oneOf(o, key, path, f.values) as TrainingConfig[K];
+  }
+}
 
 /** Validates a TrainingConfig (the server's instructions for local training and privatization). */
 export function parseTrainingConfig(x: unknown, path = 'training'): TrainingConfig {
   const o = object(x, path);
-  return {
-    clipNorm: positive(o, 'clipNorm', path, 1e6),
-    noiseMultiplier: nonNegative(o, 'noiseMultiplier', path, 1e4),
-    noiseMode: oneOf(o, 'noiseMode', path, NOISE_MODES),
-    expectedClientsPerRound: integer(o, 'expectedClientsPerRound', path, 1, MAX_COUNT),
-    localEpochs: integer(o, 'localEpochs', path, 1, 1000),
-    learningRate: positive(o, 'learningRate', path, 1000),
-    batchSize: integer(o, 'batchSize', path, 1, 100_000),
-    sharedNegatives: integer(o, 'sharedNegatives', path, 0, MAX_SHARED_NEGATIVES),
-    lossReduction: oneOf(o, 'lossReduction', path, LOSS_REDUCTIONS),
-    minNewEvents: integer(o, 'minNewEvents', path, 0, 1_000_000),
-    updateEncoding: oneOf(o, 'updateEncoding', path, ENCODINGS),
-  };
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(TRAINING_FIELDS) as (keyof TrainingConfig)[])
+    out[key] = parseTrainingField(o, key, path);
+  return out as unknown as TrainingConfig;
 }
 
 /** Validates the server's privacy report. */
