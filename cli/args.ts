@@ -1,4 +1,4 @@
-import { FedrankError } from '../shared/errors.ts';
+import { FedrankError, isFedrankError } from '../shared/errors.ts';
 
 /** Parsed `--name value` / `--flag` options plus positional arguments. */
 export interface ParsedArgs {
@@ -60,15 +60,19 @@ export function intOption(args: ParsedArgs, key: string, min: number, max: numbe
   return v;
 }
 
-/** Runs a command body, turning FedrankErrors into a one-line message and exit code 2. */
+/**
+ * Runs a command body: every failure becomes one line `fedrank: CODE: detail` and exit code 2 (the stack
+ * of an unexpected error only with FEDRANK_DEBUG=1).
+ */
 export async function runCli(body: () => Promise<number>): Promise<number> {
   try {
     return await body();
   } catch (err) {
-    if (err instanceof FedrankError && (err.code === 'CLI_BAD_ARGUMENT' || err.code === 'CONFIG_INVALID')) {
-      process.stderr.write(`fedrank: ${err.code}: ${err.detail ?? err.message}\n`);
-      return 2;
-    }
-    throw err;
+    const fe = isFedrankError(err) ? err : null;
+    const code = fe ? fe.code : 'INTERNAL';
+    const detail = fe ? (fe.detail ?? fe.message) : String((err as Error)?.message ?? err);
+    process.stderr.write(`fedrank: ${code}: ${detail.split('\n')[0]}\n`);
+    if (!fe && process.env.FEDRANK_DEBUG === '1') process.stderr.write(`${(err as Error)?.stack}\n`);
+    return 2;
   }
 }

@@ -9,6 +9,11 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run: Com
     load: () => import('./privacy.ts'),
   },
   serve: { summary: 'run the aggregation server', load: () => import('./serve.ts') },
+  token: { summary: 'where the operator token is; show or rotate it', load: () => import('./token.ts') },
+  doctor: {
+    summary: "check a storefront's integration with this server (origins, SDK files, CORS, clock)",
+    load: () => import('./doctor.ts'),
+  },
   eval: {
     summary: 'simulate federated training on a dataset and measure ranking quality',
     load: () => import('./eval.ts'),

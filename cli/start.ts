@@ -6,6 +6,7 @@
 import { registerTfjsResolveHook } from './tfjs-node.ts';
 import { resolve } from 'node:path';
 import { intOption, parseArgs, runCli } from './args.ts';
+import { startFailure } from './start-failure.ts';
 import { FedrankError } from '../shared/errors.ts';
 import { readConfigFile } from '../server/config.ts';
 import { ensureClientBuilt } from '../demo/build-client.ts';
@@ -54,12 +55,13 @@ export async function run(argv: string[]): Promise<number> {
       serverPort: port,
       shopPort,
       ...(overrides ? { server: overrides as Record<string, unknown> } : {}),
-    }).catch((err: NodeJS.ErrnoException) => {
-      if (err.code !== 'EADDRINUSE') throw err;
-      throw new FedrankError(
-        'CLI_BAD_ARGUMENT',
-        `${err.message}: choose other ports with --port / --shop-port`,
-      );
+    }).catch((err: NodeJS.ErrnoException & { address?: string; port?: number }) => {
+      // A listen error names the address that failed (shop or server port).
+      throw startFailure(err, {
+        db: resolve(dataDir, 'fedrank.db'),
+        host: err.address ?? '127.0.0.1',
+        port: err.port ?? port,
+      });
     });
     say('');
     say(`  fedrank is running (data in ${dataDir})`);
@@ -67,7 +69,9 @@ export async function run(argv: string[]): Promise<number> {
     say(`  Shop:        ${stack.shopUrl}/`);
     say(`  Dashboard:   ${stack.dashboardUrl}`);
     say(`  Server API:  ${stack.serverUrl}/v1/model`);
-    say(`  Operator token (also in ${stack.tokenPath}):`);
+    say(
+      `  Operator token (kept in ${stack.tokenPath}; 'fedrank token rotate --db ${stack.dbPath}' replaces it):`,
+    );
     say(`    ${stack.token}`);
     say('');
 

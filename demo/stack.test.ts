@@ -2,7 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { mkdirSync, mkdtempSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ensureOperatorToken } from './operator-token.ts';
+import { ensureOperatorToken } from '../server/operator-token.ts';
 import { clientBuildIsStale } from './build-client.ts';
 import { startStack, type Stack } from './stack.ts';
 import { run as start } from '../cli/start.ts';

@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path';
 import { startShop, type Shop, type ShopOptions } from './shop-server.ts';
-import { ensureDataDir, ensureOperatorToken } from './operator-token.ts';
+import { ensureDataDir, ensureOperatorToken } from '../server/operator-token.ts';
 import { spawnAggregationServer, startAggregationServer, type AggregationServer } from './aggregation.ts';
 
 /** Options of the local stack. */

@@ -8,7 +8,7 @@ import cors from '@fastify/cors';
 import rateLimit from '@fastify/rate-limit';
 import { FedrankError } from '../shared/errors.ts';
 import { Aggregator } from './aggregator.ts';
-import { resolveOperatorToken, type ServerConfig } from './config.ts';
+import { operatorTokenSource, type ServerConfig } from './config.ts';
 import { errorBody, toFedrankError } from './errors.ts';
 import { Metrics } from './metrics.ts';
 import { modelFromConfig, type ModelSource } from './model-source.ts';
@@ -43,7 +43,7 @@ const UPLOAD_ROUTES = new Set(['/v1/updates']);
 
 /** Builds the server (not listening). Throws CONFIG_INVALID when no operator token is configured. */
 export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): Promise<FedrankServer> {
-  const token = resolveOperatorToken(config);
+  const operatorToken = operatorTokenSource(config);
   const model = deps.model ?? modelFromConfig(config);
   const store = deps.store ?? new SqliteStore({ path: config.db, durability: config.durability });
   const metrics = new Metrics();
@@ -120,7 +120,6 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
         })
       : null;
 
-  const expected = createHash('sha256').update(token).digest();
   const checkOperator = async (req: { headers: Record<string, unknown> }): Promise<void> => {
     const h = req.headers.authorization;
     const m = typeof h === 'string' ? /^Bearer (\S+)$/.exec(h) : null;
@@ -128,6 +127,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
       .update(m?.[1] ?? '')
       .digest();
     // Compare digests (fixed length) in constant time; a missing token compares against '' and fails.
+    const expected = createHash('sha256').update(operatorToken()).digest();
     if (!m || !timingSafeEqual(got, expected)) throw new FedrankError('UNAUTHORIZED');
   };
 

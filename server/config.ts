@@ -7,6 +7,7 @@ import { FedrankError } from '../shared/errors.ts';
 import type { ServerOptimizer } from '../shared/fl/aggregate.ts';
 import { TRAINING_FIELDS, parseTrainingField } from '../shared/protocol-parse.ts';
 import { ConfigCheck, ConfigInvalidError, isObj } from './config-check.ts';
+import { tokenFileVersion } from './operator-token.ts';
 import type { TrainingConfig } from '../shared/protocol.ts';
 
 /** Everything `fedrank serve` can be configured with. */
@@ -332,4 +333,30 @@ export function resolveOperatorToken(config: ServerConfig, env: NodeJS.ProcessEn
     );
   if (token.length < 16) bad('operatorToken', 'the operator token must be at least 16 characters');
   return token;
+}
+
+/**
+ * The operator token as a function: resolved now (throws like resolveOperatorToken), and when it comes
+ * from operatorTokenFile re-read whenever the file changes, so `fedrank token rotate` takes effect
+ * without a restart (the old token stops working at once).
+ */
+export function operatorTokenSource(
+  config: ServerConfig,
+  env: NodeJS.ProcessEnv = process.env,
+): () => string {
+  let token = resolveOperatorToken(config, env);
+  const file = config.operatorTokenFile;
+  if (env.FEDRANK_OPERATOR_TOKEN !== undefined || config.operatorToken !== undefined || file === undefined)
+    return () => token;
+  let version = tokenFileVersion(file);
+  return () => {
+    const now = tokenFileVersion(file);
+    if (now !== null && now !== version) {
+      version = now;
+      const next = readFileSync(file, 'utf8').split('\n')[0]!.trim();
+      // A file being rewritten by hand may be briefly short: keep the last good token until it is whole.
+      if (next.length >= 16) token = next;
+    }
+    return token;
+  };
 }

@@ -53,6 +53,8 @@ export const ERRORS = {
   CLI_BAD_ARGUMENT: { status: 400, message: 'Invalid command-line argument.' },
   STORE_CORRUPT: { status: 500, message: 'The persistent store is inconsistent.' },
   DATASET_INVALID: { status: 400, message: 'The evaluation dataset is missing or malformed.' },
+  STORE_UNAVAILABLE: { status: 503, message: 'The persistent store cannot be opened.' },
+  LISTEN_FAILED: { status: 500, message: 'The server cannot listen on the configured address.' },
 
   // --- browser SDK (reported through status(), never thrown into the page) ---
   SDK_WORKER_UNAVAILABLE: { status: 0, message: 'The learning worker could not start.' },
