@@ -94,11 +94,18 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
   // non-browser clients (no Origin header) pass.
   app.addHook('onRequest', async (req) => {
     const origin = req.headers.origin;
-    if (origin === undefined || req.method === 'OPTIONS' || !req.url.startsWith('/v1/')) return;
+    if (origin === undefined || !req.url.startsWith('/v1/')) return;
     if (req.url.startsWith('/v1/admin/')) return;
     if (originAllowed(origin)) return;
     if (sameOrigin(origin, req.headers.host)) return;
-    throw new FedrankError('FORBIDDEN_ORIGIN', origin);
+    // Counted (dashboard, /metrics) and logged once per origin: a shop missing from allowedOrigins.
+    if (metrics.refusedOrigins.note(origin))
+      req.log.warn(
+        { origin, url: req.url },
+        `FORBIDDEN_ORIGIN: refused a browser request from ${origin}; add it to allowedOrigins if it is your shop`,
+      );
+    // A preflight is answered by the CORS plugin (without allow-origin headers); other requests fail here.
+    if (req.method !== 'OPTIONS') throw new FedrankError('FORBIDDEN_ORIGIN', origin);
   });
 
   const limits = config.limits;

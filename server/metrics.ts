@@ -1,6 +1,8 @@
 /** Prometheus text-format metrics (exposition format 0.0.4) without a client library: a few counters,
  * gauges read at scrape time, and one histogram. */
 
+import { RefusedOrigins } from './refused-origins.ts';
+
 const INGEST_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 
 /** Counters the server updates; gauges are passed in at render time. */
@@ -9,6 +11,8 @@ export class Metrics {
   duplicates = 0;
   roundsClosed = 0;
   readonly rejected = new Map<string, number>();
+  /** Browser origins refused with FORBIDDEN_ORIGIN (bounded). */
+  readonly refusedOrigins = new RefusedOrigins();
   private readonly bucketCounts = new Array<number>(INGEST_BUCKETS.length).fill(0);
   private ingestCount = 0;
   private ingestSum = 0;
@@ -55,6 +59,12 @@ export class Metrics {
       'counter',
       'Uploads rejected, by error code.',
       [...this.rejected.entries()].sort().map(([c, v]) => `fedrank_updates_rejected_total{code="${c}"} ${v}`),
+    );
+    metric(
+      'fedrank_origin_refused_total',
+      'counter',
+      'Browser requests refused because their origin is not in allowedOrigins, by origin.',
+      this.refusedOrigins.metricLines(),
     );
     metric('fedrank_rounds_closed_total', 'counter', 'Rounds closed since start.', [
       `fedrank_rounds_closed_total ${this.roundsClosed}`,

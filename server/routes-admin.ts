@@ -71,6 +71,7 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: Ctx): void {
             meanHitAt10: e.hitsAt10 / Math.max(1, e.examples),
           })),
           rssBytes: process.memoryUsage().rss,
+          refusedOrigins: metrics.refusedOrigins.list(),
         };
       });
 
