@@ -15,6 +15,7 @@ import { modelFromConfig, type ModelSource } from './model-source.ts';
 import { registerAdminRoutes } from './routes-admin.ts';
 import { registerDashboard } from './routes-dashboard.ts';
 import { registerPublicRoutes } from './routes-public.ts';
+import { roundSignal } from './round-signal.ts';
 import { SqliteStore } from './store/sqlite.ts';
 import type { Store } from './store/types.ts';
 
@@ -66,6 +67,13 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     await app.close();
     throw err;
   }
+
+  const signal = roundSignal(config.training, config.rounds.minClients, aggregator.model.paramCount);
+  if (signal.warning)
+    app.log.warn(
+      { snr: signal.snr, minClientsForSignal: signal.minClientsForSignal },
+      `rounds too small for the noise: ${signal.warning}`,
+    );
 
   app.setErrorHandler((err, req, reply) => {
     const fe = toFedrankError(err);

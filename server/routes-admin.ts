@@ -5,6 +5,7 @@ import type { Aggregator } from './aggregator.ts';
 import type { ServerConfig } from './config.ts';
 import type { Metrics } from './metrics.ts';
 import type { Store } from './store/types.ts';
+import { roundSignal } from './round-signal.ts';
 
 interface Ctx {
   aggregator: Aggregator;
@@ -23,6 +24,12 @@ export function publicConfig(
 ): Omit<ServerConfig, 'operatorToken'> & { operatorToken?: string } {
   const { operatorToken: _t, ...rest } = c;
   return { ...rest, ...(c.operatorToken !== undefined ? { operatorToken: '(set)' } : {}) };
+}
+
+/** roundSignal for JSON (an infinite SNR, without noise, as null). */
+function signalView(config: ServerConfig, paramCount: number): Record<string, unknown> {
+  const s = roundSignal(config.training, config.rounds.minClients, paramCount);
+  return { ...s, snr: finite(s.snr), minClients: config.rounds.minClients, paramCount };
 }
 
 export function registerAdminRoutes(app: FastifyInstance, ctx: Ctx): void {
@@ -72,6 +79,7 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: Ctx): void {
           })),
           rssBytes: process.memoryUsage().rss,
           refusedOrigins: metrics.refusedOrigins.list(),
+          roundSignal: signalView(config, agg.model.paramCount),
         };
       });
 
