@@ -12,8 +12,19 @@ export interface RoundRow {
 export interface EvalRow {
   version: number;
   examples: number;
+  reports: number | null;
   ndcgAt10: number | null;
   hitAt10: number | null;
+  ndcgCi: [number, number] | null;
+  hitCi: [number, number] | null;
+}
+export interface LearningVerdict {
+  verdict: 'helping' | 'hurting' | 'unclear' | 'unknown';
+  text: string;
+  diff?: number;
+  ci?: [number, number];
+  base: EvalRow | null;
+  latest: EvalRow | null;
 }
 export interface DashboardView {
   modelVersion: number | null;
@@ -36,5 +47,11 @@ export interface DashboardView {
   evals: EvalRow[];
   rejections: Record<string, number>;
   serverInfo: [string, string | number | boolean][];
+  refusedOrigins: { origin: string; count: number }[];
+  signalWarning: string | null;
+  settings: { name: string; value: string | number; help: string }[];
 }
+export function interval95(mean: number | null, n: number): [number, number] | null;
+export function learningVerdict(evals: EvalRow[]): LearningVerdict;
+export function roundWhy(round: DashboardView['round'], now: number): string | null;
 export function toView(status: unknown, rounds: unknown, rejections: unknown): DashboardView;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { toView } from './view-model.js';
+import { interval95, learningVerdict, roundWhy, toView } from './view-model.js';
+import type { EvalRow } from './view-model.js';
 
 // Shapes as server/routes-admin.ts answers them.
 const status = {
@@ -77,10 +78,13 @@ describe('dashboard view model', () => {
       [1, 1, 2, 2.5, 4],
     ]);
     // Eval: means per version, sorted, versions without examples dropped; sums divided when no mean is given.
-    expect(v.evals).toEqual([
-      { version: 0, examples: 4, ndcgAt10: 0.125, hitAt10: 0.25 },
-      { version: 1, examples: 10, ndcgAt10: 0.2, hitAt10: 0.4 },
+    expect(v.evals.map((e) => [e.version, e.examples, e.reports, e.ndcgAt10, e.hitAt10])).toEqual([
+      [0, 4, 1, 0.125, 0.25],
+      [1, 10, 2, 0.2, 0.4],
     ]);
+    // 95% interval of HR@10 = 0.4 over 10 examples: 0.4 +- 1.96*sqrt(0.24/10).
+    expect(v.evals[1]!.hitCi![0]).toBeCloseTo(0.4 - 1.959964 * Math.sqrt(0.024), 6);
+    expect(v.evals[1]!.hitCi![1]).toBeCloseTo(0.4 + 1.959964 * Math.sqrt(0.024), 6);
     expect(v.rejections).toEqual({ UPDATE_NORM_TOO_LARGE: 1, CODEC_TRUNCATED: 1 });
     expect(Object.fromEntries(v.serverInfo)).toMatchObject({
       uptime: '2.1 min',
@@ -97,5 +101,57 @@ describe('dashboard view model', () => {
     expect(v.evals).toEqual([]);
     expect(v.rejectedTotal).toBe(0);
     expect(toView({ model: { version: 1 }, round: { id: 2, state: 'closed' } }, [], null).round).toBeNull();
+  });
+});
+
+const row = (version: number, examples: number, hitAt10: number): EvalRow => ({
+  version,
+  examples,
+  reports: 1,
+  hitAt10,
+  ndcgAt10: hitAt10 / 2,
+  hitCi: interval95(hitAt10, examples),
+  ndcgCi: interval95(hitAt10 / 2, examples),
+});
+
+describe('is learning helping?', () => {
+  it('does not call a drop on 3 reports against 20: too few examples, then an interval that includes 0', () => {
+    // The case: an evaluation "drop" on a handful of examples is not a finding.
+    expect(learningVerdict([row(0, 20, 0.5), row(3, 3, 0)]).verdict).toBe('unknown');
+    const unclear = learningVerdict([row(0, 40, 0.5), row(3, 40, 0.45)]);
+    expect(unclear.verdict).toBe('unclear');
+    expect(unclear.ci![0]).toBeLessThan(0);
+    expect(unclear.ci![1]).toBeGreaterThan(0);
+  });
+
+  it('says helping or hurting only when the 95% interval of the difference excludes 0', () => {
+    expect(learningVerdict([row(0, 400, 0.3), row(5, 400, 0.45)]).verdict).toBe('helping');
+    const hurt = learningVerdict([row(0, 400, 0.45), row(5, 400, 0.3)]);
+    expect(hurt.verdict).toBe('hurting');
+    expect(hurt.text).toMatch(/-15\.0 points HR@10/);
+    expect(learningVerdict([row(4, 400, 0.3)]).text).toMatch(/No on-device baseline/);
+  });
+});
+
+describe('why a round is waiting', () => {
+  const now = Date.parse('2026-01-01T00:00:00Z');
+  const round = (accepted: number, deadline: string | null) => ({
+    id: 7,
+    accepted,
+    minClients: 3,
+    maxClients: 10,
+    deadline,
+  });
+  it('says how many more shoppers and how long until the deadline', () => {
+    expect(roundWhy(round(1, '2026-01-01T00:00:12Z'), now)).toBe(
+      'Waiting for 2 more shoppers (needs 3); deadline in 12 s.',
+    );
+    expect(roundWhy(round(2, '2025-12-31T23:59:50Z'), now)).toBe(
+      'Deadline passed 10 s ago; closes as soon as 1 more shopper contributes (needs 3).',
+    );
+    expect(roundWhy(round(3, '2026-01-01T00:00:05Z'), now)).toMatch(
+      /Has enough shoppers; closes at its deadline in 5 s/,
+    );
+    expect(roundWhy(null, now)).toBeNull();
   });
 });
