@@ -75,7 +75,10 @@ try {
   await dash.waitForSelector('body[data-state=live]');
   await dash.waitForTimeout(1000);
   await dash.screenshot({ path: join(OUT, 'dashboard.png'), fullPage: true });
-  process.stdout.write(`\nwrote ${OUT}/shop.png and dashboard.png\n`);
+  await dash.setViewportSize({ width: 390, height: 844 });
+  await dash.waitForTimeout(1000);
+  await dash.screenshot({ path: join(OUT, 'dashboard-phone.png'), fullPage: true });
+  process.stdout.write(`\nwrote ${OUT}/shop.png, dashboard.png and dashboard-phone.png\n`);
 } finally {
   await browser.close();
   await sim.stop();

@@ -1,6 +1,6 @@
 // fedrank operator dashboard: signs in with the operator token (kept in sessionStorage), then polls the
 // admin API and draws KPIs and uPlot charts. Plain ES module, no build step.
-import { toView } from './view-model.js';
+import { learningVerdict, roundWhy, toView } from './view-model.js';
 
 const TOKEN_KEY = 'fedrank.operatorToken';
 const params = new URLSearchParams(location.search);
@@ -82,12 +82,13 @@ const fmt = (v, digits = 3) =>
 // Integer steps only: x values are round ids or model versions.
 const INT_INCRS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000];
 
-function chartOpts(el, series, { bars = false, xLabel = '', yMin = null } = {}) {
+function chartOpts(el, series, { bars = false, xLabel = '', yMin = null, yMax = null, bands } = {}) {
   const palette = ['#2563eb', '#c2410c', '#16a34a', '#9333ea'];
   return {
-    width: Math.max(260, el.clientWidth),
+    bands,
+    width: Math.max(240, el.clientWidth),
     height: 190,
-    legend: { show: series.length > 1, live: false },
+    legend: { show: series.filter((s) => !s.band).length > 1, live: false },
     scales: {
       x: {
         time: false,
@@ -95,10 +96,10 @@ function chartOpts(el, series, { bars = false, xLabel = '', yMin = null } = {}) 
           bars ? [min - 0.6, max + 0.6] : min === max ? [min - 1, max + 1] : [min, max],
       },
       y: {
-        range: (_u, min, max) => [
-          yMin ?? min,
-          max === (yMin ?? min) ? max + 1 : max + (max - (yMin ?? min)) * 0.08,
-        ],
+        range: (_u, min, max) =>
+          yMax !== null
+            ? [yMin ?? min, yMax]
+            : [yMin ?? min, max === (yMin ?? min) ? max + 1 : max + (max - (yMin ?? min)) * 0.08],
       },
     },
     axes: [
@@ -109,12 +110,13 @@ function chartOpts(el, series, { bars = false, xLabel = '', yMin = null } = {}) 
       { label: xLabel || 'x' },
       ...series.map((s, i) => ({
         label: s.label,
-        stroke: s.color || palette[i % palette.length],
+        show: true,
+        stroke: s.band ? 'transparent' : s.color || palette[i % palette.length],
         width: 2,
         dash: s.dash,
         fill: bars ? `${palette[i % palette.length]}55` : undefined,
         paths: bars && window.uPlot ? window.uPlot.paths.bars({ size: [0.6, 40] }) : undefined,
-        points: { show: !bars && !s.dash },
+        points: { show: !bars && !s.dash && !s.band },
       })),
     ],
   };
@@ -132,7 +134,10 @@ function draw(id, xs, series, opts, emptyText) {
       charts[id].destroy();
       delete charts[id];
     }
-    el.innerHTML = `<p class="muted empty">${emptyText}</p>`;
+    const p = document.createElement('p');
+    p.className = 'muted empty';
+    p.textContent = emptyText;
+    el.replaceChildren(p);
     return;
   }
   const data = [xs, ...series.map((s) => s.values)];
@@ -144,6 +149,11 @@ function draw(id, xs, series, opts, emptyText) {
   if (charts[id]) charts[id].destroy();
   el.textContent = '';
   const c = new window.uPlot(chartOpts(el, series, opts), data, el);
+  // Interval bounds are drawn as a shaded band, not as legend entries of their own.
+  const rows = c.root.querySelectorAll('.u-legend .u-series');
+  series.forEach((s, i) => {
+    if (s.band && rows[i + 1]) rows[i + 1].hidden = true;
+  });
   c.__key = key;
   charts[id] = c;
 }
@@ -157,12 +167,15 @@ function render(v) {
     $('kpi-round').textContent = `#${v.round.id}`;
     const dl = v.round.deadline ? ` · deadline ${clock(v.round.deadline)}` : '';
     $('kpi-round-detail').textContent =
-      `${v.round.accepted} of min ${v.round.minClients} / max ${v.round.maxClients}${dl}` +
-      (v.roundNote ? ` · ${v.roundNote}` : '');
+      `${v.round.accepted} of min ${v.round.minClients} / max ${v.round.maxClients} shoppers${dl}`;
+    $('kpi-round-why').textContent = [roundWhy(v.round, Date.now()), v.roundNote].filter(Boolean).join(' ');
   } else {
     $('kpi-round').textContent = 'none';
-    $('kpi-round-detail').textContent = v.roundNote || 'no round open';
+    $('kpi-round-detail').textContent = 'no round open';
+    $('kpi-round-why').textContent = v.roundNote || 'No round is open.';
   }
+  $('signal-warning').hidden = !v.signalWarning;
+  $('signal-text').textContent = v.signalWarning ? capital(v.signalWarning) + '.' : '';
   $('kpi-accepted').textContent = fmt(v.acceptedTotal);
   $('kpi-rejected').textContent = fmt(v.rejectedTotal);
   $('kpi-epsilon').textContent = fmt(v.epsilonSpent, 2);
@@ -179,15 +192,8 @@ function render(v) {
   draw(
     'chart-participants',
     ids,
-    [{ label: 'clients', values: closed.map((r) => r.clients) }],
+    [{ label: 'shoppers', values: closed.map((r) => r.clients) }],
     { bars: true, xLabel: 'round', yMin: 0 },
-    'No round has closed yet.',
-  );
-  draw(
-    'chart-norm',
-    ids,
-    [{ label: 'mean norm', values: closed.map((r) => r.meanNorm) }],
-    { xLabel: 'round' },
     'No round has closed yet.',
   );
   const ev = v.evals;
@@ -195,41 +201,144 @@ function render(v) {
     'chart-eval',
     ev.map((e) => e.version),
     [
-      { label: 'NDCG@10', values: ev.map((e) => e.ndcgAt10) },
       { label: 'HR@10', values: ev.map((e) => e.hitAt10) },
+      { label: 'HR@10 high', band: true, values: ev.map((e) => (e.hitCi ? e.hitCi[1] : null)) },
+      { label: 'HR@10 low', band: true, values: ev.map((e) => (e.hitCi ? e.hitCi[0] : null)) },
+      { label: 'NDCG@10', values: ev.map((e) => e.ndcgAt10), color: '#c2410c' },
+      { label: 'NDCG@10 high', band: true, values: ev.map((e) => (e.ndcgCi ? e.ndcgCi[1] : null)) },
+      { label: 'NDCG@10 low', band: true, values: ev.map((e) => (e.ndcgCi ? e.ndcgCi[0] : null)) },
     ],
-    { xLabel: 'model version', yMin: 0 },
-    'No client has reported an evaluation yet (SDK option data-eval-reports).',
+    {
+      xLabel: 'model version',
+      yMin: 0,
+      yMax: 1,
+      bands: [
+        { series: [2, 3], fill: '#2563eb22' },
+        { series: [5, 6], fill: '#c2410c22' },
+      ],
+    },
+    'No browser has reported an evaluation yet (SDK option data-eval-reports).',
   );
   const epsSeries = [{ label: 'ε spent', values: closed.map((r) => r.epsilon) }];
   if (budget)
     epsSeries.push({ label: 'budget', values: closed.map(() => budget), color: '#dc2626', dash: [6, 4] });
   draw('chart-epsilon', ids, epsSeries, { xLabel: 'round', yMin: 0 }, 'No round has closed yet.');
 
+  const help = learningVerdict(ev);
+  $('helping').dataset.verdict = help.verdict;
+  $('helping-text').textContent = help.text;
+  $('helping-samples').textContent =
+    help.base && help.latest
+      ? `Based on ${help.latest.examples} clicks for version ${help.latest.version} and ${help.base.examples} for version 0.`
+      : '';
+
+  const ci = (c) => (c ? ` [${c[0].toFixed(2)}–${c[1].toFixed(2)}]` : '');
+  fillRows(
+    $('evals').querySelector('tbody'),
+    [...ev]
+      .reverse()
+      .slice(0, 8)
+      .map((e) => [
+        String(e.version),
+        fmt(e.reports),
+        fmt(e.examples),
+        `${fmt(e.hitAt10, 2)}${ci(e.hitCi)}`,
+        `${fmt(e.ndcgAt10, 2)}${ci(e.ndcgCi)}`,
+      ]),
+    'No evaluation reports yet.',
+  );
+
+  const settings = $('settings');
+  settings.textContent = '';
+  for (const item of v.settings) {
+    const dt = document.createElement('dt');
+    dt.textContent = `${item.name}: ${typeof item.value === 'number' ? setting(item.value) : item.value}`;
+    const dd = document.createElement('dd');
+    dd.textContent = item.help;
+    settings.append(dt, dd);
+  }
+
+  fillRows(
+    $('refused').querySelector('tbody'),
+    v.refusedOrigins.map((o) => [o.origin, String(o.count)]),
+    'No browser has been refused.',
+    true,
+  );
+
   const rej = Object.entries(v.rejections).sort((a, b) => b[1] - a[1]);
   const max = rej.length ? rej[0][1] : 1;
-  $('rejections').innerHTML = rej.length
-    ? rej
-        .map(
-          ([code, n]) =>
-            `<tr><td><code>${esc(code)}</code></td><td class="num">${n}</td><td class="barcell"><span style="width:${((n / max) * 100).toFixed(0)}%"></span></td></tr>`,
-        )
-        .join('')
-    : '<tr><td class="muted">No update has been rejected.</td></tr>';
+  const body =
+    $('rejections').querySelector('tbody') ?? $('rejections').appendChild(document.createElement('tbody'));
+  fillRows(
+    body,
+    rej.map(([code, n]) => [code, String(n)]),
+    'No update has been rejected.',
+    true,
+  );
+  // Bar widths through the CSSOM (allowed under a strict CSP, unlike style attributes in markup).
+  rej.forEach(([, n], i) => {
+    const td = document.createElement('td');
+    td.className = 'barcell';
+    const bar = document.createElement('span');
+    bar.style.width = `${((n / max) * 100).toFixed(0)}%`;
+    td.append(bar);
+    body.rows[i].append(td);
+  });
 
-  $('rounds').querySelector('tbody').innerHTML = [...v.rounds]
-    .sort((a, b) => b.id - a.id)
-    .slice(0, 8)
-    .map(
-      (r) =>
-        `<tr><td>#${r.id}</td><td>${fmt(r.version)}</td><td>${fmt(r.clients)}</td><td>${fmt(r.meanNorm)}</td><td>${fmt(r.epsilon, 2)}</td><td>${r.closedAt ? clock(r.closedAt) : r.closed ? 'yes' : 'open'}</td></tr>`,
-    )
-    .join('');
+  fillRows(
+    $('rounds').querySelector('tbody'),
+    [...v.rounds]
+      .sort((a, b) => b.id - a.id)
+      .slice(0, 8)
+      .map((r) => [
+        `#${r.id}`,
+        fmt(r.version),
+        fmt(r.clients),
+        fmt(r.epsilon, 2),
+        r.closedAt ? clock(r.closedAt) : r.closed ? 'yes' : 'open',
+      ]),
+    'No round yet.',
+  );
 
-  $('server-info').innerHTML = v.serverInfo
-    .map(([k, val]) => `<dt>${esc(k)}</dt><dd>${esc(String(val))}</dd>`)
-    .join('');
+  const info = $('server-info');
+  info.textContent = '';
+  for (const [k, val] of v.serverInfo) {
+    const dt = document.createElement('dt');
+    dt.textContent = k;
+    const dd = document.createElement('dd');
+    dd.textContent = String(val);
+    info.append(dt, dd);
+  }
 }
+
+/** Replaces a table body's rows with text cells (first cell as code when `code`), or one muted row. */
+function fillRows(tbody, rows, emptyText, code = false) {
+  tbody.textContent = '';
+  if (rows.length === 0) {
+    const td = tbody.insertRow().insertCell();
+    td.className = 'muted';
+    td.textContent = emptyText;
+    return;
+  }
+  for (const cells of rows) {
+    const tr = tbody.insertRow();
+    cells.forEach((text, i) => {
+      const td = tr.insertCell();
+      if (i === 0 && code) {
+        const c = document.createElement('code');
+        c.textContent = text;
+        td.append(c);
+      } else td.textContent = text;
+      if (i > 0 && code) td.className = 'num';
+    });
+  }
+}
+
+/** A setting's value: small ones (delta) in exponent form, others with at most 2 decimals. */
+const setting = (v) =>
+  Number.isInteger(v) ? String(v) : Math.abs(v) < 0.01 ? v.toExponential(0) : String(Number(v.toFixed(2)));
+
+const capital = (s) => s.charAt(0).toUpperCase() + s.slice(1);
 
 /** 24-hour wall-clock time (short enough for a table cell in every locale). */
 function clock(t) {
@@ -239,10 +348,6 @@ function clock(t) {
     second: '2-digit',
     hour12: false,
   });
-}
-
-function esc(s) {
-  return String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
 async function health() {
@@ -301,7 +406,7 @@ $('signout').addEventListener('click', () => {
 window.addEventListener('resize', () => {
   for (const id of Object.keys(charts)) {
     const el = $(id);
-    charts[id].setSize({ width: Math.max(260, el.clientWidth), height: 190 });
+    charts[id].setSize({ width: Math.max(240, el.clientWidth), height: 190 });
   }
 });
 

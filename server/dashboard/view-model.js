@@ -184,7 +184,7 @@ function settingsOf(s) {
     [
       'Privacy spent ε (epsilon)',
       p.epsilonSpent,
-      'How much the released models can reveal about any one shopper; lower is more private (1-8 is common).',
+      'How much the released models can reveal about any one shopper, to anyone who sees them (you included), if devices add the configured noise; lower is more private (1-8 is common).',
     ],
     [
       'δ (delta)',

@@ -77,6 +77,10 @@ test('right token: KPIs and charts of the closed rounds, then server down and ba
   const page = await context.newPage();
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(String(e)));
+  const missing: string[] = [];
+  page.on('response', (r) => {
+    if (r.status() === 404) missing.push(r.url());
+  });
   await page.goto(stack.dashboardUrl + '?interval=0.5');
   await page.fill('#token', stack.token);
   await page.click('#token-form button[type=submit]');
@@ -92,9 +96,22 @@ test('right token: KPIs and charts of the closed rounds, then server down and ba
   expect(eps).toBeGreaterThan(0);
   expect(Math.abs(eps - status.privacy.epsilonSpent)).toBeLessThan(0.01);
   await expect(page.locator('#kpi-epsilon-detail')).toContainText('of budget 100');
-  // One uPlot canvas per chart with data: participants, norm, epsilon, and eval (the simulated shoppers report it).
-  for (const id of ['chart-participants', 'chart-norm', 'chart-epsilon', 'chart-eval'])
+  // One uPlot canvas per chart with data: participants, epsilon, and eval (the simulated shoppers report it).
+  for (const id of ['chart-participants', 'chart-epsilon', 'chart-eval'])
     await expect(page.locator(`#${id} canvas`)).toHaveCount(1);
+  // No chart of the mean update norm (noise dressed up as a trend).
+  await expect(page.locator('#chart-norm')).toHaveCount(0);
+  // Every figure explains itself; the evaluation carries sample sizes and 95% intervals.
+  for (const fig of await page.locator('.kpi, .charts figure').all())
+    await expect(fig.locator('.explain')).not.toBeEmpty();
+  await expect(page.locator('#evals tbody tr').first()).toContainText(/\d+ *\S* *\d+.*\[\d\.\d\d–\d\.\d\d\]/);
+  await expect(page.locator('#settings')).toContainText('Noise σ (sigma)');
+  await expect(page.locator('#settings')).toContainText('higher is more private');
+  await expect(page.locator('#helping-text')).not.toHaveText('–');
+  // Two-shopper rounds at sigma 1 leave no signal over this model: the dashboard says so.
+  await expect(page.locator('#signal-warning')).toBeVisible();
+  await expect(page.locator('#signal-text')).toContainText('use rounds.minClients >=');
+  await expect(page.locator('#kpi-round-why')).toContainText(/shopper|deadline|Has enough/);
   await expect(page.locator('#rounds tbody tr').first()).toContainText('#');
   await expect(page.locator('#health')).toHaveClass(/ok/);
   await expect(page.locator('#rejections')).toContainText('CODEC_BAD_MAGIC');
@@ -108,6 +125,14 @@ test('right token: KPIs and charts of the closed rounds, then server down and ba
   await expect(page.locator('#chart-participants canvas')).toHaveCount(1);
   mkdirSync(ARTIFACTS, { recursive: true });
   await page.screenshot({ path: join(ARTIFACTS, 'dashboard.png'), fullPage: true });
+  // Phone width: nothing overflows sideways, and the explanations are still there.
+  await page.setViewportSize({ width: 390, height: 844 });
+  await expect(page.locator('#chart-eval canvas')).toHaveCount(1);
+  await expect
+    .poll(() => page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth))
+    .toBeLessThanOrEqual(0);
+  await page.screenshot({ path: join(ARTIFACTS, 'dashboard-phone.png'), fullPage: true });
+  await page.setViewportSize({ width: 1360, height: 1000 });
 
   await stack.stopServer();
   await expect(page.locator('#error')).toContainText('Cannot reach the fedrank server');
@@ -117,5 +142,10 @@ test('right token: KPIs and charts of the closed rounds, then server down and ba
   await expect(page.locator('#error')).toBeHidden();
   await expect(page.locator('#kpi-version')).toHaveText(String(status.model.version));
   expect(errors).toEqual([]);
+  // The favicon is served (the dashboard used to ask for a missing one).
+  expect(missing).toEqual([]);
+  expect((await fetch(new URL('favicon.svg', stack.dashboardUrl))).headers.get('content-type')).toMatch(
+    /svg/,
+  );
   await context.close();
 });
