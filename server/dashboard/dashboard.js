@@ -152,7 +152,7 @@ function draw(id, xs, series, opts, emptyText) {
   // Interval bounds are drawn as a shaded band, not as legend entries of their own.
   const rows = c.root.querySelectorAll('.u-legend .u-series');
   series.forEach((s, i) => {
-    if (s.band && rows[i + 1]) rows[i + 1].hidden = true;
+    if (s.band && rows[i]) rows[i].hidden = true;
   });
   c.__key = key;
   charts[id] = c;
@@ -168,7 +168,7 @@ function render(v) {
     const dl = v.round.deadline ? ` · deadline ${clock(v.round.deadline)}` : '';
     $('kpi-round-detail').textContent =
       `${v.round.accepted} of min ${v.round.minClients} / max ${v.round.maxClients} shoppers${dl}`;
-    $('kpi-round-why').textContent = [roundWhy(v.round, Date.now()), v.roundNote].filter(Boolean).join(' ');
+    $('kpi-round-why').textContent = roundWhy(v.round, Date.now());
   } else {
     $('kpi-round').textContent = 'none';
     $('kpi-round-detail').textContent = 'no round open';
