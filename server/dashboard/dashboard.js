@@ -316,6 +316,7 @@ function fillRows(tbody, rows, emptyText, code = false) {
   tbody.textContent = '';
   if (rows.length === 0) {
     const td = tbody.insertRow().insertCell();
+    td.colSpan = 9;
     td.className = 'muted';
     td.textContent = emptyText;
     return;
