@@ -10,7 +10,14 @@ export async function registerDashboard(app: FastifyInstance): Promise<void> {
   const root = fileURLToPath(new URL('./dashboard/', import.meta.url));
   if (!existsSync(root)) return;
   app.get('/dashboard', async (_req, reply) => reply.redirect('/dashboard/', 301));
-  await app.register(fastifyStatic, { root, prefix: '/dashboard/', index: ['index.html'], wildcard: true });
+  await app.register(fastifyStatic, {
+    root,
+    prefix: '/dashboard/',
+    index: ['index.html'],
+    wildcard: true,
+    // The folder also holds the view model's unit test and type declarations: not for browsers.
+    allowedPath: (path) => !path.endsWith('.ts'),
+  });
   const uplot = join(dirname(createRequire(import.meta.url).resolve('uplot/package.json')), 'dist');
   await app.register(fastifyStatic, {
     root: uplot,
