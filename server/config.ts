@@ -35,12 +35,21 @@ export interface ServerConfig {
   optimizer: ServerOptimizer;
   privacy: {
     delta: number;
-    /** Server epsilon budget for the released model; null = unlimited (still reported). */
+    /**
+     * Epsilon budget per shopper against the model's observers (see docs/privacy.md); training stops when
+     * the next round would exceed it. null = unlimited (still reported).
+     */
     epsilonBudget: number | null;
     deviceEpsilonBudget: number;
-    /** Poisson sampling rate q for amplification; only used together with populationSize. */
+    /** Refused unless null: no round samples its clients, so no amplification by sampling may be claimed. */
     samplingRate: number | null;
     populationSize: number | null;
+    /** Whether rounds run secure aggregation (the server sees only sums); distributed noise requires it. */
+    secureAggregation: boolean;
+    /** Rounds one shopper can contribute to, as devices enforce it; null = no cap (every round counts). */
+    maxContributions: number | null;
+    /** Rounds between two contributions of one device, as devices enforce it. */
+    minSeparationRounds: number;
     /** z in the norm bound C + s*(sqrt(d) + z): the tail is below exp(-z^2/2). */
     normTailZ: number;
   };
@@ -68,7 +77,8 @@ export function defaultConfig(): ServerConfig {
     training: {
       clipNorm: 1,
       noiseMultiplier: 1,
-      noiseMode: 'distributed',
+      // Distributed noise is private against the server only under secure aggregation, which is off by default.
+      noiseMode: 'local',
       expectedClientsPerRound: 3,
       localEpochs: 1,
       learningRate: 0.05,
@@ -82,10 +92,13 @@ export function defaultConfig(): ServerConfig {
     optimizer: { kind: 'fedavg', learningRate: 1 },
     privacy: {
       delta: 1e-5,
-      epsilonBudget: null,
+      epsilonBudget: 8,
       deviceEpsilonBudget: 8,
       samplingRate: null,
       populationSize: null,
+      secureAggregation: false,
+      maxContributions: null,
+      minSeparationRounds: 1,
       normTailZ: 8,
     },
     limits: { perIpPerMinute: 1200, perClientPerMinute: 30, jsonBodyBytes: 64 * 1024 },
@@ -225,7 +238,10 @@ export function validateConfig(x: unknown): ServerConfig {
   const p = obj(x, 'privacy', '');
   checkKeys(
     p,
-    ['delta', 'epsilonBudget', 'deviceEpsilonBudget', 'samplingRate', 'populationSize', 'normTailZ'],
+    [
+      ...['delta', 'epsilonBudget', 'deviceEpsilonBudget', 'samplingRate', 'populationSize', 'normTailZ'],
+      ...['secureAggregation', 'maxContributions', 'minSeparationRounds'],
+    ],
     'privacy.',
   );
   num(p, 'delta', 'privacy.', 1e-300, 0.1);
@@ -241,6 +257,19 @@ export function validateConfig(x: unknown): ServerConfig {
       `samplingRate*populationSize (${q * pop}) is below rounds.minClients (${minC})`,
     );
   num(p, 'normTailZ', 'privacy.', 3, 40);
+  if (q !== null || pop !== null)
+    bad(
+      'privacy.samplingRate',
+      'amplification by sampling is not available: no round samples its clients (the first devices to show up join), so samplingRate and populationSize must be null',
+    );
+  if (typeof p.secureAggregation !== 'boolean') bad('privacy.secureAggregation', 'must be true or false');
+  if (t.noiseMode === 'distributed' && p.secureAggregation !== true)
+    bad(
+      'training.noiseMode',
+      "distributed noise needs privacy.secureAggregation: without it the server sees each upload with 1/sqrt(m) of the noise; use 'local'",
+    );
+  numOrNull(p, 'maxContributions', 'privacy.', 1, 1e9, true);
+  num(p, 'minSeparationRounds', 'privacy.', 1, 1e9, true);
   if (t.noiseMode === 'distributed' && (t.expectedClientsPerRound as number) > minC)
     bad(
       'training.expectedClientsPerRound',

@@ -183,13 +183,6 @@ function render(v) {
     { bars: true, xLabel: 'round', yMin: 0 },
     'No round has closed yet.',
   );
-  draw(
-    'chart-norm',
-    ids,
-    [{ label: 'mean norm', values: closed.map((r) => r.meanNorm) }],
-    { xLabel: 'round' },
-    'No round has closed yet.',
-  );
   const ev = v.evals;
   draw(
     'chart-eval',
@@ -222,7 +215,7 @@ function render(v) {
     .slice(0, 8)
     .map(
       (r) =>
-        `<tr><td>#${r.id}</td><td>${fmt(r.version)}</td><td>${fmt(r.clients)}</td><td>${fmt(r.meanNorm)}</td><td>${fmt(r.epsilon, 2)}</td><td>${r.closedAt ? clock(r.closedAt) : r.closed ? 'yes' : 'open'}</td></tr>`,
+        `<tr><td>#${r.id}</td><td>${fmt(r.version)}</td><td>${fmt(r.clients)}</td><td>${fmt(r.epsilon, 2)}</td><td>${r.closedAt ? clock(r.closedAt) : r.closed ? 'yes' : 'open'}</td></tr>`,
     )
     .join('');
 
