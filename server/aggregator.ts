@@ -18,7 +18,7 @@ import type { ServerConfig } from './config.ts';
 import { emptyAccumulator, maxHonestNorm } from './ingest.ts';
 import { encodeWeights, manifestOf, roundInfoOf } from './manifest.ts';
 import type { ModelSource } from './model-source.ts';
-import { plannedSigma, PrivacyLedger } from './privacy.ts';
+import { plannedSigma, PrivacyLedger, refuseUnrunMechanisms } from './privacy.ts';
 import { newRound, planClose } from './round-close.ts';
 import type { RoundAccumulator, RoundRecord, Store, UpdateRecord } from './store/types.ts';
 
@@ -84,6 +84,7 @@ export class Aggregator {
     now: () => number = Date.now,
     events: AggregatorEvents = {},
   ): Promise<Aggregator> {
+    refuseUnrunMechanisms(config);
     let state = await store.load();
     const wantsAdam = config.optimizer.kind === 'fedadam';
     if (!state) {

@@ -10,6 +10,7 @@
  * every round, or in at most `privacy.maxContributions` rounds when devices enforce that cap: then the k
  * rounds with the least noise bound what one shopper can lose.
  */
+import { FedrankError } from '../shared/errors.ts';
 import { composedEpsilon, gaussianRdp } from '../shared/dp/mechanisms.ts';
 import { noiseStdPerClient } from '../shared/dp/noise.ts';
 import type { TrainingConfig } from '../shared/protocol.ts';
@@ -40,6 +41,18 @@ export function roundNoise(t: TrainingConfig, acc: RoundAccumulator): RoundNoise
 /** Sigma a round will at least have when it closes with `n` equally weighted fresh updates. */
 export function plannedSigma(t: TrainingConfig, n: number): number {
   return (noiseStdPerClient(t) * Math.sqrt(n)) / t.clipNorm;
+}
+
+/** Whether this server runs secure aggregation; set when the secure-aggregation rounds are wired in. */
+export const SECURE_AGGREGATION_RUNS = false;
+
+/** A configuration may only claim the mechanisms this server runs (as for sampling, refused at start). */
+export function refuseUnrunMechanisms(config: ServerConfig): void {
+  if (config.privacy.secureAggregation && !SECURE_AGGREGATION_RUNS)
+    throw new FedrankError(
+      'CONFIG_INVALID',
+      'privacy.secureAggregation: this server does not run secure aggregation yet; the guarantee it implies would not hold',
+    );
 }
 
 /** What the ledger's figure is, in words, for every place that shows it. */

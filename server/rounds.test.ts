@@ -98,21 +98,13 @@ describe('rounds', () => {
     expect((await admin(s, '/v1/admin/status')).privacy.epsilonSpent).toBeCloseTo(eps, 9);
   });
 
-  it('distributed noise over m clients (secure aggregation), never with amplification', async () => {
-    const s = await make({
-      training: { clipNorm: 100, noiseMultiplier: 2, noiseMode: 'distributed', expectedClientsPerRound: 2 },
-      rounds: { minClients: 2, maxClients: 3 },
-      privacy: { secureAggregation: true },
-    });
-    for (let i = 0; i < 3; i++) await send(s, 1);
-    await s.aggregator.idle();
-    const [, r1] = (await admin(s, '/v1/admin/rounds')).rounds;
-    expect(r1.sigma).toBeCloseTo(2 * Math.sqrt(3 / 2), 9);
-    // Three updates over the fixed denominator 2 (the target cohort), not over the realized 3.
-    expect(r1.noiseStd).toBeCloseTo(((200 / Math.sqrt(2)) * Math.sqrt(3)) / 2, 9);
-    expect(r1.q).toBe(1);
-    const eps = computeEpsilon({ q: 1, sigma: 2 * Math.sqrt(1.5), steps: 1, delta: 1e-5 }).epsilon;
-    expect(r1.epsilonAfter).toBeCloseTo(eps, 9);
+  it('refuses to start with distributed noise under a secure aggregation it does not run', async () => {
+    await expect(
+      make({
+        training: { clipNorm: 100, noiseMultiplier: 2, noiseMode: 'distributed', expectedClientsPerRound: 2 },
+        privacy: { secureAggregation: true },
+      }),
+    ).rejects.toThrow(/does not run secure aggregation yet/);
   });
 
   it('divides the round sum by the configured cohort size, whatever the realized count', async () => {
