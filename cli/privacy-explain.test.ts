@@ -79,6 +79,16 @@ describe('fedrank privacy explain', () => {
     },
   );
 
+  it.each(files)('%s: docs/privacy.md shows the same figures', async (file) => {
+    const g = JSON.parse((await explain('--config', join(EXAMPLES, file), '--json')).stdout);
+    const doc = readFileSync(resolve(ROOT, 'docs/privacy.md'), 'utf8');
+    const row = doc.split('\n').find((l) => l.startsWith('|') && l.includes(`\`${file}\``));
+    expect(row, `a row for ${file} in docs/privacy.md`).toBeDefined();
+    const cells = row!.split('|').map((c) => c.trim());
+    expect(cells).toContain(g.server.epsilon.toFixed(2));
+    expect(cells).toContain(g.observers.epsilon.toFixed(2));
+  });
+
   it('explains why distributed noise without secure aggregation is refused, and refuses sampling claims', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'fedrank-explain-'));
     try {
