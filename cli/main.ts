@@ -5,7 +5,8 @@ export type Command = (argv: string[]) => Promise<number>;
 
 const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run: Command }> }> = {
   privacy: {
-    summary: 'plan a deployment: epsilon for a noise level, or noise for a target epsilon',
+    summary:
+      'what a configuration guarantees to each party; epsilon for a noise level, or noise for a target',
     load: () => import('./privacy.ts'),
   },
   serve: { summary: 'run the aggregation server', load: () => import('./serve.ts') },

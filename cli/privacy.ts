@@ -1,19 +1,23 @@
 /**
- * `fedrank privacy`: deployment planning with the product's own accountant. `epsilon` gives the (epsilon,
- * delta) of T rounds at sampling rate q and noise multiplier sigma; `sigma` gives the noise multiplier a
- * target epsilon needs. Each prints one JSON line.
+ * `fedrank privacy`: deployment planning with the product's own accountant. `explain` says what a server
+ * configuration guarantees to each party. `epsilon` gives the (epsilon, delta) of T rounds at sampling rate q
+ * and noise multiplier sigma; `sigma` gives the noise multiplier a target epsilon needs (each one JSON line).
+ * q < 1 assumes Poisson sampling, which the fedrank server does not do: it is for comparison with literature.
  */
 import { FedrankError } from '../shared/errors.ts';
 import { computeEpsilon, sigmaForEpsilon } from '../shared/dp/accountant.ts';
 import { ORDER_SETS, type Conversion, type OrderSetName } from '../shared/dp/rdp.ts';
 import { intOption, numberOption, parseArgs, runCli, type ParsedArgs } from './args.ts';
+import { EXPLAIN_USAGE, explainCommand } from './privacy-explain.ts';
 
 const USAGE = `usage:
+${EXPLAIN_USAGE}
+
   fedrank privacy epsilon --q Q --sigma S --steps T --delta D [--orders SET] [--conversion improved|classic]
   fedrank privacy sigma   --q Q --steps T --delta D --epsilon E [--orders SET] [--conversion improved|classic]
 
 Renyi-DP accounting of the Poisson-subsampled Gaussian mechanism, as Google's dp_accounting computes it.
-Each command prints one JSON line.
+Each command prints one JSON line. The fedrank server samples nothing: its rounds are q = 1 (see explain).
 
   --q Q            sampling rate of each round (expected clients per round / population), in [0, 1]
   --sigma S        noise multiplier: noise std / clip norm (of the aggregate), > 0
@@ -150,8 +154,9 @@ export async function run(argv: string[]): Promise<number> {
       return 2;
     }
     if (sub === '--help' || sub === '-h' || sub === 'help') return help();
+    if (sub === 'explain') return explainCommand(rest);
     if (sub === 'epsilon') return epsilonCommand(rest);
     if (sub === 'sigma') return sigmaCommand(rest);
-    return bad(`unknown privacy command '${sub}' (expected epsilon or sigma)`);
+    return bad(`unknown privacy command '${sub}' (expected explain, epsilon or sigma)`);
   });
 }

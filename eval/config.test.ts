@@ -43,6 +43,24 @@ describe('fedrank eval options', () => {
     expect(parseEvalArgs(['--data', 'd', '--preset', 'beauty', '--split', 'valid']).split).toBe('valid');
   });
 
+  it('--preset beauty --mode federated --epsilon 8 runs with the preset private settings, as its table row', () => {
+    const e = parseEvalArgs(['--data', 'd', '--preset', 'beauty', '--mode', 'federated', '--epsilon', '8']);
+    const row = parseEvalArgs(['--data', 'd', '--preset', 'beauty']).runs.find(
+      (r) => r.label === 'federated, ε=8',
+    )!;
+    expect(federatedOf(e.runs[0]!, e)).toEqual(federatedOf(row, e));
+    expect(federatedOf(e.runs[0]!, e)).toMatchObject({
+      clientsPerRound: 1000,
+      rounds: 11,
+      sharedNegatives: 64,
+    });
+    // A fixed sigma is a noisy run too; a run without noise keeps the preset's own settings.
+    const s = parseEvalArgs(['--data', 'd', '--preset', 'beauty', '--mode', 'federated', '--sigma', '2']);
+    expect(federatedOf(s.runs[0]!, s).clientsPerRound).toBe(1000);
+    const n = parseEvalArgs(['--data', 'd', '--preset', 'beauty', '--mode', 'federated']);
+    expect(federatedOf(n.runs[0]!, n).clientsPerRound).toBe(40);
+  });
+
   it('one run per --mode, sigma or epsilon, with flags overriding the preset', () => {
     const e = parseEvalArgs([
       '--data',
@@ -56,7 +74,13 @@ describe('fedrank eval options', () => {
       '--split',
       'test',
     ]);
-    expect(e.runs).toEqual([{ label: 'federated, ε=8', mode: 'federated', epsilon: 8 }]);
+    expect(e.runs).toMatchObject([{ label: 'federated, ε=8', mode: 'federated', epsilon: 8 }]);
+    // The preset's private settings apply, except what a flag sets (--rounds 7).
+    expect(federatedOf(e.runs[0]!, e)).toMatchObject({
+      rounds: 7,
+      clientsPerRound: 1000,
+      serverOpt: 'fedavg',
+    });
     expect(e.federated.rounds).toBe(7);
     expect(e.federated.delta).toBe(1e-5);
     expect(e.federated.sampling).toBe('poisson'); // the preset shuffles only without noise

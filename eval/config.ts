@@ -112,7 +112,42 @@ interface Preset {
   evalUsers: number;
   evalEvery: number;
   spec: Partial<ModelSpec>;
+  /** What a noisy run of this preset changes (its table's private rows use the same): applied to a single
+   * `--epsilon` / `--sigma` run too, except where a flag sets the value. */
+  private: FederatedOverrides;
   table: RunPlan[];
+}
+
+/** The flag that sets each federated setting, so that a preset's overrides never beat an explicit flag. */
+const FEDERATED_FLAGS: Record<keyof FederatedSettings, string> = {
+  rounds: 'rounds',
+  clientsPerRound: 'clients-per-round',
+  clip: 'clip',
+  localEpochs: 'local-epochs',
+  lr: 'lr',
+  batchSize: 'batch-size',
+  exampleNegatives: 'negatives',
+  sharedNegatives: 'shared-negatives',
+  lossReduction: 'loss',
+  clientBatch: 'client-batch',
+  serverOpt: 'server-opt',
+  serverLr: 'server-lr',
+  serverBeta2: 'server-beta2',
+  serverTau: 'server-tau',
+  serverBiasCorrection: 'server-bias-correction',
+  serverDecay: 'server-decay',
+  noisePath: 'noise-path',
+  sampling: 'sampling',
+  encoding: 'encoding',
+  delta: 'delta',
+};
+
+/** A preset's private overrides, less those the invocation sets by flag. */
+function privateOverrides(preset: Preset, given: Map<string, string>): FederatedOverrides {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(preset.private))
+    if (!given.has(FEDERATED_FLAGS[k as keyof FederatedSettings])) out[k] = v;
+  return out as FederatedOverrides;
 }
 
 const BASE_FEDERATED: FederatedSettings = {
@@ -202,6 +237,7 @@ export const PRESETS: Record<string, Preset> = {
     evalEvery: 400,
     // A stronger on-device bonus: validation NDCG@10 0.0175 -> 0.0194 without noise, 0.0149 -> 0.0173 at ε=8.
     spec: { personalWeight: 4 },
+    private: BEAUTY_PRIVATE,
     table: [
       { label: 'popularity', mode: 'popularity' },
       { label: 'centralized', mode: 'centralized' },
@@ -396,12 +432,14 @@ export function parseEvalArgs(argv: string[]): EvalConfig {
       throw new FedrankError('CLI_BAD_ARGUMENT', `--sigma/--epsilon apply to --mode federated only`);
     }
     if (m === 'federated') {
+      // A noisy run of a preset gets the preset's private settings, as its table's private rows do.
+      const overrides = noisy && preset ? { federated: privateOverrides(preset, o) } : {};
       if (o.has('epsilon')) {
         const e = numberOption(args, 'epsilon', 1e-6, 1e6);
-        runs = [{ label: `federated, ε=${e}`, mode: 'federated', epsilon: e }];
+        runs = [{ label: `federated, ε=${e}`, mode: 'federated', epsilon: e, ...overrides }];
       } else {
         const label = sigma > 0 ? `federated, σ=${sigma}` : 'federated, no noise';
-        runs = [{ label, mode: 'federated', sigma }];
+        runs = [{ label, mode: 'federated', sigma, ...overrides }];
       }
     } else {
       runs = [{ label: m, mode: m }];

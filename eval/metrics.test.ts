@@ -43,6 +43,18 @@ describe('ranking metrics', () => {
     expect(rankInRow(Float32Array.from([NaN, 0.1]), 0, []).greater).toBe(2);
   });
 
+  it('rankInRow ranks every candidate scored NaN above the target: a broken model gains nothing', () => {
+    // Target 2 (0.5); items 0 and 3 are NaN, item 1 is below: only a model that scored them would beat them.
+    const row = Float32Array.from([NaN, 0.2, 0.5, NaN, 0.9]);
+    expect(rankInRow(row, 2, [])).toEqual({ greater: 3, ties: 0 });
+    // A NaN history item is left out like any other.
+    expect(rankInRow(row, 2, [0])).toEqual({ greater: 2, ties: 0 });
+    // All-NaN but the target: last place, not first.
+    const broken = new Float32Array(50).fill(NaN);
+    broken[7] = 0;
+    expect(hitAt(10, rankInRow(broken, 7, []).greater, 0)).toBe(0);
+  });
+
   it('the accumulator averages over cases', () => {
     const acc = new MetricAccumulator();
     acc.add(0, 0); // hit at 1

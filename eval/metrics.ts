@@ -72,9 +72,10 @@ export function rankInRow(
   if (!Number.isFinite(t)) return { greater: row.length, ties: 0 };
   let greater = 0;
   let equal = 0;
+  // A candidate scored NaN is ranked above the target: a broken model must not gain from it.
   for (let j = 0; j < row.length; j++) {
     const s = row[j]!;
-    if (s > t) greater++;
+    if (s > t || s !== s) greater++;
     else if (s === t) equal++;
   }
   equal--; // the target itself
@@ -85,7 +86,7 @@ export function rankInRow(
     if (h === target || removed.has(h)) continue;
     removed.add(h);
     const s = row[h]!;
-    if (s > t) greater--;
+    if (s > t || s !== s) greater--;
     else if (s === t) equal--;
   }
   return { greater, ties: equal };

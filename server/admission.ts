@@ -19,7 +19,6 @@ export interface Submission {
   key: string;
   hash: string;
   view: TensorView;
-  norm: number;
   resolve(ack: UpdateAck): void;
   reject(err: unknown): void;
 }
@@ -136,7 +135,7 @@ export function admitBatch(
       continue;
     }
     const weight = stalenessWeight(staleness, rounds.stalenessAlpha);
-    addView(acc, sub.view, weight, sub.norm);
+    addView(acc, sub.view, weight);
     seen.add(sub.clientId);
     const rec: UpdateRecord = {
       idempotencyKey: sub.key,
@@ -145,7 +144,6 @@ export function admitBatch(
       payloadHash: sub.hash,
       baseVersion: h.baseVersion,
       weight,
-      norm: sub.norm,
       modelVersion: version,
       receivedAt: state.nowIso,
     };

@@ -18,7 +18,7 @@ import type { ServerConfig } from './config.ts';
 import { emptyAccumulator, maxHonestNorm } from './ingest.ts';
 import { encodeWeights, manifestOf, roundInfoOf } from './manifest.ts';
 import type { ModelSource } from './model-source.ts';
-import { plannedSigma, PrivacyLedger } from './privacy.ts';
+import { plannedSigma, PrivacyLedger, refuseUnrunMechanisms } from './privacy.ts';
 import { newRound, planClose } from './round-close.ts';
 import type { RoundAccumulator, RoundRecord, Store, UpdateRecord } from './store/types.ts';
 
@@ -84,6 +84,7 @@ export class Aggregator {
     now: () => number = Date.now,
     events: AggregatorEvents = {},
   ): Promise<Aggregator> {
+    refuseUnrunMechanisms(config);
     let state = await store.load();
     const wantsAdam = config.optimizer.kind === 'fedadam';
     if (!state) {
@@ -135,7 +136,7 @@ export class Aggregator {
    */
   submit(clientId: string, key: string, body: Uint8Array): Promise<UpdateAck> {
     if (this.closed) return Promise.reject(new FedrankError('UNAVAILABLE', 'server is shutting down'));
-    const { view, norm } = checkUpload(this.model, body, (b) => this.normBound(b));
+    const { view } = checkUpload(this.model, body, (b) => this.normBound(b));
     if (this.queuedBytes + body.byteLength > MAX_QUEUED_BYTES)
       throw new FedrankError('UNAVAILABLE', 'too many uploads queued; retry later');
     const hash = createHash('sha256').update(body).digest('hex');
@@ -152,7 +153,6 @@ export class Aggregator {
         key,
         hash,
         view,
-        norm,
         resolve: (a) => (done(), resolve(a)),
         reject: (e) => (done(), reject(e)),
       });
@@ -180,9 +180,9 @@ export class Aggregator {
     return b;
   }
 
-  /** The open round as clients see it. */
-  roundInfo(): RoundInfo | null {
-    return this.open ? roundInfoOf(this.open, this.config.rounds, this.deadlineMs()) : null;
+  /** The open round as clients see it; with the exact count of accepted updates for the operator. */
+  roundInfo(withCount = false): RoundInfo | null {
+    return this.open ? roundInfoOf(this.open, this.config.rounds, this.deadlineMs(), withCount) : null;
   }
 
   /** The model manifest clients fetch before training. */
@@ -346,7 +346,7 @@ export class Aggregator {
     });
     const { closed, next, refusal } = plan;
     try {
-      await this.store.closeRound(closed, plan.model, next);
+      await this.store.closeRound(closed, plan.model, next, plan.keepFromVersion);
     } catch (err) {
       this.log.error({ err, round: open.round.id }, 'closing the round failed; it stays open');
       return false;
@@ -354,12 +354,12 @@ export class Aggregator {
     this.params = plan.model.params;
     this.adam = plan.model.adam;
     this.version += 1;
-    this.ledger.record(plan.q, plan.sigma);
+    this.ledger.record(plan.sigma);
     this.waitingNote = null;
     this.refusal = refusal;
     if (next) {
       acc.sum.fill(0);
-      Object.assign(acc, { weight: 0, count: 0, normSum: 0, sqWeightSum: 0, maxWeight: 0 });
+      Object.assign(acc, { weight: 0, count: 0, sqWeightSum: 0, maxWeight: 0 });
       this.open = { round: next, acc };
     } else {
       this.open = null;

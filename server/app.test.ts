@@ -65,16 +65,26 @@ describe('public endpoints', () => {
     expect(m.version).toBe(0);
     expect(m.paramCount).toBe(s.aggregator.model.paramCount);
     expect(m.paramCount).toBeLessThan(200);
-    expect(m.round).toMatchObject({ id: 1, state: 'open', accepted: 0, minClients: 2, maxClients: 3 });
+    expect(m.round).toMatchObject({ id: 1, state: 'open', minClients: 2, maxClients: 3 });
     const etag = res.headers.etag as string;
     expect(etag).toMatch(/^"m-/);
     const again = await s.app.inject({ url: '/v1/model', headers: { 'if-none-match': etag } });
     expect(again.statusCode).toBe(304);
     expect(again.body).toBe('');
+    // An upload changes nothing public: no count of accepted updates, not even through the ETag.
     await upload(s, delta(s));
+    await s.aggregator.idle();
+    const same = await s.app.inject({ url: '/v1/model', headers: { 'if-none-match': etag } });
+    expect(same.statusCode).toBe(304);
+    expect(JSON.stringify((await s.app.inject('/v1/model')).json())).not.toMatch(/accepted/);
+    // The operator sees the count.
+    const st = (await s.app.inject({ url: '/v1/admin/status', headers: auth })).json();
+    expect(st.round.accepted).toBe(1);
+    await upload(s, delta(s));
+    await upload(s, delta(s)); // maxClients: the round closes and the model version changes
+    await s.aggregator.idle();
     const changed = await s.app.inject({ url: '/v1/model', headers: { 'if-none-match': etag } });
     expect(changed.statusCode).toBe(200);
-    expect(changed.json().round.accepted).toBe(1);
   });
 
   it('GET /v1/model/weights serves the codec f32 weights with ETag and 304', async () => {
@@ -93,7 +103,7 @@ describe('public endpoints', () => {
   });
 
   it('POST /v1/updates acknowledges, replays as duplicate, and closes the round at maxClients', async () => {
-    const s = await make();
+    const s = await make({ training: { expectedClientsPerRound: 3 } });
     const key = randomId('k');
     const client = randomId('c');
     const body = delta(s, 2);
@@ -117,7 +127,7 @@ describe('public endpoints', () => {
     await s.aggregator.idle();
     expect(s.aggregator.version).toBe(1);
     expect(s.aggregator.open!.round.id).toBe(2);
-    // FedAvg with learning rate 1: global += mean delta = (2 + 4 + 6) / 3
+    // FedAvg with learning rate 1: global += sum / D with the fixed denominator D = 3: (2 + 4 + 6) / 3
     const init = s.aggregator.model.init();
     const w = decodeTensor(new Uint8Array((await s.app.inject('/v1/model/weights')).rawPayload), {
       maxCount: 1e6,
@@ -153,11 +163,16 @@ describe('public endpoints', () => {
     await upload(s, 'nope');
     const m = await s.app.inject('/metrics');
     expect(m.headers['content-type']).toContain('text/plain');
-    expect(m.body).toContain('fedrank_updates_accepted_total 1');
-    expect(m.body).toContain('fedrank_updates_rejected_total{code="CODEC_BAD_MAGIC"} 1');
     expect(m.body).toContain('fedrank_model_version 0');
-    expect(m.body).toMatch(/fedrank_ingest_seconds_count 1/);
     expect(m.body).toContain('fedrank_rounds_closed_total 0');
+    expect(m.body).toMatch(/fedrank_epsilon_spent\{party="observers",unit="shopper"\} 0/);
+    // Public metrics count no uploads: differenced between scrapes, counts give each round's cohort size.
+    expect(m.body).not.toMatch(/accepted|duplicate|rejected|ingest_seconds/);
+    const full = await s.app.inject({ url: '/v1/admin/metrics', headers: auth });
+    expect(full.body).toContain('fedrank_updates_accepted_total 1');
+    expect(full.body).toContain('fedrank_updates_rejected_total{code="CODEC_BAD_MAGIC"} 1');
+    expect(full.body).toMatch(/fedrank_ingest_seconds_count 1/);
+    expect((await s.app.inject('/v1/admin/metrics')).statusCode).toBe(401);
   });
 
   it('serves the dashboard at /dashboard/ and redirects /dashboard', async () => {

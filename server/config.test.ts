@@ -28,10 +28,29 @@ describe('configuration', () => {
       [{ rounds: { minClients: 5, maxClients: 3 } }, /rounds\.maxClients: must be >= minClients/],
       [{ training: { noiseMode: 'global' } }, /training\.noiseMode: must be one of 'local', 'distributed'/],
       [
-        { training: { expectedClientsPerRound: 9 } },
+        {
+          training: { noiseMode: 'distributed', expectedClientsPerRound: 9 },
+          privacy: { secureAggregation: true },
+        },
         /expectedClientsPerRound: must be <= rounds\.minClients/,
       ],
-      [{ privacy: { samplingRate: 0.1 } }, /needs both samplingRate and populationSize/],
+      [
+        { privacy: { samplingRate: 0.1 } },
+        /privacy\.samplingRate: amplification by sampling is not available/,
+      ],
+      // Nothing samples the clients of a round: a sampling claim would report epsilon ~2 where ~655 is true.
+      [
+        {
+          privacy: { samplingRate: 0.01, populationSize: 10_000 },
+          rounds: { minClients: 50, maxClients: 100 },
+        },
+        /privacy\.samplingRate: amplification by sampling is not available: no round samples its clients/,
+      ],
+      [
+        { training: { noiseMode: 'distributed' } },
+        /training\.noiseMode: distributed noise needs privacy\.secureAggregation/,
+      ],
+      [{ privacy: { maxContributions: 0 } }, /privacy\.maxContributions/],
       [
         { privacy: { epsilonBudget: 5 }, training: { noiseMultiplier: 0 } },
         /sigma 0 spends infinite epsilon/,

@@ -37,12 +37,21 @@ export interface ServerConfig {
   optimizer: ServerOptimizer;
   privacy: {
     delta: number;
-    /** Server epsilon budget for the released model; null = unlimited (still reported). */
+    /**
+     * Epsilon budget per shopper against the model's observers (see docs/privacy.md); training stops when
+     * the next round would exceed it. null = unlimited (still reported).
+     */
     epsilonBudget: number | null;
     deviceEpsilonBudget: number;
-    /** Poisson sampling rate q for amplification; only used together with populationSize. */
+    /** Refused unless null: no round samples its clients, so no amplification by sampling may be claimed. */
     samplingRate: number | null;
     populationSize: number | null;
+    /** Whether rounds run secure aggregation (the server sees only sums); distributed noise requires it. */
+    secureAggregation: boolean;
+    /** Rounds one shopper can contribute to, as devices enforce it; null = no cap (every round counts). */
+    maxContributions: number | null;
+    /** Rounds between two contributions of one device, as devices enforce it. */
+    minSeparationRounds: number;
     /** z in the norm bound C + s*(sqrt(d) + z): the tail is below exp(-z^2/2). */
     normTailZ: number;
   };
@@ -70,7 +79,8 @@ export function defaultConfig(): ServerConfig {
     training: {
       clipNorm: 1,
       noiseMultiplier: 1,
-      noiseMode: 'distributed',
+      // Distributed noise is private against the server only under secure aggregation, which is off by default.
+      noiseMode: 'local',
       expectedClientsPerRound: 3,
       localEpochs: 1,
       learningRate: 0.05,
@@ -84,10 +94,13 @@ export function defaultConfig(): ServerConfig {
     optimizer: { kind: 'fedavg', learningRate: 1 },
     privacy: {
       delta: 1e-5,
-      epsilonBudget: null,
+      epsilonBudget: 8,
       deviceEpsilonBudget: 8,
       samplingRate: null,
       populationSize: null,
+      secureAggregation: false,
+      maxContributions: null,
+      minSeparationRounds: 1,
       normTailZ: 8,
     },
     limits: { perIpPerMinute: 1200, perClientPerMinute: 30, jsonBodyBytes: 64 * 1024 },
@@ -193,7 +206,10 @@ function checkPrivacy(c: ConfigCheck, x: Obj): void {
   if (!p) return;
   c.keys(
     p,
-    ['delta', 'epsilonBudget', 'deviceEpsilonBudget', 'samplingRate', 'populationSize', 'normTailZ'],
+    [
+      ...['delta', 'epsilonBudget', 'deviceEpsilonBudget', 'samplingRate', 'populationSize', 'normTailZ'],
+      ...['secureAggregation', 'maxContributions', 'minSeparationRounds'],
+    ],
     'privacy',
   );
   c.num(p, 'delta', 'privacy', 1e-300, 0.1);
@@ -202,6 +218,9 @@ function checkPrivacy(c: ConfigCheck, x: Obj): void {
   c.numOrNull(p, 'samplingRate', 'privacy', 1e-12, 1);
   c.numOrNull(p, 'populationSize', 'privacy', 1, 1e12, true);
   c.num(p, 'normTailZ', 'privacy', 3, 40);
+  c.bool(p, 'secureAggregation', 'privacy');
+  c.numOrNull(p, 'maxContributions', 'privacy', 1, 1e9, true);
+  c.num(p, 'minSeparationRounds', 'privacy', 1, 1e9, true);
 }
 
 function checkLimits(c: ConfigCheck, x: Obj): void {
@@ -217,20 +236,23 @@ function checkLimits(c: ConfigCheck, x: Obj): void {
 function checkAcross(c: ConfigCheck, x: ServerConfig): void {
   const ok = (...paths: string[]): boolean => paths.every((p) => !c.failed(p));
   const { training: t, rounds: r, privacy: p } = x;
-  if (ok('privacy.samplingRate', 'privacy.populationSize')) {
-    const q = p.samplingRate;
-    const pop = p.populationSize;
-    if ((q === null) !== (pop === null))
-      c.problem(
-        'privacy.samplingRate',
-        'amplification by sampling needs both samplingRate and populationSize',
-      );
-    else if (q !== null && pop !== null && ok('rounds.minClients') && q * pop < r.minClients)
-      c.problem(
-        'privacy.samplingRate',
-        `samplingRate*populationSize (${q * pop}) is below rounds.minClients (${r.minClients})`,
-      );
-  }
+  if (
+    ok('privacy.samplingRate', 'privacy.populationSize') &&
+    (p.samplingRate !== null || p.populationSize !== null)
+  )
+    c.problem(
+      'privacy.samplingRate',
+      'amplification by sampling is not available: no round samples its clients (the first devices to show up join), so samplingRate and populationSize must be null',
+    );
+  if (
+    ok('training.noiseMode', 'privacy.secureAggregation') &&
+    t.noiseMode === 'distributed' &&
+    !p.secureAggregation
+  )
+    c.problem(
+      'training.noiseMode',
+      "distributed noise needs privacy.secureAggregation: without it the server sees each upload with 1/sqrt(m) of the noise; use 'local'",
+    );
   if (
     ok('training.noiseMode', 'training.expectedClientsPerRound', 'rounds.minClients') &&
     t.noiseMode === 'distributed' &&

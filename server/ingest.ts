@@ -75,7 +75,7 @@ export function maxHonestNorm(t: TrainingConfig, d: number, z: number, blockSize
 }
 
 /** acc.sum += weight * update, and the accumulator's totals. */
-export function addView(acc: RoundAccumulator, v: TensorView, weight: number, norm: number): void {
+export function addView(acc: RoundAccumulator, v: TensorView, weight: number): void {
   const sum = acc.sum;
   if ('values' in v) {
     const x = v.values;
@@ -108,12 +108,11 @@ export function addView(acc: RoundAccumulator, v: TensorView, weight: number, no
   }
   acc.weight += weight;
   acc.count += 1;
-  acc.normSum += norm;
   acc.sqWeightSum += weight * weight;
   if (weight > acc.maxWeight) acc.maxWeight = weight;
 }
 
 /** A zeroed accumulator for `n` parameters. */
 export function emptyAccumulator(n: number): RoundAccumulator {
-  return { sum: new Float64Array(n), weight: 0, count: 0, normSum: 0, sqWeightSum: 0, maxWeight: 0 };
+  return { sum: new Float64Array(n), weight: 0, count: 0, sqWeightSum: 0, maxWeight: 0 };
 }

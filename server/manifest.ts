@@ -9,16 +9,20 @@ import type { ServerConfig } from './config.ts';
 import type { ModelSource } from './model-source.ts';
 import type { RoundAccumulator, RoundRecord } from './store/types.ts';
 
-/** The open round as clients see it; `deadlineMs` is its deadline (epoch ms), or null without one. */
+/**
+ * The open round; `deadlineMs` is its deadline (epoch ms), or null without one. The exact count of accepted
+ * updates only when `withCount` (operator routes): published, it would release each round's cohort size.
+ */
 export function roundInfoOf(
   open: { round: RoundRecord; acc: RoundAccumulator },
   rounds: ServerConfig['rounds'],
   deadlineMs: number | null,
+  withCount = false,
 ): RoundInfo {
   return {
     id: open.round.id,
     state: 'open',
-    accepted: open.acc.count,
+    ...(withCount ? { accepted: open.acc.count } : {}),
     minClients: rounds.minClients,
     maxClients: rounds.maxClients,
     deadline: deadlineMs === null ? null : new Date(deadlineMs).toISOString(),

@@ -1,5 +1,7 @@
 /** Prometheus text-format metrics (exposition format 0.0.4) without a client library: a few counters,
- * gauges read at scrape time, and one histogram. */
+ * gauges read at scrape time, and one histogram. The public view (/metrics) leaves out every count of
+ * uploads (accepted, duplicate, rejected, ingest timings): differenced between scrapes they give each round's
+ * exact number of contributors. The operator's authenticated /v1/admin/metrics has them all. */
 
 import { RefusedOrigins } from './refused-origins.ts';
 
@@ -38,13 +40,42 @@ export class Metrics {
   render(g: {
     modelVersion: number;
     epsilon: number;
+    delta: number;
     roundAccepted: number;
     epsilonBudget: number | null;
+    /** Include upload counts (operator only). */
+    counts: boolean;
   }): string {
     const out: string[] = [];
     const metric = (name: string, type: string, help: string, lines: string[]): void => {
       out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, ...lines);
     };
+    const privacyHelp = `per shopper against model observers, at delta ${g.delta}, no sampling (docs/privacy.md)`;
+    const party = '{party="observers",unit="shopper"}';
+    metric('fedrank_model_version', 'gauge', 'Version of the global model.', [
+      `fedrank_model_version ${g.modelVersion}`,
+    ]);
+    metric(
+      'fedrank_origin_refused_total',
+      'counter',
+      'Browser requests refused because their origin is not in allowedOrigins, by origin.',
+      this.refusedOrigins.metricLines(),
+    );
+    metric('fedrank_rounds_closed_total', 'counter', 'Rounds closed since start.', [
+      `fedrank_rounds_closed_total ${this.roundsClosed}`,
+    ]);
+    metric('fedrank_epsilon_spent', 'gauge', `Epsilon of the released model, ${privacyHelp}.`, [
+      `fedrank_epsilon_spent${party} ${num(g.epsilon)}`,
+    ]);
+    if (g.epsilonBudget !== null)
+      metric('fedrank_epsilon_budget', 'gauge', `Configured epsilon budget, ${privacyHelp}.`, [
+        `fedrank_epsilon_budget${party} ${g.epsilonBudget}`,
+      ]);
+    const mem = process.memoryUsage();
+    metric('process_resident_memory_bytes', 'gauge', 'Resident set size.', [
+      `process_resident_memory_bytes ${mem.rss}`,
+    ]);
+    if (!g.counts) return out.join('\n') + '\n';
     metric('fedrank_updates_accepted_total', 'counter', 'Updates accepted and counted.', [
       `fedrank_updates_accepted_total ${this.accepted}`,
     ]);
@@ -60,28 +91,9 @@ export class Metrics {
       'Uploads rejected, by error code.',
       [...this.rejected.entries()].sort().map(([c, v]) => `fedrank_updates_rejected_total{code="${c}"} ${v}`),
     );
-    metric(
-      'fedrank_origin_refused_total',
-      'counter',
-      'Browser requests refused because their origin is not in allowedOrigins, by origin.',
-      this.refusedOrigins.metricLines(),
-    );
-    metric('fedrank_rounds_closed_total', 'counter', 'Rounds closed since start.', [
-      `fedrank_rounds_closed_total ${this.roundsClosed}`,
-    ]);
-    metric('fedrank_model_version', 'gauge', 'Version of the global model.', [
-      `fedrank_model_version ${g.modelVersion}`,
-    ]);
     metric('fedrank_round_accepted', 'gauge', 'Updates accepted in the open round.', [
       `fedrank_round_accepted ${g.roundAccepted}`,
     ]);
-    metric('fedrank_epsilon_spent', 'gauge', 'Epsilon of the released model at the configured delta.', [
-      `fedrank_epsilon_spent ${num(g.epsilon)}`,
-    ]);
-    if (g.epsilonBudget !== null)
-      metric('fedrank_epsilon_budget', 'gauge', 'Configured epsilon budget.', [
-        `fedrank_epsilon_budget ${g.epsilonBudget}`,
-      ]);
     const lines = INGEST_BUCKETS.map(
       (b, i) => `fedrank_ingest_seconds_bucket{le="${b}"} ${this.bucketCounts[i]}`,
     );
@@ -96,10 +108,6 @@ export class Metrics {
       'Time from request start to acknowledgement of accepted updates.',
       lines,
     );
-    const mem = process.memoryUsage();
-    metric('process_resident_memory_bytes', 'gauge', 'Resident set size.', [
-      `process_resident_memory_bytes ${mem.rss}`,
-    ]);
     return out.join('\n') + '\n';
   }
 }

@@ -1,14 +1,17 @@
 /**
- * Privacy accounting of the released model with the shared RDP accountant.
+ * Privacy accounting of the released model, per shopper against the MODEL'S OBSERVERS (anyone who downloads
+ * a model), with the shared accountant and no amplification: nothing samples the clients of a round.
  *
- * A round releases mean = (sum_i w_i x_i) / W where each client's x_i is clipped to C and carries its own
- * Gaussian noise of std s (s = sigma*C locally, sigma*C/sqrt(m) distributed). The weighted sum has L2
- * sensitivity C*max(w) (one client's whole contribution) and noise std s*sqrt(sum w_i^2), so the round is
- * a Gaussian mechanism with effective multiplier sigma_r = s*sqrt(sum w^2) / (C*max w). Rounds compose
- * heterogeneously. The sampling rate q is 1 (no amplification) unless the configuration states a Poisson
- * sampling rate and a population size.
+ * A round releases mean = (sum_i w_i x_i) / D, D a configured constant (not the realized count, which would
+ * itself be a release). Each client's x_i is clipped to C and carries its own Gaussian noise of std s
+ * (s = sigma*C locally, sigma*C/sqrt(m) distributed). The weighted sum has L2 sensitivity C*max(w) and noise
+ * std s*sqrt(sum w_i^2), so the round is a Gaussian mechanism with multiplier sigma_r = s*sqrt(sum w^2) /
+ * (C*max w), assuming the round's other uploads are honest (their noise counts). A shopper is in at most
+ * every round, or in at most `privacy.maxContributions` rounds when devices enforce that cap: then the k
+ * rounds with the least noise bound what one shopper can lose.
  */
-import { RdpAccountant } from '../shared/dp/accountant.ts';
+import { FedrankError } from '../shared/errors.ts';
+import { composedEpsilon, gaussianRdp } from '../shared/dp/mechanisms.ts';
 import { noiseStdPerClient } from '../shared/dp/noise.ts';
 import type { TrainingConfig } from '../shared/protocol.ts';
 import type { ServerConfig } from './config.ts';
@@ -22,12 +25,17 @@ export interface RoundNoise {
   noiseStd: number;
 }
 
+/** The constant the round's weighted sum is divided by: the target cohort size, never the realized count. */
+export function meanDenominator(t: Pick<TrainingConfig, 'expectedClientsPerRound'>): number {
+  return t.expectedClientsPerRound;
+}
+
 /** Noise of a closed round from its accumulator (all updates noised with the per-client std). */
 export function roundNoise(t: TrainingConfig, acc: RoundAccumulator): RoundNoise {
   const s = noiseStdPerClient(t);
   if (acc.count === 0 || acc.maxWeight <= 0) return { sigma: 0, noiseStd: 0 };
   const sumStd = s * Math.sqrt(acc.sqWeightSum);
-  return { sigma: sumStd / (t.clipNorm * acc.maxWeight), noiseStd: sumStd / acc.weight };
+  return { sigma: sumStd / (t.clipNorm * acc.maxWeight), noiseStd: sumStd / meanDenominator(t) };
 }
 
 /** Sigma a round will at least have when it closes with `n` equally weighted fresh updates. */
@@ -35,22 +43,47 @@ export function plannedSigma(t: TrainingConfig, n: number): number {
   return (noiseStdPerClient(t) * Math.sqrt(n)) / t.clipNorm;
 }
 
-/** Epsilon of the released model over its rounds; Infinity once any round had no noise. */
+/** Whether this server runs secure aggregation; set when the secure-aggregation rounds are wired in. */
+export const SECURE_AGGREGATION_RUNS = false;
+
+/** A configuration may only claim the mechanisms this server runs (as for sampling, refused at start). */
+export function refuseUnrunMechanisms(config: ServerConfig): void {
+  if (config.privacy.secureAggregation && !SECURE_AGGREGATION_RUNS)
+    throw new FedrankError(
+      'CONFIG_INVALID',
+      'privacy.secureAggregation: this server does not run secure aggregation yet; the guarantee it implies would not hold',
+    );
+}
+
+/** What the ledger's figure is, in words, for every place that shows it. */
+export function ledgerAssumptions(config: ServerConfig): string[] {
+  const k = config.privacy.maxContributions;
+  return [
+    'per shopper (one browser profile per shop origin), against anyone who downloads a model',
+    'no amplification by sampling (nothing samples the clients of a round)',
+    k === null
+      ? 'a shopper may contribute to every round (no participation cap is configured)'
+      : `a shopper contributes to at most ${k} rounds (enforced by the device)`,
+    `at least rounds.minClients (${config.rounds.minClients}) uploads per round, whose noise is honest`,
+  ];
+}
+
+/** Epsilon of the released model over its rounds, per shopper; Infinity once a counted round had no noise. */
 export class PrivacyLedger {
   readonly delta: number;
-  readonly q: number;
   readonly budget: number | null;
-  private accountant = new RdpAccountant();
-  private infinite = false;
+  /** Rounds one shopper can be in (null: all). */
+  readonly maxContributions: number | null;
+  private readonly sigmas: number[] = [];
   private spent = 0;
-  private rounds = 0;
 
-  constructor(config: ServerConfig, closed: { q: number; sigma: number }[]) {
+  constructor(config: ServerConfig, closed: { sigma: number }[]) {
     this.delta = config.privacy.delta;
     this.budget = config.privacy.epsilonBudget;
-    this.q = config.privacy.samplingRate ?? 1;
-    for (const r of closed) this.add(r.q, r.sigma);
-    this.spent = this.compute();
+    this.maxContributions = config.privacy.maxContributions;
+    // Stored sampling rates of older versions are ignored: they claimed an amplification that never was.
+    for (const r of closed) this.sigmas.push(r.sigma);
+    this.spent = this.epsilonOf(this.sigmas);
   }
 
   /** Epsilon spent so far (0 before the first round). */
@@ -59,22 +92,19 @@ export class PrivacyLedger {
   }
 
   get roundCount(): number {
-    return this.rounds;
+    return this.sigmas.length;
   }
 
   /** Composes one closed round; returns epsilon after it. */
-  record(q: number, sigma: number): number {
-    this.add(q, sigma);
-    this.spent = this.compute();
+  record(sigma: number): number {
+    this.sigmas.push(sigma);
+    this.spent = this.epsilonOf(this.sigmas);
     return this.spent;
   }
 
   /** Epsilon if rounds with these multipliers were released next (the ledger is unchanged). */
   projected(...sigmas: number[]): number {
-    if (this.infinite || sigmas.some((s) => !(s > 0))) return Infinity;
-    const copy = RdpAccountant.fromJSON(this.accountant.toJSON());
-    for (const s of sigmas) copy.compose(this.q, s, 1);
-    return copy.epsilon(this.delta).epsilon;
+    return this.epsilonOf([...this.sigmas, ...sigmas]);
   }
 
   /** Why another round (multiplier `sigmaNext`) must not open, or null when the budget allows it. */
@@ -89,26 +119,22 @@ export class PrivacyLedger {
     const next = this.projected(...before, sigmaNext);
     if (next <= this.budget) return null;
     const spent = sigmaNow === null ? this.spent : this.projected(sigmaNow);
-    const rounds = this.rounds + before.length;
+    const rounds = this.sigmas.length + before.length;
     return (
-      `epsilon budget ${this.budget} at delta ${this.delta} would be exceeded: spent ${fmt(spent)} ` +
-      `after ${rounds} rounds, one more round (sigma ${fmt(sigmaNext)}) would reach ${fmt(next)}`
+      `epsilon budget ${this.budget} at delta ${this.delta} (per shopper, against model observers) would be ` +
+      `exceeded: spent ${fmt(spent)} after ${rounds} rounds, one more round (sigma ${fmt(sigmaNext)}) ` +
+      `would reach ${fmt(next)}`
     );
   }
 
-  private add(q: number, sigma: number): void {
-    this.rounds += 1;
-    if (!(sigma > 0)) {
-      this.infinite = true;
-      return;
-    }
-    this.accountant.compose(q, sigma, 1);
-  }
-
-  private compute(): number {
-    if (this.infinite) return Infinity;
-    if (this.rounds === 0) return 0;
-    return this.accountant.epsilon(this.delta).epsilon;
+  /** The rounds one shopper can be in: all, or the k with the least noise (they cost the most). */
+  private epsilonOf(sigmas: number[]): number {
+    const k = this.maxContributions;
+    const counted = k === null || k >= sigmas.length ? sigmas : [...sigmas].sort((a, b) => a - b).slice(0, k);
+    if (counted.length === 0) return 0;
+    if (counted.some((s) => !(s > 0))) return Infinity;
+    const parts = counted.map((s) => ({ rdp: gaussianRdp(s), times: 1 }));
+    return composedEpsilon(parts, this.delta).epsilon;
   }
 }
 

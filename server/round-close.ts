@@ -3,9 +3,9 @@
  * and privacy cost, and the next round if the budget still allows one. Computed without touching the
  * Aggregator's state, so that a failed store commit leaves the round open and the model unchanged.
  */
-import { applyServerStep, meanDelta, type AdamState } from '../shared/fl/aggregate.ts';
+import { applyServerStep, type AdamState } from '../shared/fl/aggregate.ts';
 import type { ServerConfig } from './config.ts';
-import { plannedSigma, type PrivacyLedger, roundNoise } from './privacy.ts';
+import { meanDenominator, plannedSigma, type PrivacyLedger, roundNoise } from './privacy.ts';
 import type { RoundAccumulator, RoundRecord, StoredModel } from './store/types.ts';
 
 /** The state a close starts from; nothing in it is modified. */
@@ -28,8 +28,20 @@ export interface ClosePlan {
   /** The round that opens next, or null when the budget refuses it (`refusal` says why). */
   next: RoundRecord | null;
   refusal: string | null;
-  q: number;
   sigma: number;
+  /** Update records with an older base version can no longer be replayed into a round: the store drops them. */
+  keepFromVersion: number;
+}
+
+/**
+ * The round's mean delta over a fixed denominator: the realized count (or weight) is data-dependent and public
+ * knowledge of it would be a release of its own; a constant keeps the sensitivity C*max(w)/D.
+ */
+export function fixedMean(acc: RoundAccumulator, denominator: number): Float32Array {
+  const out = new Float32Array(acc.sum.length);
+  const inv = 1 / denominator;
+  for (let i = 0; i < out.length; i++) out[i] = acc.sum[i]! * inv;
+  return out;
 }
 
 /** Computes the closed round, the next model and the next round from the open round's accumulator. */
@@ -37,13 +49,12 @@ export function planClose(input: CloseInput): ClosePlan {
   const { config, open, ledger, version } = input;
   const acc = open.acc;
   const t = config.training;
-  const mean = meanDelta(acc);
+  const mean = fixedMean(acc, meanDenominator(t));
   // Copies: the step must not touch the live model until the store has committed the close.
   const params = input.params.slice();
   const adam = input.adam ? { m: input.adam.m.slice(), v: input.adam.v.slice() } : null;
   applyServerStep(params, mean, config.optimizer, adam ?? undefined, version + 1);
   const noise = roundNoise(t, acc);
-  const q = ledger.q;
   const nowIso = new Date(input.now()).toISOString();
   const epsilonAfter = ledger.projected(noise.sigma);
   const closed: RoundRecord = {
@@ -52,10 +63,9 @@ export function planClose(input: CloseInput): ClosePlan {
     closedAt: nowIso,
     participants: acc.count,
     weightSum: acc.weight,
-    meanUpdateNorm: acc.count > 0 ? acc.normSum / acc.count : null,
     noiseStd: noise.noiseStd,
     sigma: noise.sigma,
-    q,
+    q: 1,
     epsilonAfter: Number.isFinite(epsilonAfter) ? epsilonAfter : null,
     resultVersion: version + 1,
   };
@@ -67,8 +77,8 @@ export function planClose(input: CloseInput): ClosePlan {
     model: { modelId: input.modelId, version: version + 1, params, adam },
     next,
     refusal,
-    q,
     sigma: noise.sigma,
+    keepFromVersion: version + 1 - config.rounds.maxStaleness,
   };
 }
 
@@ -82,7 +92,6 @@ export function newRound(id: number, baseVersion: number, openedAt: string): Rou
     state: 'open',
     participants: 0,
     weightSum: 0,
-    meanUpdateNorm: null,
     noiseStd: null,
     sigma: null,
     q: null,

@@ -3,7 +3,11 @@ import { makeConfig } from './config.ts';
 import { roundSignal } from './round-signal.ts';
 
 const training = (over: Record<string, unknown>) =>
-  makeConfig({ training: over, rounds: { minClients: 1000, maxClients: 1000 } }).training;
+  makeConfig({
+    training: over,
+    rounds: { minClients: 1000, maxClients: 1000 },
+    privacy: { secureAggregation: true, epsilonBudget: null },
+  }).training;
 
 describe('roundSignal', () => {
   it('distributed: SNR = sqrt(n*m)/(sigma*sqrt(d)); SNR 1 exactly at n = m = sigma*sqrt(d)', () => {

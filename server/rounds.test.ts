@@ -83,7 +83,7 @@ describe('rounds', () => {
 
   it('records noise and epsilon per round (local mode: sigma_r = sigma*sqrt(n))', async () => {
     const s = await make({
-      training: { clipNorm: 100, noiseMultiplier: 1.5, noiseMode: 'local' },
+      training: { clipNorm: 100, noiseMultiplier: 1.5, noiseMode: 'local', expectedClientsPerRound: 3 },
       rounds: { minClients: 3, maxClients: 3 },
     });
     for (let i = 0; i < 3; i++) await send(s, 1);
@@ -92,25 +92,35 @@ describe('rounds', () => {
     expect(r1.sigma).toBeCloseTo(1.5 * Math.sqrt(3), 9);
     expect(r1.noiseStd).toBeCloseTo((150 * Math.sqrt(3)) / 3, 9);
     expect(r1.q).toBe(1);
-    expect(r1.meanUpdateNorm).toBeCloseTo(Math.sqrt(s.aggregator.model.paramCount), 5);
+    expect(r1).not.toHaveProperty('meanUpdateNorm');
     const eps = computeEpsilon({ q: 1, sigma: 1.5 * Math.sqrt(3), steps: 1, delta: 1e-5 }).epsilon;
     expect(r1.epsilonAfter).toBeCloseTo(eps, 9);
     expect((await admin(s, '/v1/admin/status')).privacy.epsilonSpent).toBeCloseTo(eps, 9);
   });
 
-  it('distributed noise over m clients and amplification only when configured', async () => {
+  it('refuses to start with distributed noise under a secure aggregation it does not run', async () => {
+    await expect(
+      make({
+        training: { clipNorm: 100, noiseMultiplier: 2, noiseMode: 'distributed', expectedClientsPerRound: 2 },
+        privacy: { secureAggregation: true },
+      }),
+    ).rejects.toThrow(/does not run secure aggregation yet/);
+  });
+
+  it('divides the round sum by the configured cohort size, whatever the realized count', async () => {
     const s = await make({
-      training: { clipNorm: 100, noiseMultiplier: 2, noiseMode: 'distributed', expectedClientsPerRound: 2 },
-      rounds: { minClients: 2, maxClients: 3 },
-      privacy: { samplingRate: 0.01, populationSize: 10_000 },
+      training: { expectedClientsPerRound: 4 },
+      rounds: { minClients: 2, maxClients: 2 },
     });
-    for (let i = 0; i < 3; i++) await send(s, 1);
+    const before = s.aggregator.params.slice();
+    await send(s, 1);
+    await send(s, 3);
     await s.aggregator.idle();
-    const [, r1] = (await admin(s, '/v1/admin/rounds')).rounds;
-    expect(r1.sigma).toBeCloseTo(2 * Math.sqrt(3 / 2), 9);
-    expect(r1.q).toBe(0.01);
-    const eps = computeEpsilon({ q: 0.01, sigma: 2 * Math.sqrt(1.5), steps: 1, delta: 1e-5 }).epsilon;
-    expect(r1.epsilonAfter).toBeCloseTo(eps, 9);
+    expect(s.aggregator.version).toBe(1);
+    // FedAvg lr 1: (1 + 3) / 4 = 1, where the realized-count mean would move by 2.
+    const moved = s.aggregator.params.map((p, i) => p - before[i]!);
+    expect(Math.min(...moved)).toBeCloseTo(1, 5);
+    expect(Math.max(...moved)).toBeCloseTo(1, 5);
   });
 
   it('FedAdam with bias correction steps every parameter by about lr in the first rounds, as Adam', async () => {

@@ -4,6 +4,7 @@ import { FedrankError } from '../shared/errors.ts';
 import type { Aggregator } from './aggregator.ts';
 import type { ServerConfig } from './config.ts';
 import type { Metrics } from './metrics.ts';
+import { ledgerAssumptions } from './privacy.ts';
 import type { Store } from './store/types.ts';
 import { roundSignal } from './round-signal.ts';
 
@@ -53,7 +54,7 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: Ctx): void {
           uptimeSeconds: (Date.now() - ctx.started) / 1000,
           store: 'sqlite',
           model: { modelId: agg.model.modelId, version: agg.version, paramCount: agg.model.paramCount },
-          round: agg.roundInfo(),
+          round: agg.roundInfo(true),
           roundNote: agg.refusal ?? agg.waitingNote,
           budgetExhausted: agg.refusal !== null,
           lastRound: recent[0] ?? null,
@@ -67,7 +68,9 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: Ctx): void {
             epsilonSpent: finite(agg.ledger.epsilon),
             epsilonBudget: config.privacy.epsilonBudget,
             rounds: agg.ledger.roundCount,
-            samplingRate: agg.ledger.q,
+            party: 'observers',
+            assumptions: ledgerAssumptions(config),
+            trainingStopped: agg.refusal,
           },
           training: config.training,
           rounds: config.rounds,
@@ -122,6 +125,19 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: Ctx): void {
       });
 
       admin.get('/config', async () => publicConfig(config));
+
+      // The full metrics, upload counts included (the public /metrics has none); scrape with the token.
+      admin.get('/metrics', async (_req, reply) => {
+        const text = metrics.render({
+          modelVersion: agg.version,
+          epsilon: agg.ledger.epsilon,
+          delta: config.privacy.delta,
+          roundAccepted: agg.open?.acc.count ?? 0,
+          epsilonBudget: config.privacy.epsilonBudget,
+          counts: true,
+        });
+        return reply.type('text/plain; version=0.0.4; charset=utf-8').send(text);
+      });
     },
     { prefix: '/v1/admin' },
   );

@@ -134,8 +134,10 @@ export function registerPublicRoutes(app: FastifyInstance, ctx: Ctx): void {
     const text = metrics.render({
       modelVersion: aggregator.version,
       epsilon: aggregator.ledger.epsilon,
+      delta: config.privacy.delta,
       roundAccepted: aggregator.open?.acc.count ?? 0,
       epsilonBudget: config.privacy.epsilonBudget,
+      counts: false,
     });
     return reply.type('text/plain; version=0.0.4; charset=utf-8').send(text);
   });

@@ -43,6 +43,8 @@ export function testConfig(over: Record<string, unknown> = {}): ServerConfig {
       training: { clipNorm: 100, noiseMultiplier: 0, noiseMode: 'local', expectedClientsPerRound: 1 },
       rounds: { minClients: 2, maxClients: 3, deadlineSeconds: null, maxStaleness: 1, stalenessAlpha: 0.5 },
       limits: { perIpPerMinute: 0, perClientPerMinute: 0 },
+      // No noise, so no budget (a budget needs sigma > 0); privacy tests set both.
+      privacy: { epsilonBudget: null },
       logLevel: 'silent',
     },
     over,

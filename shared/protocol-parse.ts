@@ -186,7 +186,7 @@ export function parseRoundInfo(x: unknown, path = 'round'): RoundInfo {
   return {
     id: integer(o, 'id', path, 0, UINT32_MAX),
     state: oneOf(o, 'state', path, ROUND_STATES),
-    accepted: integer(o, 'accepted', path, 0, maxClients),
+    ...(o.accepted === undefined ? {} : { accepted: integer(o, 'accepted', path, 0, maxClients) }),
     minClients,
     maxClients,
     deadline,

@@ -68,7 +68,8 @@ export interface PrivacyInfo {
 export interface RoundInfo {
   id: number;
   state: 'open' | 'closed';
-  accepted: number;
+  /** Updates accepted so far: only on the operator's authenticated routes (an exact count is a release). */
+  accepted?: number;
   minClients: number;
   maxClients: number;
   /** ISO time at which the round closes if it has minClients, or null. */

@@ -4,7 +4,6 @@ export interface RoundRow {
   closed: boolean;
   version: number | null;
   clients: number;
-  meanNorm: number | null;
   epsilon: number | null;
   closedAt: string | null;
   eval: unknown;

@@ -16,7 +16,6 @@ function roundRow(r) {
     closed: state === 'closed' || Boolean(closedAt),
     version: num(first(r.resultVersion, r.modelVersionAfter, r.versionAfter, r.modelVersion, r.version)),
     clients: num(first(r.participants, r.contributions, r.accepted, r.clients, r.count)) ?? 0,
-    meanNorm: num(first(r.meanUpdateNorm, r.meanNorm, r.meanPreClipNorm)),
     epsilon: num(first(r.epsilonAfter, r.epsilon, r.epsilonSpent)),
     closedAt,
     eval: r.eval ?? null,

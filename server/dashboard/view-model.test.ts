@@ -35,7 +35,6 @@ const rounds = {
       state: 'open',
       closedAt: null,
       participants: 1,
-      meanUpdateNorm: null,
       epsilonAfter: null,
       resultVersion: null,
     },
@@ -44,7 +43,6 @@ const rounds = {
       state: 'closed',
       closedAt: '2026-01-01T00:00:02Z',
       participants: 3,
-      meanUpdateNorm: 1.5,
       epsilonAfter: 6.5,
       resultVersion: 2,
     },
@@ -53,7 +51,6 @@ const rounds = {
       state: 'closed',
       closedAt: '2026-01-01T00:00:01Z',
       participants: 2,
-      meanUpdateNorm: 2.5,
       epsilonAfter: 4,
       resultVersion: 1,
     },
@@ -70,12 +67,10 @@ describe('dashboard view model', () => {
     expect(v.rejectedTotal).toBe(2);
     expect(v.epsilonSpent).toBe(6.5);
     expect(v.epsilonBudget).toBe(100);
-    const closed = v.rounds
-      .filter((r) => r.closed)
-      .map((r) => [r.id, r.version, r.clients, r.meanNorm, r.epsilon]);
+    const closed = v.rounds.filter((r) => r.closed).map((r) => [r.id, r.version, r.clients, r.epsilon]);
     expect(closed).toEqual([
-      [2, 2, 3, 1.5, 6.5],
-      [1, 1, 2, 2.5, 4],
+      [2, 2, 3, 6.5],
+      [1, 1, 2, 4],
     ]);
     // Eval: means per version, sorted, versions without examples dropped; sums divided when no mean is given.
     expect(v.evals.map((e) => [e.version, e.examples, e.reports, e.ndcgAt10, e.hitAt10])).toEqual([

@@ -17,7 +17,7 @@ import type {
   UpdateRecord,
 } from './types.ts';
 
-const SCHEMA_VERSION = 1;
+const SCHEMA_VERSION = 2;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -27,15 +27,15 @@ CREATE TABLE IF NOT EXISTS model (
 CREATE TABLE IF NOT EXISTS rounds (
   id INTEGER PRIMARY KEY, base_version INTEGER NOT NULL, opened_at TEXT NOT NULL, closed_at TEXT,
   state TEXT NOT NULL CHECK (state IN ('open', 'closed')), participants INTEGER NOT NULL DEFAULT 0,
-  weight_sum REAL NOT NULL DEFAULT 0, mean_update_norm REAL, noise_std REAL, sigma REAL, q REAL,
+  weight_sum REAL NOT NULL DEFAULT 0, noise_std REAL, sigma REAL, q REAL,
   epsilon_after REAL, result_version INTEGER);
 CREATE UNIQUE INDEX IF NOT EXISTS one_open_round ON rounds (state) WHERE state = 'open';
 CREATE TABLE IF NOT EXISTS round_sum (
   round_id INTEGER PRIMARY KEY REFERENCES rounds (id), sum BLOB NOT NULL, weight REAL NOT NULL,
-  count INTEGER NOT NULL, norm_sum REAL NOT NULL, sq_weight_sum REAL NOT NULL, max_weight REAL NOT NULL);
+  count INTEGER NOT NULL, sq_weight_sum REAL NOT NULL, max_weight REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS updates (
   idem_key TEXT PRIMARY KEY, client_id TEXT NOT NULL, round_id INTEGER NOT NULL, payload_hash TEXT NOT NULL,
-  base_version INTEGER NOT NULL, weight REAL NOT NULL, norm REAL NOT NULL, model_version INTEGER NOT NULL,
+  base_version INTEGER NOT NULL, weight REAL NOT NULL, model_version INTEGER NOT NULL,
   received_at TEXT NOT NULL, UNIQUE (round_id, client_id));
 CREATE TABLE IF NOT EXISTS evals (
   model_version INTEGER PRIMARY KEY, reports INTEGER NOT NULL, examples INTEGER NOT NULL,
@@ -50,7 +50,6 @@ interface RoundRow {
   state: 'open' | 'closed';
   participants: number;
   weight_sum: number;
-  mean_update_norm: number | null;
   noise_std: number | null;
   sigma: number | null;
   q: number | null;
@@ -65,7 +64,6 @@ interface UpdateRow {
   payload_hash: string;
   base_version: number;
   weight: number;
-  norm: number;
   model_version: number;
   received_at: string;
 }
@@ -95,7 +93,6 @@ function toRound(r: RoundRow): RoundRecord {
     state: r.state,
     participants: r.participants,
     weightSum: r.weight_sum,
-    meanUpdateNorm: r.mean_update_norm,
     noiseStd: r.noise_std,
     sigma: r.sigma,
     q: r.q,
@@ -112,7 +109,6 @@ function toUpdate(r: UpdateRow): UpdateRecord {
     payloadHash: r.payload_hash,
     baseVersion: r.base_version,
     weight: r.weight,
-    norm: r.norm,
     modelVersion: r.model_version,
     receivedAt: r.received_at,
   };
@@ -143,9 +139,13 @@ export class SqliteStore implements Store {
     this.db.pragma('wal_autocheckpoint = 1024');
     this.db.pragma(`synchronous = ${opts.durability === 'normal' ? 'NORMAL' : 'FULL'}`);
     this.db.pragma('foreign_keys = ON');
+    // Deleted rows and replaced BLOBs (the running sum of a closed round) are overwritten with zeros, not
+    // left in free pages where a copy of the file would still hold them.
+    this.db.pragma('secure_delete = ON');
     this.db.exec(SCHEMA);
-    const schema = this.db.prepare(`SELECT value FROM meta WHERE key = 'schema'`).get() as
+    let schema = this.db.prepare(`SELECT value FROM meta WHERE key = 'schema'`).get() as
       { value: string } | undefined;
+    if (schema && Number(schema.value) === 1) schema = this.migrateFrom1();
     if (schema && Number(schema.value) !== SCHEMA_VERSION)
       throw new FedrankError('STORE_CORRUPT', `database schema ${schema.value}, expected ${SCHEMA_VERSION}`);
     const db = this.db;
@@ -157,26 +157,27 @@ export class SqliteStore implements Store {
       findUpdate: db.prepare('SELECT * FROM updates WHERE idem_key = ?'),
       clientInRound: db.prepare('SELECT 1 FROM updates WHERE round_id = ? AND client_id = ?'),
       insertUpdate: db.prepare(
-        `INSERT INTO updates (idem_key, client_id, round_id, payload_hash, base_version, weight, norm,
+        `INSERT INTO updates (idem_key, client_id, round_id, payload_hash, base_version, weight,
            model_version, received_at) VALUES (@idem_key, @client_id, @round_id, @payload_hash, @base_version,
-           @weight, @norm, @model_version, @received_at)`,
+           @weight, @model_version, @received_at)`,
       ),
       upsertSum: db.prepare(
-        `INSERT INTO round_sum (round_id, sum, weight, count, norm_sum, sq_weight_sum, max_weight)
-         VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (round_id) DO UPDATE SET sum = excluded.sum,
-         weight = excluded.weight, count = excluded.count, norm_sum = excluded.norm_sum,
-         sq_weight_sum = excluded.sq_weight_sum, max_weight = excluded.max_weight`,
+        `INSERT INTO round_sum (round_id, sum, weight, count, sq_weight_sum, max_weight)
+         VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (round_id) DO UPDATE SET sum = excluded.sum,
+         weight = excluded.weight, count = excluded.count, sq_weight_sum = excluded.sq_weight_sum, max_weight = excluded.max_weight`,
       ),
       insertRound: db.prepare(
         `INSERT INTO rounds (id, base_version, opened_at, state) VALUES (?, ?, ?, 'open')`,
       ),
       closeRound: db.prepare(
         `UPDATE rounds SET state = 'closed', closed_at = @closed_at, participants = @participants,
-           weight_sum = @weight_sum, mean_update_norm = @mean_update_norm, noise_std = @noise_std,
+           weight_sum = @weight_sum, noise_std = @noise_std,
            sigma = @sigma, q = @q, epsilon_after = @epsilon_after, result_version = @result_version
          WHERE id = @id AND state = 'open'`,
       ),
       deleteSum: db.prepare('DELETE FROM round_sum WHERE round_id = ?'),
+      // A replay is only ever accepted while its base version is fresh: older dedupe rows serve nothing.
+      pruneUpdates: db.prepare('DELETE FROM updates WHERE base_version < ?'),
       saveModel: db.prepare(
         `INSERT INTO model (id, model_id, version, params, adam_m, adam_v) VALUES (1, ?, ?, ?, ?, ?)
          ON CONFLICT (id) DO UPDATE SET model_id = excluded.model_id, version = excluded.version,
@@ -213,7 +214,6 @@ export class SqliteStore implements Store {
               sum: Buffer;
               weight: number;
               count: number;
-              norm_sum: number;
               sq_weight_sum: number;
               max_weight: number;
             }
@@ -223,7 +223,6 @@ export class SqliteStore implements Store {
           sum: f64(s.sum, n),
           weight: s.weight,
           count: s.count,
-          normSum: s.norm_sum,
           sqWeightSum: s.sq_weight_sum,
           maxWeight: s.max_weight,
         };
@@ -269,7 +268,6 @@ export class SqliteStore implements Store {
           payload_hash: u.payloadHash,
           base_version: u.baseVersion,
           weight: u.weight,
-          norm: u.norm,
           model_version: u.modelVersion,
           received_at: u.receivedAt,
         });
@@ -278,14 +276,18 @@ export class SqliteStore implements Store {
     })();
   }
 
-  async closeRound(closed: RoundRecord, model: StoredModel, next: RoundRecord | null): Promise<void> {
+  async closeRound(
+    closed: RoundRecord,
+    model: StoredModel,
+    next: RoundRecord | null,
+    keepFromVersion: number,
+  ): Promise<void> {
     this.db.transaction(() => {
       const res = this.stmts.closeRound.run({
         id: closed.id,
         closed_at: closed.closedAt,
         participants: closed.participants,
         weight_sum: closed.weightSum,
-        mean_update_norm: closed.meanUpdateNorm,
         noise_std: closed.noiseStd,
         sigma: closed.sigma,
         q: closed.q,
@@ -294,9 +296,32 @@ export class SqliteStore implements Store {
       });
       if (res.changes !== 1) throw new FedrankError('STORE_CORRUPT', `round ${closed.id} is not open`);
       this.stmts.deleteSum.run(closed.id);
+      this.stmts.pruneUpdates.run(keepFromVersion);
       this.saveModel(model);
       if (next) this.insertOpenRound(next, model.params.length);
     })();
+    this.scrubWal();
+  }
+
+  /**
+   * Copies the WAL into the file and truncates it: the WAL holds every running sum of the round just
+   * closed, and two successive ones differ by one upload. Busy readers can delay it to the next close.
+   */
+  private scrubWal(): void {
+    this.db.pragma('wal_checkpoint(TRUNCATE)');
+  }
+
+  /** Schema 1 kept each update's norm and the round's norm sum (per shopper at rest): dropped, file rewritten. */
+  private migrateFrom1(): { value: string } {
+    this.db.transaction(() => {
+      this.db.exec('ALTER TABLE updates DROP COLUMN norm');
+      this.db.exec('ALTER TABLE round_sum DROP COLUMN norm_sum');
+      this.db.exec('ALTER TABLE rounds DROP COLUMN mean_update_norm');
+      this.db.prepare(`UPDATE meta SET value = ? WHERE key = 'schema'`).run(String(SCHEMA_VERSION));
+    })();
+    this.db.exec('VACUUM');
+    this.scrubWal();
+    return { value: String(SCHEMA_VERSION) };
   }
 
   async openRound(round: RoundRecord, paramCount: number): Promise<void> {
@@ -352,13 +377,12 @@ export class SqliteStore implements Store {
       sum: new Float64Array(paramCount),
       weight: 0,
       count: 0,
-      normSum: 0,
       sqWeightSum: 0,
       maxWeight: 0,
     });
   }
 
   private writeSum(roundId: number, a: RoundAccumulator): void {
-    this.stmts.upsertSum.run(roundId, bytes(a.sum), a.weight, a.count, a.normSum, a.sqWeightSum, a.maxWeight);
+    this.stmts.upsertSum.run(roundId, bytes(a.sum), a.weight, a.count, a.sqWeightSum, a.maxWeight);
   }
 }

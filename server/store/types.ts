@@ -13,8 +13,6 @@ export interface RoundAccumulator {
   weight: number;
   /** Number of accepted updates. */
   count: number;
-  /** Sum of the updates' L2 norms (for the mean update norm). */
-  normSum: number;
   /** Sum of squared weights (noise of a weighted sum of independently noised updates). */
   sqWeightSum: number;
   /** Largest weight (sensitivity of the weighted sum is maxWeight * C). */
@@ -32,12 +30,11 @@ export interface RoundRecord {
   /** Set once closed: */
   participants: number;
   weightSum: number;
-  meanUpdateNorm: number | null;
   /** Std of the Gaussian noise in the released mean delta. */
   noiseStd: number | null;
   /** Effective noise multiplier of the round (noise std of the sum / its L2 sensitivity). */
   sigma: number | null;
-  /** Sampling rate used by the accountant (1 = no amplification). */
+  /** Sampling rate: always 1 (nothing samples; rates stored by older versions are ignored by the ledger). */
   q: number | null;
   /** Epsilon of the released model after this round, at the configured delta. */
   epsilonAfter: number | null;
@@ -45,7 +42,10 @@ export interface RoundRecord {
   resultVersion: number | null;
 }
 
-/** An accepted update as recorded (the payload itself is never stored, only its hash). */
+/**
+ * An accepted update as recorded for idempotency and one-update-per-round: the payload is never stored, only
+ * its hash, and nothing derived from its content (no norm). Kept only while a replay could still be admitted.
+ */
 export interface UpdateRecord {
   idempotencyKey: string;
   clientId: string;
@@ -54,7 +54,6 @@ export interface UpdateRecord {
   payloadHash: string;
   baseVersion: number;
   weight: number;
-  norm: number;
   /** Model version at the time of the ack (returned again on replay). */
   modelVersion: number;
   receivedAt: string;
@@ -99,8 +98,17 @@ export interface Store {
   clientsInRound(roundId: number, clientIds: string[]): Promise<Set<string>>;
   /** Records accepted updates of the open round together with the new running sum (one transaction). */
   commitUpdates(roundId: number, updates: UpdateRecord[], acc: RoundAccumulator): Promise<void>;
-  /** Closes a round: its record, the new model, and the next round (or null), in one transaction. */
-  closeRound(closed: RoundRecord, model: StoredModel, next: RoundRecord | null): Promise<void>;
+  /**
+   * Closes a round: its record, the new model, and the next round (or null), in one transaction, which also
+   * deletes the round's running sum and the update records with a base version below `keepFromVersion`
+   * (no replay of those can be admitted any more). Nothing freed may stay readable (file, journal, WAL).
+   */
+  closeRound(
+    closed: RoundRecord,
+    model: StoredModel,
+    next: RoundRecord | null,
+    keepFromVersion: number,
+  ): Promise<void>;
   /** Opens a round when none is open (after the budget was raised); fails if one is open. */
   openRound(round: RoundRecord, paramCount: number): Promise<void>;
   /** The latest `limit` rounds, newest first. */
