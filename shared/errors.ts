@@ -42,7 +42,7 @@ export const ERRORS = {
   },
   UPDATE_BAD_ENCODING: {
     status: 400,
-    message: 'The update uses codec parameters the server did not ask for (encoding or int8 block size).',
+    message: "The update's encoding or int8 block size is not the one the server asks for.",
   },
   UPDATE_OUT_OF_SHAPE: {
     status: 422,
