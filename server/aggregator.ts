@@ -330,6 +330,7 @@ export class Aggregator {
     const plan = planClose({
       config: this.config,
       modelId: this.model.modelId,
+      spec: this.model.spec,
       version: this.version,
       params: this.params,
       adam: this.adam,
@@ -365,6 +366,7 @@ export class Aggregator {
         version: this.version,
         sigma: plan.sigma,
         epsilon: this.ledger.epsilon,
+        robust: plan.robust,
       },
       'round closed',
     );

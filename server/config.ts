@@ -7,6 +7,7 @@ import { FedrankError } from '../shared/errors.ts';
 import type { ServerOptimizer } from '../shared/fl/aggregate.ts';
 import { MAX_SHARED_NEGATIVES } from '../shared/protocol-parse.ts';
 import type { TrainingConfig } from '../shared/protocol.ts';
+import { DEFAULT_ROBUST, type RobustBounds } from './robust-step.ts';
 
 /** Everything `fedrank serve` can be configured with. */
 export interface ServerConfig {
@@ -33,6 +34,8 @@ export interface ServerConfig {
     stalenessAlpha: number;
   };
   optimizer: ServerOptimizer;
+  /** Bounds on one round's model change (server/robust-step.ts): what a poisoned round can do. */
+  robust: RobustBounds;
   privacy: {
     delta: number;
     /** Server epsilon budget for the released model; null = unlimited (still reported). */
@@ -80,6 +83,7 @@ export function defaultConfig(): ServerConfig {
     },
     rounds: { minClients: 3, maxClients: 10, deadlineSeconds: 30, maxStaleness: 2, stalenessAlpha: 0.5 },
     optimizer: { kind: 'fedavg', learningRate: 1 },
+    robust: { ...DEFAULT_ROBUST },
     privacy: {
       delta: 1e-5,
       epsilonBudget: null,
@@ -146,6 +150,7 @@ export function validateConfig(x: unknown): ServerConfig {
   const top = [
     ...['host', 'port', 'db', 'operatorToken', 'operatorTokenFile', 'allowedOrigins', 'model', 'training'],
     ...['rounds', 'optimizer', 'privacy', 'limits', 'durability', 'logLevel', '$schema', 'comment'],
+    'robust',
   ];
   checkKeys(x, top, '');
   const host = str(x, 'host', '');
@@ -221,6 +226,13 @@ export function validateConfig(x: unknown): ServerConfig {
     num(d, 'end', 'optimizer.decay.', start + 1, 1e9, true);
     num(d, 'final', 'optimizer.decay.', 0, 1);
   }
+
+  const rb = obj(x, 'robust', '');
+  checkKeys(rb, ['rowStep', 'idBiasMax', 'biasMax', 'denseStep'], 'robust.');
+  num(rb, 'rowStep', 'robust.', 1e-9, 1e9);
+  num(rb, 'idBiasMax', 'robust.', 0, 1e9);
+  num(rb, 'biasMax', 'robust.', 0, 1e9);
+  num(rb, 'denseStep', 'robust.', 1e-9, 1e9);
 
   const p = obj(x, 'privacy', '');
   checkKeys(

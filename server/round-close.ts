@@ -4,14 +4,18 @@
  * Aggregator's state, so that a failed store commit leaves the round open and the model unchanged.
  */
 import { applyServerStep, meanDelta, type AdamState } from '../shared/fl/aggregate.ts';
+import type { ModelSpec } from '../shared/model/spec.ts';
 import type { ServerConfig } from './config.ts';
 import { plannedSigma, type PrivacyLedger, roundNoise } from './privacy.ts';
+import { clipRoundUpdate, honestRoundNorm, robustStep, type RobustReport } from './robust-step.ts';
 import type { RoundAccumulator, RoundRecord, StoredModel } from './store/types.ts';
 
 /** The state a close starts from; nothing in it is modified. */
 export interface CloseInput {
   config: ServerConfig;
   modelId: string;
+  /** The model's spec: robustStep needs the parameter layout. */
+  spec: ModelSpec;
   version: number;
   params: Float32Array;
   adam: AdamState | null;
@@ -30,6 +34,8 @@ export interface ClosePlan {
   refusal: string | null;
   q: number;
   sigma: number;
+  /** What the robust step bounded (robust-step.ts). */
+  robust: RobustReport & { roundClipped: boolean };
 }
 
 /** Computes the closed round, the next model and the next round from the open round's accumulator. */
@@ -38,10 +44,19 @@ export function planClose(input: CloseInput): ClosePlan {
   const acc = open.acc;
   const t = config.training;
   const mean = meanDelta(acc);
+  // Server-side clipping of the round update, then the per-row and bias bounds after the optimizer.
+  const roundBound = honestRoundNorm(
+    t.clipNorm,
+    roundNoise(t, acc).noiseStd,
+    mean.length,
+    config.privacy.normTailZ,
+  );
+  const roundClipped = clipRoundUpdate(mean, roundBound);
   // Copies: the step must not touch the live model until the store has committed the close.
   const params = input.params.slice();
   const adam = input.adam ? { m: input.adam.m.slice(), v: input.adam.v.slice() } : null;
   applyServerStep(params, mean, config.optimizer, adam ?? undefined, version + 1);
+  const robust = robustStep(input.spec, input.params, params, config.robust);
   const noise = roundNoise(t, acc);
   const q = ledger.q;
   const nowIso = new Date(input.now()).toISOString();
@@ -69,6 +84,7 @@ export function planClose(input: CloseInput): ClosePlan {
     refusal,
     q,
     sigma: noise.sigma,
+    robust: { ...robust, roundClipped },
   };
 }
 

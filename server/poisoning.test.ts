@@ -1,0 +1,131 @@
+/**
+ * The poisoning attack of issue 14 as a test: honest simulated shoppers train with the product's learner
+ * against the in-process server in its default configuration (smaller hashing tables, to stay fast), while
+ * an attacker uploads the 3-coordinate update (target item's popularity bias in its id rows, user-side
+ * weight on the bias) as large as the server accepts. After 5 rounds the target must be in the top 10 of
+ * at most 5% of shoppers, and not in a new shopper's top 10.
+ */
+import '@tensorflow/tfjs-backend-cpu';
+import * as tf from '@tensorflow/tfjs-core';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { Ranker } from '../shared/model/ranker.ts';
+import { mulberry32 } from '../shared/model/spec.ts';
+import { buildServer, type FedrankServer } from './app.ts';
+import { makeConfig } from './config.ts';
+import { TEST_TOKEN } from './testing.ts';
+import {
+  hitRate,
+  honestContribution,
+  makeShop,
+  makeShoppers,
+  poisonedContribution,
+  Shopper,
+} from './testing-shoppers.ts';
+
+const SPEC = { itemBuckets: 1024, attrBuckets: 128, queryBuckets: 64 };
+const ROUNDS = 5;
+
+const servers: FedrankServer[] = [];
+afterEach(async () => {
+  for (const s of servers.splice(0)) await s.close();
+});
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+});
+
+interface Outcome {
+  /** Fraction of simulated shoppers with the target in their top 10. */
+  top10: number;
+  /** The target's rank (0 = first) for a shopper with no history. */
+  newShopperRank: number;
+  /** The magnitude per coordinate the server accepted from the attacker, per round. */
+  accepted: number[];
+  medianRankBefore: number;
+  /** HR@10 of held-out clicks before and after the rounds. */
+  hitRateBefore: number;
+  hitRate: number;
+}
+
+/** Runs ROUNDS rounds of `honest` honest uploads plus `malicious` crafted ones; rounds close at the deadline. */
+async function attack(
+  honest: number,
+  malicious: number,
+  over: Record<string, unknown> = {},
+): Promise<Outcome> {
+  let now = Date.parse('2026-01-01T00:00:00Z');
+  const config = makeConfig(
+    { db: ':memory:', operatorToken: TEST_TOKEN, model: { spec: SPEC }, logLevel: 'silent' },
+    { limits: { perIpPerMinute: 0, perClientPerMinute: 0 } },
+    over,
+  );
+  const s = await buildServer(config, { logger: false, clock: () => now });
+  servers.push(s);
+  const a = s.aggregator;
+  const shop = makeShop(a.model.spec, 200, 8, 7);
+  const shoppers = makeShoppers(shop, 100, 11);
+  const ranker = new Ranker(a.model.spec, a.params);
+  // The target: the catalog's least popular item.
+  const target = shop.popularity.indexOf(Math.min(...shop.popularity));
+  const ranks = (): number[] => shoppers.map((sh) => sh.rankOf(ranker, target)).sort((x, y) => x - y);
+  const medianRankBefore = ranks()[shoppers.length >> 1]!;
+  const hitRateBefore = hitRate(ranker, shoppers, 99);
+  const pick = mulberry32(5);
+  const accepted: number[] = [];
+  try {
+    for (let r = 0; r < ROUNDS; r++) {
+      const round = a.open!.round.id;
+      for (let k = 0; k < honest; k++) {
+        const sh = shoppers[Math.floor(pick() * shoppers.length)]!;
+        expect(await honestContribution(s, ranker, sh)).toBe(201);
+      }
+      for (let k = 0; k < malicious; k++) accepted.push(await poisonedContribution(s, shop.items[target]!));
+      await a.idle();
+      if (a.open!.round.id === round) {
+        now += (config.rounds.deadlineSeconds ?? 0) * 1000 + 1;
+        a.checkDeadline();
+        await a.idle();
+      }
+      expect(a.open!.round.id).toBe(round + 1);
+    }
+    ranker.setGlobal(a.params);
+    const after = ranks();
+    const fresh = new Shopper(shop, 0, mulberry32(1));
+    return {
+      top10: after.filter((x) => x < 10).length / after.length,
+      newShopperRank: fresh.rankOf(ranker, target),
+      accepted,
+      medianRankBefore,
+      hitRateBefore,
+      hitRate: hitRate(ranker, shoppers, 99),
+    };
+  } finally {
+    ranker.dispose();
+  }
+}
+
+describe('poisoning (issue 14)', () => {
+  it('one crafted upload per round (3 honest + 1) cannot buy the top 10', async () => {
+    const o = await attack(3, 1);
+    console.log('one per round', JSON.stringify(o));
+    expect(o.accepted.every((v) => v > 0)).toBe(true); // the attacker did get an upload in every round
+    expect(o.top10).toBeLessThanOrEqual(0.05);
+    expect(o.newShopperRank).toBeGreaterThanOrEqual(10);
+  });
+
+  it('10% of each round malicious (9 honest + 1) cannot buy the top 10', async () => {
+    const o = await attack(9, 1);
+    console.log('10% per round', JSON.stringify(o));
+    expect(o.accepted.every((v) => v > 0)).toBe(true);
+    expect(o.top10).toBeLessThanOrEqual(0.05);
+    expect(o.newShopperRank).toBeGreaterThanOrEqual(10);
+  });
+
+  it('the robust step keeps honest learning: HR@10 of held-out clicks improves over the rounds', async () => {
+    // Default noise (sigma 1 over 3-10 shoppers swamps an unbounded step) and no device noise at all.
+    for (const training of [{}, { noiseMultiplier: 0 }]) {
+      const o = await attack(10, 0, { training });
+      console.log('honest', JSON.stringify(training), o.hitRateBefore, o.hitRate);
+      expect(o.hitRate).toBeGreaterThan(o.hitRateBefore);
+    }
+  });
+});
