@@ -54,7 +54,20 @@ export interface ServerConfig {
     perClientPerMinute: number;
     /** Body limit for JSON routes, bytes. Update bodies are limited by the model size. */
     jsonBodyBytes: number;
+    /** A request (headers and body) not received within this many milliseconds is answered 408 and closed. */
+    requestTimeoutMs: number;
+    /** Bodies arriving slower than this (bytes/s, averaged from the first byte) are cut off; 0 disables. */
+    minBodyBytesPerSecond: number;
+    /** Upload bytes being received at once, all sources together; beyond it new uploads get 503. */
+    inFlightUploadBytes: number;
+    /** Upload bytes being received at once from one source address; beyond it new uploads get 429. */
+    inFlightUploadBytesPerSource: number;
   };
+  /**
+   * Which proxies to trust for the client address (X-Forwarded-For): false (none: the socket address),
+   * a number of hops, or a list of proxy addresses/CIDRs. Rate limits are keyed on that address.
+   */
+  trustProxy: false | number | string[];
   /** SQLite synchronous pragma: FULL survives power loss, NORMAL (WAL) survives process crashes only. */
   durability: 'full' | 'normal';
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -92,7 +105,16 @@ export function defaultConfig(): ServerConfig {
       populationSize: null,
       normTailZ: 8,
     },
-    limits: { perIpPerMinute: 1200, perClientPerMinute: 30, jsonBodyBytes: 64 * 1024 },
+    limits: {
+      perIpPerMinute: 1200,
+      perClientPerMinute: 30,
+      jsonBodyBytes: 64 * 1024,
+      requestTimeoutMs: 30_000,
+      minBodyBytesPerSecond: 8 * 1024,
+      inFlightUploadBytes: 256 * 1024 * 1024,
+      inFlightUploadBytesPerSource: 16 * 1024 * 1024,
+    },
+    trustProxy: false,
     durability: 'full',
     logLevel: 'info',
   };
@@ -151,6 +173,7 @@ export function validateConfig(x: unknown): ServerConfig {
     ...['host', 'port', 'db', 'operatorToken', 'operatorTokenFile', 'allowedOrigins', 'model', 'training'],
     ...['rounds', 'optimizer', 'privacy', 'limits', 'durability', 'logLevel', '$schema', 'comment'],
     'robust',
+    'trustProxy',
   ];
   checkKeys(x, top, '');
   const host = str(x, 'host', '');
@@ -265,10 +288,30 @@ export function validateConfig(x: unknown): ServerConfig {
     );
 
   const l = obj(x, 'limits', '');
-  checkKeys(l, ['perIpPerMinute', 'perClientPerMinute', 'jsonBodyBytes'], 'limits.');
+  checkKeys(
+    l,
+    [
+      ...['perIpPerMinute', 'perClientPerMinute', 'jsonBodyBytes', 'requestTimeoutMs'],
+      ...['minBodyBytesPerSecond', 'inFlightUploadBytes', 'inFlightUploadBytesPerSource'],
+    ],
+    'limits.',
+  );
   num(l, 'perIpPerMinute', 'limits.', 0, 1e9, true);
   num(l, 'perClientPerMinute', 'limits.', 0, 1e9, true);
   num(l, 'jsonBodyBytes', 'limits.', 1024, 1e8, true);
+  num(l, 'requestTimeoutMs', 'limits.', 100, 3_600_000, true);
+  num(l, 'minBodyBytesPerSecond', 'limits.', 0, 1e9, true);
+  num(l, 'inFlightUploadBytes', 'limits.', 1024, 2 ** 40, true);
+  num(l, 'inFlightUploadBytesPerSource', 'limits.', 1024, 2 ** 40, true);
+  const tp = x.trustProxy;
+  const okProxy =
+    tp === false ||
+    (typeof tp === 'number' && Number.isInteger(tp) && tp >= 1 && tp <= 16) ||
+    (Array.isArray(tp) &&
+      tp.length > 0 &&
+      tp.every((a) => typeof a === 'string' && /^[0-9a-fA-F.:/]+$/.test(a)));
+  if (!okProxy)
+    bad('trustProxy', 'must be false, a number of proxy hops (1-16), or a list of proxy addresses/CIDRs');
 
   str(x, 'durability', '', ['full', 'normal']);
   str(x, 'logLevel', '', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);

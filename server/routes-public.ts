@@ -9,11 +9,14 @@ import type { Aggregator } from './aggregator.ts';
 import type { ServerConfig } from './config.ts';
 import type { Metrics } from './metrics.ts';
 import type { Store } from './store/types.ts';
+import { minRateHook, reserveHook, type InFlightBytes } from './upload-limits.ts';
 
 /** Client ids and idempotency keys: 16-64 characters of [A-Za-z0-9_-]. */
 export const ID_PATTERN = /^[A-Za-z0-9_-]{16,64}$/;
 
 interface Ctx {
+  /** Upload bytes being received (upload-limits.ts). */
+  inflight: InFlightBytes;
   aggregator: Aggregator;
   metrics: Metrics;
   config: ServerConfig;
@@ -82,7 +85,11 @@ export function registerPublicRoutes(app: FastifyInstance, ctx: Ctx): void {
       );
   };
 
-  const uploadOpts = { bodyLimit: updateBodyLimit, onRequest: [checkUploadHeaders, ...perClient] };
+  const uploadOpts = {
+    bodyLimit: updateBodyLimit,
+    onRequest: [checkUploadHeaders, ...perClient, reserveHook(ctx.inflight, updateBodyLimit)],
+    preParsing: minRateHook(config, updateBodyLimit),
+  };
   app.post('/v1/updates', uploadOpts, async (req, reply) => {
     const clientId = header(req, HEADER_CLIENT_ID)!;
     const key = header(req, HEADER_IDEMPOTENCY_KEY)!;
@@ -102,7 +109,12 @@ export function registerPublicRoutes(app: FastifyInstance, ctx: Ctx): void {
     return reply.code(ack.duplicate ? 200 : 201).send(ack);
   });
 
-  const evalLimit = { bodyLimit: config.limits.jsonBodyBytes, onRequest: perClient };
+  const jsonLimit = config.limits.jsonBodyBytes;
+  const evalLimit = {
+    bodyLimit: jsonLimit,
+    onRequest: [...perClient, reserveHook(ctx.inflight, jsonLimit)],
+    preParsing: minRateHook(config, jsonLimit),
+  };
   app.post('/v1/eval', evalLimit, async (req, reply) => {
     const clientId = header(req, HEADER_CLIENT_ID);
     if (!clientId || !ID_PATTERN.test(clientId)) throw new FedrankError('UPDATE_MISSING_CLIENT_ID');

@@ -117,10 +117,9 @@ export function hitRate(ranker: Ranker, shoppers: Shopper[], seed: number): numb
   return hits / n;
 }
 
-/** `count` shoppers spread over the shop's categories, each after one visit. */
-export function makeShoppers(shop: Shop, count: number, seed: number): Shopper[] {
+/** `count` shoppers spread over the shop's first `categories` categories, each after one visit. */
+export function makeShoppers(shop: Shop, count: number, seed: number, categories: number): Shopper[] {
   const rand = mulberry32(seed);
-  const categories = Math.max(...shop.category) + 1;
   return Array.from({ length: count }, (_, i) => {
     const s = new Shopper(shop, i % categories, rand);
     s.visit();
