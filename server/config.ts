@@ -7,6 +7,7 @@ import { FedrankError } from '../shared/errors.ts';
 import type { ServerOptimizer } from '../shared/fl/aggregate.ts';
 import { MAX_SHARED_NEGATIVES } from '../shared/protocol-parse.ts';
 import type { TrainingConfig } from '../shared/protocol.ts';
+import type { EvalSettings } from './eval-reports.ts';
 import { DEFAULT_ROBUST, type RobustBounds } from './robust-step.ts';
 
 /** Everything `fedrank serve` can be configured with. */
@@ -68,6 +69,8 @@ export interface ServerConfig {
    * a number of hops, or a list of proxy addresses/CIDRs. Rate limits are keyed on that address.
    */
   trustProxy: false | number | string[];
+  /** Device evaluation reports (server/eval-reports.ts): a minimum sample before means are shown. */
+  evals: EvalSettings;
   /** SQLite synchronous pragma: FULL survives power loss, NORMAL (WAL) survives process crashes only. */
   durability: 'full' | 'normal';
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -115,6 +118,7 @@ export function defaultConfig(): ServerConfig {
       inFlightUploadBytesPerSource: 16 * 1024 * 1024,
     },
     trustProxy: false,
+    evals: { minReports: 20, maxExamples: 20 },
     durability: 'full',
     logLevel: 'info',
   };
@@ -174,6 +178,7 @@ export function validateConfig(x: unknown): ServerConfig {
     ...['rounds', 'optimizer', 'privacy', 'limits', 'durability', 'logLevel', '$schema', 'comment'],
     'robust',
     'trustProxy',
+    'evals',
   ];
   checkKeys(x, top, '');
   const host = str(x, 'host', '');
@@ -303,6 +308,10 @@ export function validateConfig(x: unknown): ServerConfig {
   num(l, 'minBodyBytesPerSecond', 'limits.', 0, 1e9, true);
   num(l, 'inFlightUploadBytes', 'limits.', 1024, 2 ** 40, true);
   num(l, 'inFlightUploadBytesPerSource', 'limits.', 1024, 2 ** 40, true);
+  const ev = obj(x, 'evals', '');
+  checkKeys(ev, ['minReports', 'maxExamples'], 'evals.');
+  num(ev, 'minReports', 'evals.', 1, 1e9, true);
+  num(ev, 'maxExamples', 'evals.', 1, 1e6, true);
   const tp = x.trustProxy;
   const okProxy =
     tp === false ||

@@ -9,6 +9,7 @@ import type { Aggregator } from './aggregator.ts';
 import type { ServerConfig } from './config.ts';
 import type { Metrics } from './metrics.ts';
 import type { Store } from './store/types.ts';
+import { checkEvalReport } from './eval-reports.ts';
 import { minRateHook, reserveHook, type InFlightBytes } from './upload-limits.ts';
 
 /** Client ids and idempotency keys: 16-64 characters of [A-Za-z0-9_-]. */
@@ -120,7 +121,9 @@ export function registerPublicRoutes(app: FastifyInstance, ctx: Ctx): void {
     if (!clientId || !ID_PATTERN.test(clientId)) throw new FedrankError('UPDATE_MISSING_CLIENT_ID');
     if (typeof req.body !== 'object' || req.body === null || Buffer.isBuffer(req.body))
       throw new FedrankError('UNSUPPORTED_MEDIA_TYPE', 'send application/json');
+    // Contribution tokens (issue 14) are to be verified here, before the report is parsed or counted.
     const r = parseEvalReport(req.body);
+    checkEvalReport(r, config.evals);
     if (r.modelVersion > aggregator.version)
       throw new FedrankError('BAD_REQUEST', `model version ${r.modelVersion} does not exist yet`);
     await store.addEval({
