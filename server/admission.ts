@@ -12,6 +12,7 @@ import type { ServerConfig } from './config.ts';
 import { addView, viewNorm } from './ingest.ts';
 import type { ModelSource } from './model-source.ts';
 import type { RoundAccumulator, RoundRecord, UpdateRecord } from './store/types.ts';
+import { checkCodec, checkShape, type UploadBounds } from './upload-shape.ts';
 
 /** A validated upload waiting for the writer, with the callbacks that settle its request. */
 export interface Submission {
@@ -25,12 +26,12 @@ export interface Submission {
 
 /**
  * Decodes an upload and applies the checks that do not depend on the round; throws FedrankError with the
- * rejection code. `normBound` gives the bound for the upload's int8 block size (0 for f32).
+ * rejection code. `bounds` are the configuration's: codec parameters, norm, and shape (upload-shape.ts).
  */
 export function checkUpload(
   model: ModelSource,
   body: Uint8Array,
-  normBound: (blockSize: number) => number,
+  bounds: UploadBounds,
 ): { view: TensorView; norm: number } {
   const n = model.paramCount;
   const view = decodeTensorView(body, { maxCount: n });
@@ -41,13 +42,15 @@ export function checkUpload(
     throw new FedrankError('UPDATE_WRONG_MODEL', `got ${h.modelId}, serving ${model.modelId}`);
   if (h.count !== n)
     throw new FedrankError('UPDATE_WRONG_SHAPE', `got ${h.count} parameters, model has ${n}`);
+  checkCodec(view, bounds);
   const norm = viewNorm(view);
-  const bound = normBound(view.blockSize);
+  const bound = view.blockSize > 0 ? bounds.normI8 : bounds.normF32;
   if (!(norm <= bound))
     throw new FedrankError(
       'UPDATE_NORM_TOO_LARGE',
       `norm ${norm.toPrecision(6)} exceeds ${bound.toPrecision(6)}`,
     );
+  checkShape(view, bounds);
   return { view, norm };
 }
 

@@ -15,12 +15,13 @@ import { newAdamState, type AdamState } from '../shared/fl/aggregate.ts';
 import type { ModelManifest, RoundInfo, UpdateAck } from '../shared/protocol.ts';
 import { ackOf, admitBatch, checkUpload, type Submission } from './admission.ts';
 import type { ServerConfig } from './config.ts';
-import { emptyAccumulator, maxHonestNorm } from './ingest.ts';
+import { emptyAccumulator } from './ingest.ts';
 import { encodeWeights, manifestOf, roundInfoOf } from './manifest.ts';
 import type { ModelSource } from './model-source.ts';
 import { plannedSigma, PrivacyLedger, refuseUnrunMechanisms } from './privacy.ts';
 import { newRound, planClose } from './round-close.ts';
 import type { RoundAccumulator, RoundRecord, Store, UpdateRecord } from './store/types.ts';
+import { uploadBounds, type UploadBounds } from './upload-shape.ts';
 
 /** Minimal structured logger (pino's shape). */
 export interface Log {
@@ -57,7 +58,8 @@ export class Aggregator {
   private deadlineTimer: NodeJS.Timeout | null = null;
   private weightsCache: { version: number; bytes: Uint8Array } | null = null;
   private closed = false;
-  private readonly maxNormByBlock = new Map<number, number>();
+  /** What a plain upload may look like (codec parameters, norm, shape), fixed by the configuration. */
+  readonly bounds: UploadBounds;
 
   private constructor(
     readonly config: ServerConfig,
@@ -73,6 +75,7 @@ export class Aggregator {
     this.params = state.params;
     this.adam = state.adam;
     this.ledger = new PrivacyLedger(config, closedPrivacy);
+    this.bounds = uploadBounds(config.training, model.paramCount, config.privacy.normTailZ);
   }
 
   /** Loads the store (or initializes it with the initial model and round 1) and resumes. */
@@ -136,7 +139,7 @@ export class Aggregator {
    */
   submit(clientId: string, key: string, body: Uint8Array): Promise<UpdateAck> {
     if (this.closed) return Promise.reject(new FedrankError('UNAVAILABLE', 'server is shutting down'));
-    const { view } = checkUpload(this.model, body, (b) => this.normBound(b));
+    const { view } = checkUpload(this.model, body, this.bounds);
     if (this.queuedBytes + body.byteLength > MAX_QUEUED_BYTES)
       throw new FedrankError('UNAVAILABLE', 'too many uploads queued; retry later');
     const hash = createHash('sha256').update(body).digest('hex');
@@ -165,19 +168,9 @@ export class Aggregator {
     return this.queue.length;
   }
 
-  /** The bound of maxHonestNorm for this model and an int8 block size (0 for f32). */
+  /** The bound of maxHonestNorm for this model: int8 at the protocol's block size (> 0), or f32 (0). */
   normBound(blockSize: number): number {
-    let b = this.maxNormByBlock.get(blockSize);
-    if (b === undefined) {
-      b = maxHonestNorm(
-        this.config.training,
-        this.model.paramCount,
-        this.config.privacy.normTailZ,
-        blockSize,
-      );
-      this.maxNormByBlock.set(blockSize, b);
-    }
-    return b;
+    return blockSize > 0 ? this.bounds.normI8 : this.bounds.normF32;
   }
 
   /** The open round as clients see it; with the exact count of accepted updates for the operator. */
@@ -337,6 +330,7 @@ export class Aggregator {
     const plan = planClose({
       config: this.config,
       modelId: this.model.modelId,
+      spec: this.model.spec,
       version: this.version,
       params: this.params,
       adam: this.adam,
@@ -372,6 +366,7 @@ export class Aggregator {
         version: this.version,
         sigma: plan.sigma,
         epsilon: this.ledger.epsilon,
+        robust: plan.robust,
       },
       'round closed',
     );

@@ -139,7 +139,7 @@ describe('public endpoints', () => {
   });
 
   it('POST /v1/eval records a report shown per round by the admin API', async () => {
-    const s = await make({ rounds: { minClients: 1, maxClients: 1 } });
+    const s = await make({ rounds: { minClients: 1, maxClients: 1 }, evals: { minReports: 1 } });
     await upload(s, delta(s));
     await s.aggregator.idle();
     const client = randomId('c');
@@ -153,7 +153,7 @@ describe('public endpoints', () => {
     expect(res.statusCode).toBe(204);
     const rounds = (await s.app.inject({ url: '/v1/admin/rounds', headers: auth })).json().rounds;
     expect(rounds[1]).toMatchObject({ id: 1, state: 'closed', participants: 1, resultVersion: 1 });
-    expect(rounds[1].eval).toEqual({ reports: 1, examples: 10, hitAt10: 0.4, ndcgAt10: 0.25 });
+    expect(rounds[1].eval).toEqual({ reports: 1, examples: 10, minReports: 1, hitAt10: 0.4, ndcgAt10: 0.25 });
   });
 
   it('GET /healthz and /metrics', async () => {

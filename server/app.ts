@@ -5,6 +5,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import cors from '@fastify/cors';
+import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
 import { FedrankError } from '../shared/errors.ts';
 import { Aggregator } from './aggregator.ts';
@@ -17,6 +18,7 @@ import { registerDashboard } from './routes-dashboard.ts';
 import { registerPublicRoutes } from './routes-public.ts';
 import { roundSignal } from './round-signal.ts';
 import { SqliteStore } from './store/sqlite.ts';
+import { InFlightBytes } from './upload-limits.ts';
 import type { Store } from './store/types.ts';
 
 /** Replaceable collaborators (tests inject a store, a clock, a quiet logger). */
@@ -35,6 +37,8 @@ export interface FedrankServer {
   aggregator: Aggregator;
   metrics: Metrics;
   config: ServerConfig;
+  /** Upload bytes being received now (in-flight caps). */
+  inflight: InFlightBytes;
   /** Stops accepting, drains the writer, closes the store. */
   close(): Promise<void>;
 }
@@ -52,9 +56,17 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
   const app = Fastify({
     logger: deps.logger ?? { level: config.logLevel },
     bodyLimit: config.limits.jsonBodyBytes,
-    trustProxy: false,
+    // The client address (rate limits, in-flight caps) comes from X-Forwarded-For only via trusted proxies.
+    trustProxy: trustProxyOption(config.trustProxy),
+    requestTimeout: config.limits.requestTimeoutMs,
     // One line per request would dominate the log at ingest rates; errors are still logged.
     logController: new LogController({ disableRequestLogging: true }),
+  });
+  // Node enforces requestTimeout/headersTimeout on a sweep every connectionsCheckingInterval (30 s by
+  // default, read when the server starts listening): sweep each second so a slow request is closed on time.
+  Object.assign(app.server, {
+    headersTimeout: Math.min(config.limits.requestTimeoutMs, 20_000),
+    connectionsCheckingInterval: 1000,
   });
   let aggregator: Aggregator;
   try {
@@ -98,14 +110,15 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     exposedHeaders: ['ETag'],
     maxAge: 600,
   });
-  // Browsers from other origins are refused outright on the public API; same-origin pages and
-  // non-browser clients (no Origin header) pass.
+  // Browsers from origins not configured are refused outright on the public API; non-browser clients (no
+  // Origin header) pass. Decided on the matched route (the decoded path, so percent-encoding cannot slip
+  // past) and never on the Host header, which the caller chooses.
   app.addHook('onRequest', async (req) => {
     const origin = req.headers.origin;
-    if (origin === undefined || !req.url.startsWith('/v1/')) return;
-    if (req.url.startsWith('/v1/admin/')) return;
+    if (origin === undefined) return;
+    const route = req.routeOptions.url ?? decodedPath(req.url);
+    if (!route.startsWith('/v1/') || route.startsWith('/v1/admin/')) return;
     if (originAllowed(origin)) return;
-    if (sameOrigin(origin, req.headers.host)) return;
     // Counted (dashboard, /metrics) and logged once per origin: a shop missing from allowedOrigins.
     if (metrics.refusedOrigins.note(origin))
       req.log.warn(
@@ -114,6 +127,25 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
       );
     // A preflight is answered by the CORS plugin (without allow-origin headers); other requests fail here.
     if (req.method !== 'OPTIONS') throw new FedrankError('FORBIDDEN_ORIGIN', origin);
+  });
+  await app.register(helmet, {
+    // Strict: the dashboard loads only its own files; nothing may frame it or the API.
+    contentSecurityPolicy: {
+      useDefaults: false,
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        styleSrc: ["'self'"],
+        imgSrc: ["'self'", 'data:'],
+        connectSrc: ["'self'"],
+        objectSrc: ["'none'"],
+        baseUri: ["'none'"],
+        formAction: ["'none'"],
+        frameAncestors: ["'none'"],
+      },
+    },
+    // Storefront pages of other sites fetch the model (CORS governs who may read it).
+    crossOriginResourcePolicy: { policy: 'cross-origin' },
   });
 
   const limits = config.limits;
@@ -129,7 +161,8 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
       ? app.rateLimit({
           max: limits.perClientPerMinute,
           timeWindow: 60_000,
-          keyGenerator: (req) => `client:${String(req.headers['x-fedrank-client'] ?? req.ip)}`,
+          // The address (through trusted proxies only), never a header the caller chooses.
+          keyGenerator: (req) => `client:${req.ip}`,
           errorResponseBuilder: (_req, ctx) =>
             new FedrankError('RATE_LIMITED', `client limit, retry in ${ctx.after}`),
         })
@@ -146,7 +179,11 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     if (!m || !timingSafeEqual(got, expected)) throw new FedrankError('UNAUTHORIZED');
   };
 
-  registerPublicRoutes(app, { aggregator, metrics, config, perClient, store });
+  const inflight = new InFlightBytes({
+    global: limits.inFlightUploadBytes,
+    perSource: limits.inFlightUploadBytesPerSource,
+  });
+  registerPublicRoutes(app, { aggregator, metrics, config, perClient, store, inflight });
   registerAdminRoutes(app, { aggregator, metrics, config, store, checkOperator, started });
   await registerDashboard(app);
 
@@ -160,18 +197,27 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     aggregator,
     metrics,
     config,
+    inflight,
     close: async () => {
       await app.close();
     },
   };
 }
 
-function sameOrigin(origin: string, host: string | undefined): boolean {
-  if (!host) return false;
+/** fastify's trustProxy for the configured proxies: a hop count trusts that many nearest hops. */
+function trustProxyOption(
+  t: ServerConfig['trustProxy'],
+): boolean | string[] | ((a: string, hop: number) => boolean) {
+  return typeof t === 'number' ? (_addr, hop) => hop < t : t;
+}
+
+/** The path of a request URL, percent-decoded as the router decodes it (undecodable: as sent). */
+function decodedPath(url: string): string {
+  const path = url.split('?')[0]!;
   try {
-    return new URL(origin).host === host;
+    return decodeURIComponent(path);
   } catch {
-    return false;
+    return path;
   }
 }
 

@@ -9,6 +9,8 @@ import { TRAINING_FIELDS, parseTrainingField } from '../shared/protocol-parse.ts
 import { ConfigCheck, ConfigInvalidError, isObj } from './config-check.ts';
 import { tokenFileVersion } from './operator-token.ts';
 import type { TrainingConfig } from '../shared/protocol.ts';
+import type { EvalSettings } from './eval-reports.ts';
+import { DEFAULT_ROBUST, type RobustBounds } from './robust-step.ts';
 
 /** Everything `fedrank serve` can be configured with. */
 export interface ServerConfig {
@@ -35,6 +37,8 @@ export interface ServerConfig {
     stalenessAlpha: number;
   };
   optimizer: ServerOptimizer;
+  /** Bounds on one round's model change (server/robust-step.ts): what a poisoned round can do. */
+  robust: RobustBounds;
   privacy: {
     delta: number;
     /**
@@ -62,7 +66,22 @@ export interface ServerConfig {
     perClientPerMinute: number;
     /** Body limit for JSON routes, bytes. Update bodies are limited by the model size. */
     jsonBodyBytes: number;
+    /** A request (headers and body) not received within this many milliseconds is answered 408 and closed. */
+    requestTimeoutMs: number;
+    /** Bodies arriving slower than this (bytes/s, averaged from the first byte) are cut off; 0 disables. */
+    minBodyBytesPerSecond: number;
+    /** Upload bytes being received at once, all sources together; beyond it new uploads get 503. */
+    inFlightUploadBytes: number;
+    /** Upload bytes being received at once from one source address; beyond it new uploads get 429. */
+    inFlightUploadBytesPerSource: number;
   };
+  /**
+   * Which proxies to trust for the client address (X-Forwarded-For): false (none: the socket address),
+   * a number of hops, or a list of proxy addresses/CIDRs. Rate limits are keyed on that address.
+   */
+  trustProxy: false | number | string[];
+  /** Device evaluation reports (server/eval-reports.ts): a minimum sample before means are shown. */
+  evals: EvalSettings;
   /** SQLite synchronous pragma: FULL survives power loss, NORMAL (WAL) survives process crashes only. */
   durability: 'full' | 'normal';
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -92,6 +111,7 @@ export function defaultConfig(): ServerConfig {
     },
     rounds: { minClients: 3, maxClients: 10, deadlineSeconds: 30, maxStaleness: 2, stalenessAlpha: 0.5 },
     optimizer: { kind: 'fedavg', learningRate: 1 },
+    robust: { ...DEFAULT_ROBUST },
     privacy: {
       delta: 1e-5,
       epsilonBudget: 8,
@@ -103,7 +123,17 @@ export function defaultConfig(): ServerConfig {
       minSeparationRounds: 1,
       normTailZ: 8,
     },
-    limits: { perIpPerMinute: 1200, perClientPerMinute: 30, jsonBodyBytes: 64 * 1024 },
+    limits: {
+      perIpPerMinute: 1200,
+      perClientPerMinute: 30,
+      jsonBodyBytes: 64 * 1024,
+      requestTimeoutMs: 30_000,
+      minBodyBytesPerSecond: 8 * 1024,
+      inFlightUploadBytes: 256 * 1024 * 1024,
+      inFlightUploadBytesPerSource: 16 * 1024 * 1024,
+    },
+    trustProxy: false,
+    evals: { minReports: 20, maxExamples: 20 },
     durability: 'full',
     logLevel: 'info',
   };
@@ -123,6 +153,7 @@ function merge(base: unknown, over: unknown): unknown {
 const TOP_KEYS = [
   ...['host', 'port', 'db', 'operatorToken', 'operatorTokenFile', 'allowedOrigins', 'model', 'training'],
   ...['rounds', 'optimizer', 'privacy', 'limits', 'durability', 'logLevel', '$schema', 'comment'],
+  ...['robust', 'trustProxy', 'evals'],
 ];
 const HOST = /^([A-Za-z0-9.-]+|\[?[0-9A-Fa-f:.]+\]?)$/;
 const ORIGIN = /^(\*|https?:\/\/[^/\s]+)$/;
@@ -226,10 +257,52 @@ function checkPrivacy(c: ConfigCheck, x: Obj): void {
 function checkLimits(c: ConfigCheck, x: Obj): void {
   const l = c.obj(x, 'limits', '');
   if (!l) return;
-  c.keys(l, ['perIpPerMinute', 'perClientPerMinute', 'jsonBodyBytes'], 'limits');
+  c.keys(
+    l,
+    [
+      ...['perIpPerMinute', 'perClientPerMinute', 'jsonBodyBytes', 'requestTimeoutMs'],
+      ...['minBodyBytesPerSecond', 'inFlightUploadBytes', 'inFlightUploadBytesPerSource'],
+    ],
+    'limits',
+  );
   c.num(l, 'perIpPerMinute', 'limits', 0, 1e9, true);
   c.num(l, 'perClientPerMinute', 'limits', 0, 1e9, true);
   c.num(l, 'jsonBodyBytes', 'limits', 1024, 1e8, true);
+  c.num(l, 'requestTimeoutMs', 'limits', 100, 3_600_000, true);
+  c.num(l, 'minBodyBytesPerSecond', 'limits', 0, 1e9, true);
+  c.num(l, 'inFlightUploadBytes', 'limits', 1024, 2 ** 40, true);
+  c.num(l, 'inFlightUploadBytesPerSource', 'limits', 1024, 2 ** 40, true);
+}
+
+function checkRobust(c: ConfigCheck, x: Obj): void {
+  const rb = c.obj(x, 'robust', '');
+  if (!rb) return;
+  c.keys(rb, ['rowStep', 'idBiasMax', 'biasMax', 'denseStep'], 'robust');
+  c.num(rb, 'rowStep', 'robust', 1e-9, 1e9);
+  c.num(rb, 'idBiasMax', 'robust', 0, 1e9);
+  c.num(rb, 'biasMax', 'robust', 0, 1e9);
+  c.num(rb, 'denseStep', 'robust', 1e-9, 1e9);
+}
+
+function checkNetwork(c: ConfigCheck, x: Obj): void {
+  const ev = c.obj(x, 'evals', '');
+  if (ev) {
+    c.keys(ev, ['minReports', 'maxExamples'], 'evals');
+    c.num(ev, 'minReports', 'evals', 1, 1e9, true);
+    c.num(ev, 'maxExamples', 'evals', 1, 1e6, true);
+  }
+  const tp = x.trustProxy;
+  const okProxy =
+    tp === false ||
+    (typeof tp === 'number' && Number.isInteger(tp) && tp >= 1 && tp <= 16) ||
+    (Array.isArray(tp) &&
+      tp.length > 0 &&
+      tp.every((a) => typeof a === 'string' && /^[0-9a-fA-F.:/]+$/.test(a)));
+  if (!okProxy)
+    c.problem(
+      'trustProxy',
+      'must be false, a number of proxy hops (1-16), or a list of proxy addresses/CIDRs',
+    );
 }
 
 /** Rules across sections; each runs only when the values it reads passed their own checks. */
@@ -279,7 +352,7 @@ export function validateConfig(x: unknown): ServerConfig {
   if (!isObj(x)) throw new ConfigInvalidError([{ path: '', reason: 'the config must be a JSON object' }]);
   c.keys(x, TOP_KEYS, '');
   for (const section of [checkServer, checkModel, checkTraining, checkRounds, checkOptimizer]) section(c, x);
-  for (const section of [checkPrivacy, checkLimits]) section(c, x);
+  for (const section of [checkPrivacy, checkLimits, checkRobust, checkNetwork]) section(c, x);
   // Cross-section rules read the sections as typed values: only sections that are objects get there.
   if (isObj(x.training) && isObj(x.rounds) && isObj(x.privacy)) checkAcross(c, x as unknown as ServerConfig);
   c.done();

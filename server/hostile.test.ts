@@ -8,7 +8,7 @@ import { ERRORS } from '../shared/errors.ts';
 import { buildServer, type FedrankServer } from './app.ts';
 import { randomId, testConfig } from './testing.ts';
 
-const PER_KIND = 600; // x 18 kinds = 10,800 uploads
+const PER_KIND = 600; // x 20 kinds = 12,000 uploads
 
 describe('hostile uploads', () => {
   let s: FedrankServer;
@@ -126,6 +126,22 @@ describe('hostile uploads', () => {
           new Float32Array(n).map(() => (Math.random() - 0.5) * scale),
         );
         return { body, codes: ['UPDATE_NORM_TOO_LARGE'] };
+      },
+      badBlockSize: () => {
+        const body = encodeTensor(
+          { kind: 'delta', modelId, baseVersion: 0, round: 1, encoding: 'i8' },
+          new Float32Array(n).map(() => Math.random() - 0.5),
+          { blockSize: pick([16, 32, 64, 128, 512, 4096, 65536]) },
+        );
+        return { body, codes: ['UPDATE_BAD_ENCODING'] };
+      },
+      fewHugeCoordinates: () => {
+        // Within the L2 bound, but one coordinate far above what clip + noise tail allow.
+        const b = agg.bounds;
+        const lo = b.tail + b.clip + b.quantError + 1;
+        const v = new Float32Array(n);
+        v[rnd(n)] = (Math.random() < 0.5 ? -1 : 1) * (lo + Math.random() * (0.95 * b.normF32 - lo));
+        return { body: honest(pick(['f32', 'i8']), v), codes: ['UPDATE_OUT_OF_SHAPE'] };
       },
       futureVersion: () => {
         const body = encodeTensor(

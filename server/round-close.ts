@@ -4,14 +4,18 @@
  * Aggregator's state, so that a failed store commit leaves the round open and the model unchanged.
  */
 import { applyServerStep, type AdamState } from '../shared/fl/aggregate.ts';
+import type { ModelSpec } from '../shared/model/spec.ts';
 import type { ServerConfig } from './config.ts';
 import { meanDenominator, plannedSigma, type PrivacyLedger, roundNoise } from './privacy.ts';
+import { clipRoundUpdate, honestRoundNorm, robustStep, type RobustReport } from './robust-step.ts';
 import type { RoundAccumulator, RoundRecord, StoredModel } from './store/types.ts';
 
 /** The state a close starts from; nothing in it is modified. */
 export interface CloseInput {
   config: ServerConfig;
   modelId: string;
+  /** The model's spec: robustStep needs the parameter layout. */
+  spec: ModelSpec;
   version: number;
   params: Float32Array;
   adam: AdamState | null;
@@ -31,6 +35,8 @@ export interface ClosePlan {
   sigma: number;
   /** Update records with an older base version can no longer be replayed into a round: the store drops them. */
   keepFromVersion: number;
+  /** What the robust step bounded (robust-step.ts). */
+  robust: RobustReport & { roundClipped: boolean };
 }
 
 /**
@@ -50,10 +56,21 @@ export function planClose(input: CloseInput): ClosePlan {
   const acc = open.acc;
   const t = config.training;
   const mean = fixedMean(acc, meanDenominator(t));
+  // Server-side clipping of the round update (an honest round's mean of clipped deltas over the fixed
+  // denominator is at most C * max(1, weight/D), plus its noise), then the per-row and bias bounds.
+  const honestSignal = t.clipNorm * Math.max(1, acc.weight / meanDenominator(t));
+  const roundBound = honestRoundNorm(
+    honestSignal,
+    roundNoise(t, acc).noiseStd,
+    mean.length,
+    config.privacy.normTailZ,
+  );
+  const roundClipped = clipRoundUpdate(mean, roundBound);
   // Copies: the step must not touch the live model until the store has committed the close.
   const params = input.params.slice();
   const adam = input.adam ? { m: input.adam.m.slice(), v: input.adam.v.slice() } : null;
   applyServerStep(params, mean, config.optimizer, adam ?? undefined, version + 1);
+  const robust = robustStep(input.spec, input.params, params, config.robust);
   const noise = roundNoise(t, acc);
   const nowIso = new Date(input.now()).toISOString();
   const epsilonAfter = ledger.projected(noise.sigma);
@@ -79,6 +96,7 @@ export function planClose(input: CloseInput): ClosePlan {
     refusal,
     sigma: noise.sigma,
     keepFromVersion: version + 1 - config.rounds.maxStaleness,
+    robust: { ...robust, roundClipped },
   };
 }
 

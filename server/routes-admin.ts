@@ -5,6 +5,7 @@ import type { Aggregator } from './aggregator.ts';
 import type { ServerConfig } from './config.ts';
 import type { Metrics } from './metrics.ts';
 import { ledgerAssumptions } from './privacy.ts';
+import { evalAggregate, type EvalAggregate } from './eval-reports.ts';
 import type { Store } from './store/types.ts';
 import { roundSignal } from './round-signal.ts';
 
@@ -18,6 +19,12 @@ interface Ctx {
 }
 
 const finite = (x: number): number | null => (Number.isFinite(x) ? x : null);
+
+/** A round's evaluation: its sample size, and the means once there are enough reports. */
+function roundEval(a: EvalAggregate) {
+  const { reports, examples, minReports } = a;
+  return { reports, examples, minReports, hitAt10: a.meanHitAt10, ndcgAt10: a.meanNdcgAt10 };
+}
 
 /** The configuration without secrets. */
 export function publicConfig(
@@ -75,11 +82,7 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: Ctx): void {
           training: config.training,
           rounds: config.rounds,
           optimizer: config.optimizer,
-          evals: evals.map((e) => ({
-            ...e,
-            meanNdcgAt10: e.ndcgAt10 / Math.max(1, e.examples),
-            meanHitAt10: e.hitsAt10 / Math.max(1, e.examples),
-          })),
+          evals: evals.map((e) => evalAggregate(e, config.evals)),
           rssBytes: process.memoryUsage().rss,
           refusedOrigins: metrics.refusedOrigins.list(),
           roundSignal: signalView(config, agg.model.paramCount),
@@ -103,14 +106,7 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: Ctx): void {
               participants: live ? live.count : r.participants,
               contributions: live ? live.count : r.participants,
               modelVersionAfter: r.resultVersion,
-              eval: e
-                ? {
-                    reports: e.reports,
-                    examples: e.examples,
-                    hitAt10: e.hitsAt10 / Math.max(1, e.examples),
-                    ndcgAt10: e.ndcgAt10 / Math.max(1, e.examples),
-                  }
-                : null,
+              eval: e ? roundEval(evalAggregate(e, config.evals)) : null,
             };
           }),
         };

@@ -9,11 +9,15 @@ import type { Aggregator } from './aggregator.ts';
 import type { ServerConfig } from './config.ts';
 import type { Metrics } from './metrics.ts';
 import type { Store } from './store/types.ts';
+import { checkEvalReport } from './eval-reports.ts';
+import { minRateHook, reserveHook, type InFlightBytes } from './upload-limits.ts';
 
 /** Client ids and idempotency keys: 16-64 characters of [A-Za-z0-9_-]. */
 export const ID_PATTERN = /^[A-Za-z0-9_-]{16,64}$/;
 
 interface Ctx {
+  /** Upload bytes being received (upload-limits.ts). */
+  inflight: InFlightBytes;
   aggregator: Aggregator;
   metrics: Metrics;
   config: ServerConfig;
@@ -82,7 +86,11 @@ export function registerPublicRoutes(app: FastifyInstance, ctx: Ctx): void {
       );
   };
 
-  const uploadOpts = { bodyLimit: updateBodyLimit, onRequest: [checkUploadHeaders, ...perClient] };
+  const uploadOpts = {
+    bodyLimit: updateBodyLimit,
+    onRequest: [checkUploadHeaders, ...perClient, reserveHook(ctx.inflight, updateBodyLimit)],
+    preParsing: minRateHook(config, updateBodyLimit),
+  };
   app.post('/v1/updates', uploadOpts, async (req, reply) => {
     const clientId = header(req, HEADER_CLIENT_ID)!;
     const key = header(req, HEADER_IDEMPOTENCY_KEY)!;
@@ -102,13 +110,20 @@ export function registerPublicRoutes(app: FastifyInstance, ctx: Ctx): void {
     return reply.code(ack.duplicate ? 200 : 201).send(ack);
   });
 
-  const evalLimit = { bodyLimit: config.limits.jsonBodyBytes, onRequest: perClient };
+  const jsonLimit = config.limits.jsonBodyBytes;
+  const evalLimit = {
+    bodyLimit: jsonLimit,
+    onRequest: [...perClient, reserveHook(ctx.inflight, jsonLimit)],
+    preParsing: minRateHook(config, jsonLimit),
+  };
   app.post('/v1/eval', evalLimit, async (req, reply) => {
     const clientId = header(req, HEADER_CLIENT_ID);
     if (!clientId || !ID_PATTERN.test(clientId)) throw new FedrankError('UPDATE_MISSING_CLIENT_ID');
     if (typeof req.body !== 'object' || req.body === null || Buffer.isBuffer(req.body))
       throw new FedrankError('UNSUPPORTED_MEDIA_TYPE', 'send application/json');
+    // Contribution tokens (issue 14) are to be verified here, before the report is parsed or counted.
     const r = parseEvalReport(req.body);
+    checkEvalReport(r, config.evals);
     if (r.modelVersion > aggregator.version)
       throw new FedrankError('BAD_REQUEST', `model version ${r.modelVersion} does not exist yet`);
     await store.addEval({

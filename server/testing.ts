@@ -33,7 +33,13 @@ export function specWithParams(target: number, dim = 32): Record<string, unknown
 /** A test operator token (tests only; the server has no default). */
 export const TEST_TOKEN = 'test-operator-token-0123456789';
 
-/** Config for tests: tiny model, no noise unless asked, no rate limits, in-memory db, quiet. */
+/** Robust-step bounds that never bind: for tests of the optimizer's exact arithmetic. */
+export const UNBOUNDED_ROBUST = { rowStep: 1e9, idBiasMax: 1e9, biasMax: 1e9, denseStep: 1e9 };
+
+/**
+ * Config for tests: tiny model, no noise unless asked, no rate limits, in-memory db, quiet, and the
+ * robust step's bounds off (server/poisoning.test.ts and robust-step.test.ts test them).
+ */
 export function testConfig(over: Record<string, unknown> = {}): ServerConfig {
   return makeConfig(
     {
@@ -45,6 +51,7 @@ export function testConfig(over: Record<string, unknown> = {}): ServerConfig {
       limits: { perIpPerMinute: 0, perClientPerMinute: 0 },
       // No noise, so no budget (a budget needs sigma > 0); privacy tests set both.
       privacy: { epsilonBudget: null },
+      robust: UNBOUNDED_ROBUST,
       logLevel: 'silent',
     },
     over,

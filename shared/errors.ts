@@ -40,6 +40,14 @@ export const ERRORS = {
     status: 422,
     message: 'The update norm is impossible for a clipped and noised delta at the configured bound.',
   },
+  UPDATE_BAD_ENCODING: {
+    status: 400,
+    message: "The update's encoding or int8 block size is not the one the server asks for.",
+  },
+  UPDATE_OUT_OF_SHAPE: {
+    status: 422,
+    message: 'The update has coordinates far outside what a clipped, noised update can have.',
+  },
   UPDATE_ALREADY_CONTRIBUTED: { status: 409, message: 'This client already contributed to the open round.' },
   UPDATE_IDEMPOTENCY_CONFLICT: {
     status: 409,

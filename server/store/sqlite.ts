@@ -3,7 +3,7 @@
  * WAL journal; synchronous=FULL by default so a commit survives power loss (NORMAL survives process crashes,
  * which is all SIGKILL can do, at less fsync cost). Every mutating method is one transaction.
  */
-import { mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { FedrankError } from '../../shared/errors.ts';
@@ -127,7 +127,11 @@ export class SqliteStore implements Store {
   private readonly stmts;
 
   constructor(opts: SqliteStoreOptions) {
-    if (opts.path !== ':memory:') mkdirSync(dirname(opts.path), { recursive: true });
+    if (opts.path !== ':memory:') {
+      mkdirSync(dirname(opts.path), { recursive: true, mode: 0o700 });
+      // Created owner-only before SQLite opens it; SQLite gives its -wal and -shm files the same mode.
+      closeSync(openSync(opts.path, 'a', 0o600));
+    }
     this.db = new Database(opts.path);
     // 64 KiB pages: the running sum is one multi-megabyte BLOB rewritten at every commit, and large pages
     // roughly halve the cost of rewriting its overflow chain (measured: ~2x faster commits at 400k params).
