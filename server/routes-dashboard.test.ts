@@ -24,7 +24,7 @@ describe('dashboard files', () => {
     for (const m of html.matchAll(/<script\b([^>]*)>/g)) expect(m[1]).toMatch(/\ssrc=/);
     expect(html).not.toMatch(/<style\b|\sstyle=|\son[a-z]+=/i);
     expect(html).toMatch(/<link rel="icon"[^>]*href="favicon\.svg"/);
-    const js = readFileSync(new URL('dashboard.js', dir), 'utf8');
-    expect(js).not.toMatch(/style=|innerHTML/);
+    for (const file of ['dashboard.js', 'charts.js', 'view-model.js'])
+      expect(readFileSync(new URL(file, dir), 'utf8')).not.toMatch(/style=|innerHTML/);
   });
 });

@@ -70,7 +70,9 @@ const MIN_EXAMPLES = 30;
  */
 export function learningVerdict(evals) {
   const base = evals.find((e) => e.version === 0 && e.examples > 0) ?? null;
-  const latest = [...evals].reverse().find((e) => e.version > 0 && e.examples > 0) ?? null;
+  // The newest trained version with enough examples; else the newest one (to say it has too few).
+  const trained = [...evals].reverse().filter((e) => e.version > 0 && e.examples > 0);
+  const latest = trained.find((e) => e.examples >= MIN_EXAMPLES) ?? trained[0] ?? null;
   if (!base)
     return {
       verdict: 'unknown',

@@ -150,3 +150,11 @@ describe('why a round is waiting', () => {
     expect(roundWhy(null, now)).toBeNull();
   });
 });
+
+describe('is learning helping? picks a version with enough examples', () => {
+  it('prefers the newest version that has enough clicks over a newer one with a handful', () => {
+    const v = learningVerdict([row(0, 400, 0.3), row(5, 400, 0.45), row(6, 4, 0)]);
+    expect(v.latest!.version).toBe(5);
+    expect(v.verdict).toBe('helping');
+  });
+});
