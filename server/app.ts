@@ -15,8 +15,10 @@ import { modelFromConfig, type ModelSource } from './model-source.ts';
 import { registerAdminRoutes } from './routes-admin.ts';
 import { registerDashboard } from './routes-dashboard.ts';
 import { registerPublicRoutes } from './routes-public.ts';
+import { registerTokenRoutes, type TokenService } from './routes-tokens.ts';
 import { SqliteStore } from './store/sqlite.ts';
 import type { Store } from './store/types.ts';
+import type { TokenStore } from './tokens/store.ts';
 
 /** Replaceable collaborators (tests inject a store, a clock, a quiet logger). */
 export interface ServerDeps {
@@ -26,6 +28,8 @@ export interface ServerDeps {
   /** fastify logger option: false, true, pino options, or a pino instance via loggerInstance. */
   logger?: FastifyServerOptions['logger'];
   model?: ModelSource;
+  /** Contribution-token persistence (default: SQLite beside the database). */
+  tokenStore?: TokenStore;
 }
 
 /** What buildServer returns: the fastify app plus the state behind it. */
@@ -34,6 +38,8 @@ export interface FedrankServer {
   aggregator: Aggregator;
   metrics: Metrics;
   config: ServerConfig;
+  /** Contribution tokens: keys, issuance, and the counts of verified contributions. */
+  tokens: TokenService;
   /** Stops accepting, drains the writer, closes the store. */
   close(): Promise<void>;
 }
@@ -131,6 +137,12 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     if (!m || !timingSafeEqual(got, expected)) throw new FedrankError('UNAUTHORIZED');
   };
 
+  // Before the public routes: its hook checks the token of every upload and eval report.
+  const tokens = await registerTokenRoutes(app, {
+    config,
+    clock: deps.clock ?? Date.now,
+    store: deps.tokenStore,
+  });
   registerPublicRoutes(app, { aggregator, metrics, config, perClient, store });
   registerAdminRoutes(app, { aggregator, metrics, config, store, checkOperator, started });
   await registerDashboard(app);
@@ -145,6 +157,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     aggregator,
     metrics,
     config,
+    tokens,
     close: async () => {
       await app.close();
     },

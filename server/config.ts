@@ -7,6 +7,7 @@ import { FedrankError } from '../shared/errors.ts';
 import type { ServerOptimizer } from '../shared/fl/aggregate.ts';
 import { MAX_SHARED_NEGATIVES } from '../shared/protocol-parse.ts';
 import type { TrainingConfig } from '../shared/protocol.ts';
+import { defaultTokensConfig, validateTokensConfig, type TokensConfig } from './tokens/config.ts';
 
 /** Everything `fedrank serve` can be configured with. */
 export interface ServerConfig {
@@ -52,6 +53,8 @@ export interface ServerConfig {
     /** Body limit for JSON routes, bytes. Update bodies are limited by the model size. */
     jsonBodyBytes: number;
   };
+  /** Contribution tokens (server/tokens/config.ts). */
+  tokens: TokensConfig;
   /** SQLite synchronous pragma: FULL survives power loss, NORMAL (WAL) survives process crashes only. */
   durability: 'full' | 'normal';
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -89,6 +92,7 @@ export function defaultConfig(): ServerConfig {
       normTailZ: 8,
     },
     limits: { perIpPerMinute: 1200, perClientPerMinute: 30, jsonBodyBytes: 64 * 1024 },
+    tokens: defaultTokensConfig(),
     durability: 'full',
     logLevel: 'info',
   };
@@ -146,6 +150,7 @@ export function validateConfig(x: unknown): ServerConfig {
   const top = [
     ...['host', 'port', 'db', 'operatorToken', 'operatorTokenFile', 'allowedOrigins', 'model', 'training'],
     ...['rounds', 'optimizer', 'privacy', 'limits', 'durability', 'logLevel', '$schema', 'comment'],
+    'tokens',
   ];
   checkKeys(x, top, '');
   const host = str(x, 'host', '');
@@ -258,6 +263,7 @@ export function validateConfig(x: unknown): ServerConfig {
   num(l, 'perClientPerMinute', 'limits.', 0, 1e9, true);
   num(l, 'jsonBodyBytes', 'limits.', 1024, 1e8, true);
 
+  validateTokensConfig(x.tokens);
   str(x, 'durability', '', ['full', 'normal']);
   str(x, 'logLevel', '', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
   void host;
