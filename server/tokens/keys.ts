@@ -59,7 +59,8 @@ export async function generateTokenKey(
   };
 }
 
-async function load(stored: StoredTokenKey): Promise<LoadedKey> {
+/** A stored key, imported for signing and verifying. */
+export async function loadTokenKey(stored: StoredTokenKey): Promise<LoadedKey> {
   const info: TokenKeyInfo = {
     keyId: stored.keyId,
     publicKey: toBase64Url(stored.publicKey),
@@ -146,7 +147,7 @@ export class TokenKeyRing {
     }
     const have = new Map(this.loaded.map((k) => [k.stored.keyId, k]));
     this.loaded = await Promise.all(
-      stored.filter((k) => k.redeemUntil > t).map((k) => have.get(k.keyId) ?? load(k)),
+      stored.filter((k) => k.redeemUntil > t).map((k) => have.get(k.keyId) ?? loadTokenKey(k)),
     );
     this.refreshedAt = t;
   }
