@@ -81,7 +81,7 @@ export async function loadTokenKey(stored: StoredTokenKey): Promise<LoadedKey> {
  * RFC 9474 BlindSign: s = RSASP1(sk, m) for the blinded message m, then the check m == RSAVP1(pk, s)
  * that keeps a faulty computation from leaking the key. The raw RSA operation is OpenSSL's (CRT, with
  * its blinding against timing attacks); @cloudflare/blindrsa-ts's own blindSign is a non-CRT bignum
- * in JavaScript, about 900x slower (bench/results/tokens.json), which would make issuance a DoS vector.
+ * in JavaScript, three orders of magnitude slower (bench/results/tokens.json): issuance would be a DoS vector.
  */
 export function blindSign(key: LoadedKey, blinded: Uint8Array): Uint8Array {
   const kLen = key.verifier.modulusBytes;
