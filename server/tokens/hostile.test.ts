@@ -5,6 +5,7 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { isFedrankError } from '../../shared/errors.ts';
+import { mulberry32 } from '../../shared/model/spec.ts';
 import { tokenHeader } from '../../shared/tokens/client.ts';
 import { encodeToken, fromBase64Url, toBase64Url } from '../../shared/tokens/codec.ts';
 import { buildServer, type FedrankServer } from '../app.ts';
@@ -13,18 +14,6 @@ import { admitToken } from './admit.ts';
 import { injectFetch, shopTokens, TEST_SHOP_SECRET } from './testing.ts';
 import { currentTokenKey } from '../../shared/tokens/client.ts';
 import { prepareTokens } from '../../shared/tokens/blind.ts';
-
-/** A seeded generator, so a failure can be replayed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A mutation of `valid` (base64url of a real token), or random text. */
 function mutant(valid: Uint8Array, r: () => number): string {
@@ -79,7 +68,7 @@ describe('hostile tokens', () => {
         return 'spent' as const;
       },
     };
-    const r = rng(14);
+    const r = mulberry32(14);
     const outcomes = new Map<string, number>();
     for (let i = 0; i < 20_000; i++) {
       const header = mutant(raw, r);
@@ -148,7 +137,7 @@ describe('hostile tokens', () => {
   it('mutated issuance bodies: 0 crashes, proof of work never skipped, the session quota never exceeded', async () => {
     const key = await currentTokenKey('', injectFetch(s.app), Date.now());
     const { request } = await prepareTokens(key, 'update', 2);
-    const r = rng(15);
+    const r = mulberry32(15);
     const n = (k: number) => Math.floor(r() * k);
     const mutateBody = (): Record<string, unknown> => {
       const body: Record<string, unknown> = { ...request, sessionId: 'session-hostile-1' };

@@ -8,9 +8,9 @@ import { fromBase64Url, toBase64Url } from '../../shared/tokens/codec.ts';
 import { checkPow, solvePow } from '../../shared/tokens/pow.ts';
 import type { PowChallenge } from '../../shared/tokens/types.ts';
 import { buildServer, type FedrankServer } from '../app.ts';
-import { constantDelta, randomId, testConfig } from '../testing.ts';
+import { testConfig } from '../testing.ts';
 import type { SqliteTokenStore } from './sqlite.ts';
-import { injectFetch, shopTokens, TEST_SHOP_SECRET } from './testing.ts';
+import { injectFetch, shopTokens, TEST_SHOP_SECRET, uploadWith } from './testing.ts';
 
 const servers: FedrankServer[] = [];
 const dirs: string[] = [];
@@ -35,26 +35,6 @@ async function make(tokens: Record<string, unknown> = {}, over: Record<string, u
 
 const code = (r: { json(): unknown }) => (r.json() as { error: { code: string } }).error.code;
 
-function upload(s: FedrankServer, headers: Record<string, string>) {
-  const a = s.aggregator;
-  const body = constantDelta(
-    { modelId: a.model.modelId, baseVersion: a.version, round: a.open?.round.id ?? 0 },
-    a.model.paramCount,
-    0,
-  );
-  return s.app.inject({
-    method: 'POST',
-    url: '/v1/updates',
-    payload: Buffer.from(body),
-    headers: {
-      'content-type': 'application/vnd.fedrank.tensor',
-      'x-fedrank-client': randomId('c'),
-      'idempotency-key': randomId('k'),
-      ...headers,
-    },
-  });
-}
-
 /** A solved proof-of-work issuance body for `count` update tokens, and the challenge it used. */
 async function powBody(s: FedrankServer, count: number, ip = '127.0.0.1') {
   const fetch = injectFetch(s.app, ip);
@@ -78,7 +58,7 @@ describe('proof-of-work issuance', () => {
       count: 2,
       nowMs: now,
     });
-    for (const t of tokens) expect((await upload(s, tokenHeader(t))).statusCode).toBe(201);
+    for (const t of tokens) expect((await uploadWith(s, tokenHeader(t))).statusCode).toBe(201);
   });
 
   it('refuses a wrong solution, a forged or expired challenge, and a challenge used twice', async () => {
@@ -168,7 +148,8 @@ describe('unlinkability', () => {
       count: 1,
       nowMs: now,
     });
-    for (const t of [...tokens, ...powTokens]) expect((await upload(s, tokenHeader(t))).statusCode).toBe(201);
+    for (const t of [...tokens, ...powTokens])
+      expect((await uploadWith(s, tokenHeader(t))).statusCode).toBe(201);
     await s.aggregator.idle();
 
     const store = s.tokens.store as SqliteTokenStore;

@@ -2,9 +2,11 @@
  * Helpers for token tests and the benchmark: a fetch over fastify's inject (so the shared client code
  * runs unchanged against an in-process server), and tokens through the shop route.
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { issueForSession, tokensViaShop, type HttpFetch } from '../../shared/tokens/client.ts';
 import type { Token, TokenPurpose } from '../../shared/tokens/types.ts';
+import type { FedrankServer } from '../app.ts';
+import { constantDelta, randomId } from '../testing.ts';
 
 /** A test shop secret (tests only). */
 export const TEST_SHOP_SECRET = 'test-shop-secret-0123456789';
@@ -40,5 +42,30 @@ export async function shopTokens(
     ...(nowMs === undefined ? {} : { nowMs }),
     relay: (request) =>
       issueForSession({ baseUrl: '', fetch, shopSecret: TEST_SHOP_SECRET, sessionId, request }),
+  });
+}
+
+/** POST /v1/updates of an all-`value` delta for the open round, with fresh ids and extra `headers`. */
+export function uploadWith(
+  s: FedrankServer,
+  headers: Record<string, string> = {},
+  value = 0,
+): Promise<LightMyRequestResponse> {
+  const a = s.aggregator;
+  const body = constantDelta(
+    { modelId: a.model.modelId, baseVersion: a.version, round: a.open?.round.id ?? 0 },
+    a.model.paramCount,
+    value,
+  );
+  return s.app.inject({
+    method: 'POST',
+    url: '/v1/updates',
+    payload: Buffer.from(body),
+    headers: {
+      'content-type': 'application/vnd.fedrank.tensor',
+      'x-fedrank-client': randomId('c'),
+      'idempotency-key': randomId('k'),
+      ...headers,
+    },
   });
 }

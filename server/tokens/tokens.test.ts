@@ -2,9 +2,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { tokenHeader } from '../../shared/tokens/client.ts';
 import { encodeToken } from '../../shared/tokens/codec.ts';
 import { buildServer, type FedrankServer } from '../app.ts';
-import { constantDelta, randomId, testConfig } from '../testing.ts';
+import { randomId, testConfig } from '../testing.ts';
 import type { SqliteTokenStore } from './sqlite.ts';
-import { shopTokens, TEST_SHOP_SECRET } from './testing.ts';
+import { shopTokens, TEST_SHOP_SECRET, uploadWith } from './testing.ts';
 
 const servers: FedrankServer[] = [];
 afterEach(async () => {
@@ -27,26 +27,6 @@ async function make(over: Record<string, unknown> = {}): Promise<FedrankServer> 
 const getTokens = (s: FedrankServer, purpose: 'update' | 'eval', n: number, session = 'session-0001') =>
   shopTokens(s.app, purpose, n, session, now);
 
-function upload(s: FedrankServer, headers: Record<string, string> = {}, value = 0) {
-  const a = s.aggregator;
-  const body = constantDelta(
-    { modelId: a.model.modelId, baseVersion: a.version, round: a.open?.round.id ?? 0 },
-    a.model.paramCount,
-    value,
-  );
-  return s.app.inject({
-    method: 'POST',
-    url: '/v1/updates',
-    payload: Buffer.from(body),
-    headers: {
-      'content-type': 'application/vnd.fedrank.tensor',
-      'x-fedrank-client': randomId('c'),
-      'idempotency-key': randomId('k'),
-      ...headers,
-    },
-  });
-}
-
 const evalReport = (s: FedrankServer, headers: Record<string, string> = {}) =>
   s.app.inject({
     method: 'POST',
@@ -65,7 +45,7 @@ describe('contribution tokens on uploads', () => {
     });
     const codes = new Map<string, number>();
     for (let i = 0; i < 90; i++) {
-      const r = await upload(s);
+      const r = await uploadWith(s);
       codes.set(`${r.statusCode} ${code(r)}`, (codes.get(`${r.statusCode} ${code(r)}`) ?? 0) + 1);
     }
     await s.aggregator.idle();
@@ -78,7 +58,7 @@ describe('contribution tokens on uploads', () => {
     const [real] = await getTokens(s, 'update', 1);
     for (let i = 0; i < 10; i++) {
       const forged = { ...real!, signature: crypto.getRandomValues(new Uint8Array(256)) };
-      const r = await upload(s, { 'x-fedrank-token': encodeToken(forged) });
+      const r = await uploadWith(s, { 'x-fedrank-token': encodeToken(forged) });
       expect([r.statusCode, code(r)]).toEqual([403, 'TOKEN_INVALID']);
     }
     expect(s.aggregator.open!.acc.count).toBe(0);
@@ -87,7 +67,7 @@ describe('contribution tokens on uploads', () => {
   it('rounds count token-verified uploads: minClients verified uploads close a round', async () => {
     const s = await make({ rounds: { minClients: 2, maxClients: 2 } });
     const tokens = await getTokens(s, 'update', 2);
-    for (const t of tokens) expect((await upload(s, tokenHeader(t))).statusCode).toBe(201);
+    for (const t of tokens) expect((await uploadWith(s, tokenHeader(t))).statusCode).toBe(201);
     await s.aggregator.idle();
     expect(s.aggregator.version).toBe(1);
     expect(s.tokens.admitted).toEqual({ verified: 2, unverified: 0 });
@@ -97,12 +77,28 @@ describe('contribution tokens on uploads', () => {
     const s = await make({ rounds: { minClients: 5, maxClients: 10 } });
     const [t] = await getTokens(s, 'update', 1);
     const key = randomId('k');
-    const first = await upload(s, { ...tokenHeader(t!), 'idempotency-key': key });
+    const first = await uploadWith(s, { ...tokenHeader(t!), 'idempotency-key': key });
     expect(first.statusCode).toBe(201);
-    const retry = await upload(s, { ...tokenHeader(t!), 'idempotency-key': key });
+    const retry = await uploadWith(s, { ...tokenHeader(t!), 'idempotency-key': key });
     expect([retry.statusCode, retry.json().duplicate]).toEqual([200, true]);
-    const again = await upload(s, tokenHeader(t!));
+    const again = await uploadWith(s, tokenHeader(t!));
     expect([again.statusCode, code(again)]).toEqual([409, 'TOKEN_SPENT']);
+    await s.aggregator.idle();
+    expect(s.aggregator.open!.acc.count).toBe(1);
+  });
+
+  it('one token, many concurrent uploads under other idempotency keys: exactly one is counted', async () => {
+    const s = await make({ rounds: { minClients: 50, maxClients: 100 } });
+    const [t] = await getTokens(s, 'update', 1);
+    const replies = await Promise.all(Array.from({ length: 20 }, () => uploadWith(s, tokenHeader(t!))));
+    const counts = new Map<number, number>();
+    for (const r of replies) counts.set(r.statusCode, (counts.get(r.statusCode) ?? 0) + 1);
+    expect(counts).toEqual(
+      new Map([
+        [201, 1],
+        [409, 19],
+      ]),
+    );
     await s.aggregator.idle();
     expect(s.aggregator.open!.acc.count).toBe(1);
   });
@@ -111,7 +107,7 @@ describe('contribution tokens on uploads', () => {
     const s = await make();
     const [e] = await getTokens(s, 'eval', 1);
     const [u] = await getTokens(s, 'update', 1);
-    const r = await upload(s, tokenHeader(e!));
+    const r = await uploadWith(s, tokenHeader(e!));
     expect([r.statusCode, code(r)]).toEqual([403, 'TOKEN_INVALID']);
     const r2 = await evalReport(s, tokenHeader(u!));
     expect([r2.statusCode, code(r2)]).toEqual([403, 'TOKEN_INVALID']);
@@ -119,7 +115,7 @@ describe('contribution tokens on uploads', () => {
 
   it('tokens stay optional by default: an upload without one is accepted, unverified', async () => {
     const s = await make({ tokens: { required: false } });
-    expect((await upload(s)).statusCode).toBe(201);
+    expect((await uploadWith(s)).statusCode).toBe(201);
     expect(s.tokens.admitted).toEqual({ verified: 0, unverified: 1 });
   });
 });
@@ -183,7 +179,7 @@ describe('token issuance by the shop backend', () => {
     expect(keysA).toEqual(keysB);
     expect(keysA.keys).toHaveLength(1);
     const [t] = await getTokens(s, 'update', 1, 'session-0001');
-    expect((await upload(s, tokenHeader(t!))).statusCode).toBe(201);
+    expect((await uploadWith(s, tokenHeader(t!))).statusCode).toBe(201);
     const store = s.tokens.store as SqliteTokenStore;
     expect(store.counts().spent).toBe(1);
     now += 86_400_000; // next epoch: a new key issues, the old one still redeems
@@ -191,7 +187,7 @@ describe('token issuance by the shop backend', () => {
     expect(keys2.keys).toHaveLength(2);
     const [t2] = await getTokens(s, 'update', 1, 'session-0001');
     now += 2 * 86_400_000; // both epochs over: t2's key expired with its window
-    const late = await upload(s, tokenHeader(t2!));
+    const late = await uploadWith(s, tokenHeader(t2!));
     expect([late.statusCode, code(late)]).toEqual([403, 'TOKEN_INVALID']);
     await s.app.inject({ url: '/v1/tokens/keys' });
     expect(store.counts()).toMatchObject({ keys: 1, spent: 0 });

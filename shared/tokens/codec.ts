@@ -5,6 +5,7 @@
  * Validators return fresh objects holding only the known fields.
  */
 import { FedrankError } from '../errors.ts';
+import { object, own } from '../protocol-parse.ts';
 import {
   KEY_ID_BYTES,
   MAX_KEY_BITS,
@@ -46,20 +47,6 @@ type Obj = Record<string, unknown>;
 
 function bad(path: string, what: string): never {
   throw new FedrankError('BAD_REQUEST', `${path} ${what}`);
-}
-
-function object(x: unknown, path: string): Obj {
-  if (typeof x !== 'object' || x === null || Array.isArray(x)) bad(path, 'must be an object');
-  const proto = Object.getPrototypeOf(x) as unknown;
-  if (proto !== Object.prototype && proto !== null) bad(path, 'must be a plain object');
-  for (const k of ['__proto__', 'constructor', 'prototype'])
-    if (Object.hasOwn(x, k)) bad(`${path}.${k}`, 'is not allowed');
-  return x as Obj;
-}
-
-function own(o: Obj, key: string, path: string): unknown {
-  if (!Object.hasOwn(o, key)) bad(`${path}.${key}`, 'is required');
-  return o[key];
 }
 
 /** Unpadded base64url of `bytes`. */
