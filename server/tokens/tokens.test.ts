@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { tokenHeader } from '../../shared/tokens/client.ts';
 import { encodeToken } from '../../shared/tokens/codec.ts';
 import { buildServer, type FedrankServer } from '../app.ts';
-import { randomId, testConfig } from '../testing.ts';
+import { randomId, testConfig, TEST_TOKEN } from '../testing.ts';
 import type { SqliteTokenStore } from './sqlite.ts';
 import { shopTokens, TEST_SHOP_SECRET, uploadWith } from './testing.ts';
 
@@ -170,6 +170,16 @@ describe('token issuance by the shop backend', () => {
       headers: { authorization: `Bearer ${TEST_SHOP_SECRET}` },
     });
     expect([r.statusCode, code(r)]).toEqual([401, 'SHOP_UNAUTHORIZED']);
+  });
+
+  it('never shows the shop secret, not even to the operator', async () => {
+    const s = await make();
+    const r = await s.app.inject({
+      url: '/v1/admin/config',
+      headers: { authorization: `Bearer ${TEST_TOKEN}` },
+    });
+    expect(r.json().tokens.shopSecret).toBe('(set)');
+    expect(r.body).not.toContain(TEST_SHOP_SECRET);
   });
 
   it('publishes one key per epoch, the same to everyone, and forgets it and its spent nonces after', async () => {
