@@ -47,6 +47,9 @@ export async function registerTokenRoutes(
 ): Promise<TokenService> {
   const { config, clock } = ctx;
   const cfg = config.tokens;
+  // Configuration errors first, before a file is opened.
+  const secret = resolveShopSecret(cfg);
+  const expected = secret === null ? null : sha256(secret);
   const store =
     ctx.store ?? new SqliteTokenStore({ path: tokenDbPath(cfg, config.db), durability: config.durability });
   const ring = new TokenKeyRing(store, { rotationDays: cfg.keyRotationDays, bits: cfg.keyBits }, clock);
@@ -55,8 +58,10 @@ export async function registerTokenRoutes(
   app.addHook('onClose', async () => store.close());
   await ring.refresh();
 
-  const secret = resolveShopSecret(cfg);
-  const expected = secret === null ? null : sha256(secret);
+  app.log.info(
+    { required: cfg.required, shopIssuer: secret !== null, proofOfWork: cfg.powPerIpPerDay > 0 },
+    'contribution tokens',
+  );
   const checkShop = async (req: FastifyRequest): Promise<void> => {
     const m = /^Bearer (\S+)$/.exec(header(req, 'authorization') ?? '');
     // Digests compare in constant time; with no secret configured nobody gets in.
