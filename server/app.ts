@@ -17,9 +17,11 @@ import { registerAdminRoutes } from './routes-admin.ts';
 import { registerDashboard } from './routes-dashboard.ts';
 import { registerPublicRoutes } from './routes-public.ts';
 import { roundSignal } from './round-signal.ts';
+import { registerTokenRoutes, type TokenService } from './routes-tokens.ts';
 import { SqliteStore } from './store/sqlite.ts';
 import { InFlightBytes } from './upload-limits.ts';
 import type { Store } from './store/types.ts';
+import type { TokenStore } from './tokens/store.ts';
 
 /** Replaceable collaborators (tests inject a store, a clock, a quiet logger). */
 export interface ServerDeps {
@@ -29,6 +31,8 @@ export interface ServerDeps {
   /** fastify logger option: false, true, pino options, or a pino instance via loggerInstance. */
   logger?: FastifyServerOptions['logger'];
   model?: ModelSource;
+  /** Contribution-token persistence (default: SQLite beside the database). */
+  tokenStore?: TokenStore;
 }
 
 /** What buildServer returns: the fastify app plus the state behind it. */
@@ -39,6 +43,8 @@ export interface FedrankServer {
   config: ServerConfig;
   /** Upload bytes being received now (in-flight caps). */
   inflight: InFlightBytes;
+  /** Contribution tokens: keys, issuance, and the counts of verified contributions. */
+  tokens: TokenService;
   /** Stops accepting, drains the writer, closes the store. */
   close(): Promise<void>;
 }
@@ -183,6 +189,12 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     global: limits.inFlightUploadBytes,
     perSource: limits.inFlightUploadBytesPerSource,
   });
+  // Before the public routes: its hook checks the token of every upload and eval report.
+  const tokens = await registerTokenRoutes(app, {
+    config,
+    clock: deps.clock ?? Date.now,
+    store: deps.tokenStore,
+  });
   registerPublicRoutes(app, { aggregator, metrics, config, perClient, store, inflight });
   registerAdminRoutes(app, { aggregator, metrics, config, store, checkOperator, started });
   await registerDashboard(app);
@@ -198,6 +210,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     metrics,
     config,
     inflight,
+    tokens,
     close: async () => {
       await app.close();
     },

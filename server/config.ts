@@ -11,6 +11,7 @@ import { tokenFileVersion } from './operator-token.ts';
 import type { TrainingConfig } from '../shared/protocol.ts';
 import type { EvalSettings } from './eval-reports.ts';
 import { DEFAULT_ROBUST, type RobustBounds } from './robust-step.ts';
+import { checkTokensConfig, defaultTokensConfig, type TokensConfig } from './tokens/config.ts';
 
 /** Everything `fedrank serve` can be configured with. */
 export interface ServerConfig {
@@ -82,6 +83,8 @@ export interface ServerConfig {
   trustProxy: false | number | string[];
   /** Device evaluation reports (server/eval-reports.ts): a minimum sample before means are shown. */
   evals: EvalSettings;
+  /** Contribution tokens (server/tokens/config.ts). */
+  tokens: TokensConfig;
   /** SQLite synchronous pragma: FULL survives power loss, NORMAL (WAL) survives process crashes only. */
   durability: 'full' | 'normal';
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -134,6 +137,7 @@ export function defaultConfig(): ServerConfig {
     },
     trustProxy: false,
     evals: { minReports: 20, maxExamples: 20 },
+    tokens: defaultTokensConfig(),
     durability: 'full',
     logLevel: 'info',
   };
@@ -153,7 +157,7 @@ function merge(base: unknown, over: unknown): unknown {
 const TOP_KEYS = [
   ...['host', 'port', 'db', 'operatorToken', 'operatorTokenFile', 'allowedOrigins', 'model', 'training'],
   ...['rounds', 'optimizer', 'privacy', 'limits', 'durability', 'logLevel', '$schema', 'comment'],
-  ...['robust', 'trustProxy', 'evals'],
+  ...['robust', 'trustProxy', 'evals', 'tokens'],
 ];
 const HOST = /^([A-Za-z0-9.-]+|\[?[0-9A-Fa-f:.]+\]?)$/;
 const ORIGIN = /^(\*|https?:\/\/[^/\s]+)$/;
@@ -352,7 +356,8 @@ export function validateConfig(x: unknown): ServerConfig {
   if (!isObj(x)) throw new ConfigInvalidError([{ path: '', reason: 'the config must be a JSON object' }]);
   c.keys(x, TOP_KEYS, '');
   for (const section of [checkServer, checkModel, checkTraining, checkRounds, checkOptimizer]) section(c, x);
-  for (const section of [checkPrivacy, checkLimits, checkRobust, checkNetwork]) section(c, x);
+  for (const section of [checkPrivacy, checkLimits, checkRobust, checkNetwork, checkTokensConfig])
+    section(c, x);
   // Cross-section rules read the sections as typed values: only sections that are objects get there.
   if (isObj(x.training) && isObj(x.rounds) && isObj(x.privacy)) checkAcross(c, x as unknown as ServerConfig);
   c.done();

@@ -31,7 +31,8 @@ export function publicConfig(
   c: ServerConfig,
 ): Omit<ServerConfig, 'operatorToken'> & { operatorToken?: string } {
   const { operatorToken: _t, ...rest } = c;
-  return { ...rest, ...(c.operatorToken !== undefined ? { operatorToken: '(set)' } : {}) };
+  const tokens = c.tokens.shopSecret === undefined ? c.tokens : { ...c.tokens, shopSecret: '(set)' };
+  return { ...rest, tokens, ...(c.operatorToken !== undefined ? { operatorToken: '(set)' } : {}) };
 }
 
 /** roundSignal for JSON (an infinite SNR, without noise, as null). */

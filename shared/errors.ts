@@ -56,6 +56,26 @@ export const ERRORS = {
   ROUND_NOT_OPEN: { status: 409, message: 'No round is open for updates.' },
   BUDGET_EXHAUSTED: { status: 409, message: 'The privacy budget is spent: no further round may open.' },
 
+  // --- contribution tokens (RFC 9474 blind RSA) ---
+  TOKEN_REQUIRED: {
+    status: 401,
+    message: 'A contribution token is required (header x-fedrank-token).',
+  },
+  TOKEN_INVALID: {
+    status: 403,
+    message: 'The contribution token is malformed, forged, for another purpose, or its key expired.',
+  },
+  TOKEN_SPENT: { status: 409, message: 'This contribution token was already redeemed.' },
+  TOKEN_QUOTA_EXCEEDED: {
+    status: 429,
+    message: 'The token issuance quota of this session or address is used up for today.',
+  },
+  TOKEN_POW_INVALID: {
+    status: 403,
+    message: 'The proof of work is missing, wrong, expired, or its challenge was already used.',
+  },
+  SHOP_UNAUTHORIZED: { status: 401, message: 'A valid shop issuer secret is required.' },
+
   // --- configuration and command line ---
   CONFIG_INVALID: { status: 500, message: 'The configuration is invalid.' },
   CLI_BAD_ARGUMENT: { status: 400, message: 'Invalid command-line argument.' },

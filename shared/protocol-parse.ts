@@ -45,7 +45,7 @@ function bad(path: string, what: string): never {
 }
 
 /** `x` as a plain object (prototype Object.prototype or null) without prototype-polluting own keys. */
-function object(x: unknown, path: string): Obj {
+export function object(x: unknown, path: string): Obj {
   if (typeof x !== 'object' || x === null || Array.isArray(x)) bad(path, 'must be an object');
   const proto = Object.getPrototypeOf(x) as unknown;
   if (proto !== Object.prototype && proto !== null) bad(path, 'must be a plain object');
@@ -54,7 +54,7 @@ function object(x: unknown, path: string): Obj {
 }
 
 /** An own property only: inherited values (Object.prototype.toString...) never count as present. */
-function own(o: Obj, key: string, path: string): unknown {
+export function own(o: Obj, key: string, path: string): unknown {
   if (!Object.hasOwn(o, key)) bad(`${path}.${key}`, 'is required');
   return o[key];
 }
