@@ -48,6 +48,25 @@ export const ERRORS = {
   ROUND_NOT_OPEN: { status: 409, message: 'No round is open for updates.' },
   BUDGET_EXHAUSTED: { status: 409, message: 'The privacy budget is spent: no further round may open.' },
 
+  // --- secure aggregation (SecAgg+) ---
+  SECAGG_BAD_MESSAGE: { status: 400, message: 'The secure-aggregation message is malformed.' },
+  SECAGG_WRONG_PHASE: {
+    status: 409,
+    message: 'The secure-aggregation round is not in the phase for this message.',
+  },
+  SECAGG_NOT_PARTICIPANT: {
+    status: 409,
+    message: 'This slot is not a participant of the current secure-aggregation phase.',
+  },
+  SECAGG_INCONSISTENT: {
+    status: 422,
+    message: 'The secure-aggregation message contradicts the round (wrong peers, parameters or shares).',
+  },
+  SECAGG_BELOW_THRESHOLD: {
+    status: 409,
+    message: 'Too few participants survive: the round will not be unmasked below its threshold.',
+  },
+
   // --- configuration and command line ---
   CONFIG_INVALID: { status: 500, message: 'The configuration is invalid.' },
   CLI_BAD_ARGUMENT: { status: 400, message: 'Invalid command-line argument.' },
