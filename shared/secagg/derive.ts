@@ -13,7 +13,17 @@ export function graphSeed(seed: Uint8Array, round: number): Promise<Uint8Array> 
   return hkdf(seed, roundSalt(seed, round), 'fedrank/secagg/v1/graph');
 }
 
-/** The round's rotation of R^d. */
-export async function roundRotation(seed: Uint8Array, round: number, d: number): Promise<Rotation> {
-  return makeRotation(await hkdf(seed, roundSalt(seed, round), 'fedrank/secagg/v1/rotation'), d);
+// The last rotation built: every client of a simulated cohort (and the server) shares one per round.
+let last: { key: string; rotation: Promise<Rotation> } | null = null;
+
+/** The round's rotation of R^d (public: derived from the round seed only). */
+export function roundRotation(seed: Uint8Array, round: number, d: number): Promise<Rotation> {
+  const key = `${Array.from(seed).join(',')}/${round}/${d}`;
+  if (last?.key !== key) {
+    const rotation = hkdf(seed, roundSalt(seed, round), 'fedrank/secagg/v1/rotation').then((s) =>
+      makeRotation(s, d),
+    );
+    last = { key, rotation };
+  }
+  return last.rotation;
 }
