@@ -59,7 +59,7 @@ describe('simulated SecAgg+ round', () => {
     });
     expect(rep.record.phase).toBe('done');
     const want = new Float64Array(D);
-    for (const s of rep.record.masked) clipped(s, 0.3).forEach((v, i) => (want[i] += v));
+    for (const s of rep.record.masked) clipped(s, 0.3).forEach((v, i) => (want[i] = want[i]! + v));
     const scale = rep.record.params.encoding.scale;
     let maxErr = 0;
     for (let i = 0; i < D; i++) maxErr = Math.max(maxErr, Math.abs(rep.result!.mean[i]! - want[i]! / 12));
