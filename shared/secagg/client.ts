@@ -223,7 +223,11 @@ export class SecAggClientRound {
     return { message, input };
   }
 
-  /** Phase 3: reveals self-seed shares of survivors and mask-key shares of dropouts, then wipes the round. */
+  /**
+   * Phase 3: reveals self-seed shares of survivors and mask-key shares of dropouts, then wipes the round.
+   * Persist `state()` before sending the reply: it records what was revealed, so that no later request
+   * (after a reload) can obtain the other kind of share for the same peer.
+   */
   onUnmaskRequest(m: UnmaskRequest): Unmask {
     this.expect('masked', m);
     const p = this.s.params!;
