@@ -23,6 +23,8 @@ export interface SimulationOptions extends Omit<OpenRound, 'round'> {
   update: (slot: number) => Float32Array;
   store?: SecAggStore;
   round?: number;
+  /** Sees every client upload as it goes on the wire (what the server receives). */
+  onUpload?: (m: SecAggMessage, bytes: Uint8Array) => void;
 }
 
 /** What a simulated round produced. */
@@ -59,6 +61,7 @@ export async function simulateRound(o: SimulationOptions): Promise<SimulationRep
   const send = async (m: SecAggMessage): Promise<void> => {
     const bytes = encodeMessage(m);
     uploadBytes[m.type] = Math.max(uploadBytes[m.type] ?? 0, bytes.length);
+    o.onUpload?.(m, bytes);
     await timed(() => server.receive(bytes, now));
   };
   const poll = <T extends SecAggMessage>(slot: number): Promise<T> =>
