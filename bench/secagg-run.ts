@@ -65,28 +65,40 @@ function dropouts(n: number): { dropAfterShareKeys: number[]; dropAfterMaskedInp
   };
 }
 
-async function round(n: number, neighbours: number, noised: boolean): Promise<SimulationReport> {
-  const t0 = Date.now();
-  const rep = await simulateRound({
-    config: { ...defaultSecAggConfig(), neighbours },
-    cohort: n,
-    minSurvivors: Math.ceil(n / 2),
-    denominator: n,
-    d: D_MODEL,
-    clipNorm: 1,
-    noiseMultiplier: noised ? 1 : 0,
-    update: noised ? (s) => syntheticUpdate(s).delta : () => new Float32Array(D_MODEL),
-    clockMs: cpuMs,
-    ...dropouts(n),
-  });
-  if (rep.record.phase !== 'done') throw new Error(`round failed: ${rep.record.failure}`);
-  const exact = rep.result!.ringSum.every((v, i) => v === rep.expectedRingSum[i]);
-  if (!exact) throw new Error('unmasked sum differs from the survivors sum');
-  log(`n=${n} k=${neighbours} done in ${(Date.now() - t0) / 1000}s, server ${r1(rep.serverMs)} ms`);
-  return rep;
+/** A round at 10% dropouts; a round that fails (a neighbourhood lost more than k - t) is retried with a new seed. */
+async function round(
+  n: number,
+  neighbours: number,
+  noised: boolean,
+): Promise<SimulationReport & { failedAttempts: number }> {
+  for (let attempt = 0; ; attempt++) {
+    const t0 = Date.now();
+    const rep = await simulateRound({
+      config: { ...defaultSecAggConfig(), neighbours },
+      cohort: n,
+      minSurvivors: Math.ceil(n / 2),
+      denominator: n,
+      d: D_MODEL,
+      clipNorm: 1,
+      noiseMultiplier: noised ? 1 : 0,
+      update: noised ? (s) => syntheticUpdate(s).delta : () => new Float32Array(D_MODEL),
+      clockMs: cpuMs,
+      ...dropouts(n),
+    });
+    log(
+      `n=${n} k=${neighbours} ${rep.record.phase} in ${(Date.now() - t0) / 1000}s, server ${r1(rep.serverMs)} ms`,
+    );
+    if (rep.record.phase !== 'done') {
+      if (attempt < 3) continue;
+      throw new Error(`round failed: ${rep.record.failure}`);
+    }
+    const exact = rep.result!.ringSum.every((v, i) => v === rep.expectedRingSum[i]);
+    if (!exact) throw new Error('unmasked sum differs from the survivors sum');
+    return { ...rep, failedAttempts: attempt };
+  }
 }
 
-function summary(rep: SimulationReport) {
+function summary(rep: SimulationReport & { failedAttempts: number }) {
   const full = rep.record.unmasked.map((s) => rep.clientMs[s - 1]!);
   const up = rep.uploadBytes;
   const total = Object.values(up).reduce((a, b) => a + b, 0);
@@ -109,6 +121,7 @@ function summary(rep: SimulationReport) {
       allMessages: +(total / D_MODEL).toFixed(4),
     },
     exactSum: true,
+    failedAttemptsBeforeThisOne: rep.failedAttempts,
   };
 }
 

@@ -17,6 +17,7 @@ const cryptoSource: RandomSource = (w) => {
 export class RandomWords {
   private readonly buf = new Uint32Array(BUFFER_WORDS);
   private i = BUFFER_WORDS;
+  private half = -1; // the unused upper 16 bits of the last word split for a small draw, or -1
 
   constructor(private readonly source: RandomSource = cryptoSource) {}
 
@@ -29,8 +30,28 @@ export class RandomWords {
     return this.buf[this.i++]!;
   }
 
+  /** 16 uniform bits (half a word; the other half is kept for the next call). */
+  private bits16(): number {
+    if (this.half >= 0) {
+      const h = this.half;
+      this.half = -1;
+      return h;
+    }
+    const w = this.word();
+    this.half = w >>> 16;
+    return w & 0xffff;
+  }
+
   /** A uniform integer in [0, n) for an integer 1 <= n <= 2^53. */
   below(n: number): number {
+    if (n <= 0x10000) {
+      // Small bounds (the sampler's common case) take 16 bits a try instead of 32.
+      const limit = Math.floor(0x10000 / n) * n;
+      for (;;) {
+        const w = this.bits16();
+        if (w < limit) return w % n;
+      }
+    }
     if (n <= TWO_POW_32) {
       const limit = Math.floor(TWO_POW_32 / n) * n;
       for (;;) {
@@ -47,7 +68,20 @@ export class RandomWords {
 
   /** True with probability num/den exactly (integers, 0 <= num <= den <= 2^53). */
   bernoulli(num: number, den: number): boolean {
-    return this.below(den) < num;
+    if (num <= 0) return false; // certain outcomes draw nothing
+    if (num >= den) return true;
+    if (den <= 0x10000) return this.below(den) < num;
+    // Lazy comparison of a uniform U = (w + f) / 2^32 with num/den: one word decides unless w falls within
+    // 2 of the threshold T = 2^32 num/den (the double estimate is off by far less than 1); then the exact
+    // remainder decides: P(f < (num 2^32 - w den) / den).
+    const t = (num / den) * TWO_POW_32;
+    const w = this.word();
+    if (w + 2 <= t) return true;
+    if (w >= t + 1) return false;
+    const r = BigInt(num) * BigInt(TWO_POW_32) - BigInt(w) * BigInt(den);
+    if (r <= 0n) return false;
+    if (r >= BigInt(den)) return true;
+    return this.below(den) < Number(r);
   }
 
   /** A uniform double in [0, 1) with 53 random bits. */
