@@ -75,6 +75,24 @@ export const ERRORS = {
     message: 'The proof of work is missing, wrong, expired, or its challenge was already used.',
   },
   SHOP_UNAUTHORIZED: { status: 401, message: 'A valid shop issuer secret is required.' },
+  // --- secure aggregation (SecAgg+) ---
+  SECAGG_BAD_MESSAGE: { status: 400, message: 'The secure-aggregation message is malformed.' },
+  SECAGG_WRONG_PHASE: {
+    status: 409,
+    message: 'The secure-aggregation round is not in the phase for this message.',
+  },
+  SECAGG_NOT_PARTICIPANT: {
+    status: 409,
+    message: 'This slot is not a participant of the current secure-aggregation phase.',
+  },
+  SECAGG_INCONSISTENT: {
+    status: 422,
+    message: 'The secure-aggregation message contradicts the round (wrong peers, parameters or shares).',
+  },
+  SECAGG_BELOW_THRESHOLD: {
+    status: 409,
+    message: 'Too few participants survive: the round will not be unmasked below its threshold.',
+  },
 
   // --- configuration and command line ---
   CONFIG_INVALID: { status: 500, message: 'The configuration is invalid.' },

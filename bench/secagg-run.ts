@@ -1,0 +1,208 @@
+/** The measurements of `npm run bench:secagg` (bench/secagg.ts loads this after the tfjs resolve hook). */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import * as tf from '@tensorflow/tfjs-core';
+import { useBackend, type EvalBackend } from '../eval/backend.ts';
+import { buildExamples, trainLocal, type Interaction } from '../shared/fl/local-update.ts';
+import { encodeItem } from '../shared/model/features.ts';
+import { Ranker } from '../shared/model/ranker.ts';
+import { DEFAULT_SPEC, initGlobalParams, mulberry32 } from '../shared/model/spec.ts';
+import { planEncoding } from '../shared/secagg/calibration.ts';
+import { roundRotation } from '../shared/secagg/derive.ts';
+import { encodeIntegers } from '../shared/secagg/encode.ts';
+import { centered, toRing } from '../shared/secagg/ring.ts';
+import { defaultConfig } from '../server/config.ts';
+import { defaultSecAggConfig } from '../server/secagg/config.ts';
+import { simulateRound, type SimulationReport } from '../server/secagg/simulate.ts';
+import { D_MODEL, syntheticUpdate } from '../server/secagg/synthetic-updates.ts';
+
+const FLOWER = {
+  k25: { clientMs: 136, serverMs: 9800, bytesPerParam: 8.0 },
+  k7: { clientMs: 46, serverMs: 1800 },
+};
+const cpuMs = (): number => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const r1 = (x: number): number => Math.round(x * 10) / 10;
+const log = (s: string): void => void process.stderr.write(`${s}\n`);
+
+/** Median CPU ms of one local training pass of the default model on `backend` (3 timed after a warm-up). */
+async function trainingPass(backend: EvalBackend): Promise<{ backend: string; ms: number }> {
+  const used = await useBackend(backend);
+  const spec = DEFAULT_SPEC;
+  const t = defaultConfig().training;
+  const rand = mulberry32(7);
+  const catalog = Array.from({ length: 300 }, (_, i) =>
+    encodeItem(spec, { id: `sku${i}`, category: `c${i % 12}`, brand: `b${i % 30}`, price: 5 + (i % 50) }),
+  );
+  const events: Interaction[] = Array.from({ length: 40 }, (_, i) => ({
+    item: catalog[Math.floor(rand() * catalog.length)]!,
+    kind: i % 3 === 0 ? 'click' : 'impression',
+    time: i,
+  }));
+  const examples = buildExamples(spec, events, catalog, rand);
+  const global = initGlobalParams(spec, 1);
+  const ranker = new Ranker(spec, global);
+  const runs: number[] = [];
+  for (let i = 0; i < 4; i++) {
+    const t0 = cpuMs();
+    const before = tf.memory().numTensors;
+    trainLocal(ranker, global, examples, t, { pool: catalog, random: rand });
+    if (i > 0) runs.push(cpuMs() - t0);
+    if (tf.memory().numTensors !== before) throw new Error('training leaked tensors');
+  }
+  ranker.dispose();
+  return { backend: used, ms: r1(median(runs)) };
+}
+
+function dropouts(n: number): { dropAfterShareKeys: number[]; dropAfterMaskedInput: number[] } {
+  const k = Math.round(n * 0.05);
+  return {
+    dropAfterShareKeys: Array.from({ length: k }, (_, i) => 2 + i * Math.floor(n / k)),
+    dropAfterMaskedInput: Array.from({ length: k }, (_, i) => 3 + i * Math.floor(n / k)),
+  };
+}
+
+/** A round at 10% dropouts; a round that fails (a neighbourhood lost more than k - t) is retried with a new seed. */
+async function round(
+  n: number,
+  neighbours: number,
+  noised: boolean,
+): Promise<SimulationReport & { failedAttempts: number }> {
+  for (let attempt = 0; ; attempt++) {
+    const t0 = Date.now();
+    const rep = await simulateRound({
+      config: { ...defaultSecAggConfig(), neighbours },
+      cohort: n,
+      minSurvivors: Math.ceil(n / 2),
+      denominator: n,
+      d: D_MODEL,
+      clipNorm: 1,
+      noiseMultiplier: noised ? 1 : 0,
+      update: noised ? (s) => syntheticUpdate(s).delta : () => new Float32Array(D_MODEL),
+      clockMs: cpuMs,
+      ...dropouts(n),
+    });
+    log(
+      `n=${n} k=${neighbours} ${rep.record.phase} in ${(Date.now() - t0) / 1000}s, server ${r1(rep.serverMs)} ms`,
+    );
+    if (rep.record.phase !== 'done') {
+      if (attempt < 3) continue;
+      throw new Error(`round failed: ${rep.record.failure}`);
+    }
+    const exact = rep.result!.ringSum.every((v, i) => v === rep.expectedRingSum[i]);
+    if (!exact) throw new Error('unmasked sum differs from the survivors sum');
+    return { ...rep, failedAttempts: attempt };
+  }
+}
+
+function summary(rep: SimulationReport & { failedAttempts: number }) {
+  const full = rep.record.unmasked.map((s) => rep.clientMs[s - 1]!);
+  const up = rep.uploadBytes;
+  const total = Object.values(up).reduce((a, b) => a + b, 0);
+  return {
+    n: rep.record.params.n,
+    k: rep.record.params.k,
+    t: rep.record.params.t,
+    bits: rep.record.params.encoding.bits,
+    survivors: {
+      advertised: rep.record.advertised.length,
+      shared: rep.record.shared.length,
+      masked: rep.record.masked.length,
+      unmasked: rep.record.unmasked.length,
+    },
+    clientCpuMs: { median: r1(median(full)), max: r1(Math.max(...full)) },
+    serverCpuMs: r1(rep.serverMs),
+    uploadBytes: up,
+    bytesPerParam: {
+      maskedInput: +(up['masked-input']! / D_MODEL).toFixed(4),
+      allMessages: +(total / D_MODEL).toFixed(4),
+    },
+    exactSum: true,
+    failedAttemptsBeforeThisOne: rep.failedAttempts,
+  };
+}
+
+/** Wrap-around over `n` noised realistic updates at the plan of a round of n with noise for n/2. */
+async function wrapAround(n: number): Promise<object> {
+  const p = planEncoding(
+    { d: D_MODEL, clipNorm: 1, noiseMultiplier: 1, noiseClients: Math.ceil(n / 2), maxClients: n },
+    16,
+  )!;
+  const rot = await roundRotation(crypto.getRandomValues(new Uint8Array(32)), 1, D_MODEL);
+  const sum = new Float64Array(D_MODEL);
+  // Half the cohort clicked the same items (coherent sum), half their own.
+  for (let c = 0; c < n; c++) {
+    const ints = encodeIntegers(syntheticUpdate(c, 5, c % 2 ? undefined : [1, 2, 3, 4, 5]).delta, p, rot);
+    for (let i = 0; i < D_MODEL; i++) sum[i] = sum[i]! + ints[i]!;
+  }
+  const back = centered(toRing(sum, 16), 16);
+  let wraps = 0;
+  let maxAbs = 0;
+  for (let i = 0; i < D_MODEL; i++) {
+    if (back[i] !== sum[i]) wraps++;
+    maxAbs = Math.max(maxAbs, Math.abs(sum[i]!));
+  }
+  return {
+    clients: n,
+    bits: 16,
+    coordinates: D_MODEL,
+    wraps,
+    rate: wraps / D_MODEL,
+    maxAbsOverHalfRange: +(maxAbs / 2 ** 15).toFixed(4),
+    plannedTailSigmas: 6,
+  };
+}
+
+async function main(): Promise<void> {
+  const load = loadavg();
+  const training = { cpu: await trainingPass('cpu'), wasm: await trainingPass('wasm') };
+  log(`training pass: ${JSON.stringify(training)}`);
+  const k24 = summary(await round(100, 24, true));
+  const k6 = summary(await round(100, 6, true));
+  const big = summary(await round(1000, 24, false));
+  const wrap = await wrapAround(100);
+  const out = {
+    when: new Date().toISOString(),
+    machine: `${process.platform} ${process.arch}, ${cpus().length} cores, node ${process.version}`,
+    loadAverageAtStart: load,
+    d: D_MODEL,
+    notes: [
+      'Client CPU: one client of the n = 100 round through all four phases (median over clients that finished); it includes the distributed discrete Gaussian encoding (clip, rotation, rounding, CKS sampler) and all masks.',
+      'Training pass: trainLocal on the default model, 40 events, default training settings, in this process (CPU and WASM tfjs backends).',
+      'The n = 1,000 round uses noise-free zero updates for its simulated clients (server work is value-independent); its client figures are not the client cost.',
+      'Shared 2-core machine: other sessions were running (see loadAverageAtStart).',
+    ],
+    trainingPassMs: training,
+    rounds: { n100_k24: k24, n100_k6: k6, n1000_k24: big },
+    clientToTrainingRatio: {
+      cpuBackend: +(k24.clientCpuMs.median / training.cpu.ms).toFixed(3),
+      wasmBackend: +(k24.clientCpuMs.median / training.wasm.ms).toFixed(3),
+    },
+    wrapAround: wrap,
+    flower: {
+      reference: 'issue 19: Flower SecAgg+, n = 100, d = 323,255, 10% dropouts (num_shares 25 and 7)',
+      k25: {
+        ...FLOWER.k25,
+        oursClientRatio: +(k24.clientCpuMs.median / FLOWER.k25.clientMs).toFixed(3),
+        oursServerRatio: +(k24.serverCpuMs / FLOWER.k25.serverMs).toFixed(3),
+        oursBytesRatio: +(k24.bytesPerParam.maskedInput / FLOWER.k25.bytesPerParam).toFixed(3),
+      },
+      k7: {
+        ...FLOWER.k7,
+        oursClientRatio: +(k6.clientCpuMs.median / FLOWER.k7.clientMs).toFixed(3),
+        oursServerRatio: +(k6.serverCpuMs / FLOWER.k7.serverMs).toFixed(3),
+      },
+    },
+  };
+  mkdirSync('bench/results', { recursive: true });
+  writeFileSync('bench/results/secagg.json', JSON.stringify(out, null, 2) + '\n');
+  process.stdout.write(JSON.stringify(out, null, 2) + '\n');
+}
+
+/** Runs every measurement and writes bench/results/secagg.json. */
+export async function runSecAggBench(): Promise<void> {
+  await main();
+}

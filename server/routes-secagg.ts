@@ -1,0 +1,121 @@
+/**
+ * HTTP relay of secure aggregation on the existing server (register with `registerSecAggRoutes`):
+ *   POST /v1/secagg/rounds/:round/join          -> { slot }: the next free slot of the cohort, bound to the
+ *                                                  client id header (x-fedrank-client)
+ *   POST /v1/secagg/rounds/:round/messages      a client message (application/vnd.fedrank.secagg), 202
+ *   GET  /v1/secagg/rounds/:round/slots/:slot   the server message for the slot in this phase, or 204
+ *   GET  /v1/secagg/rounds/:round               { phase, deadline } (no per-round counts: they are private)
+ * Every body is validated once, by the shared codec, inside the coordinator. A slot's messages and relayed
+ * data are only served to the client id that joined it.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { FedrankError } from '../shared/errors.ts';
+import { HEADER_CLIENT_ID } from '../shared/protocol.ts';
+import {
+  decodeMessage,
+  encodeMessage,
+  MAX_COHORT,
+  SEALED_SHARE_BYTES,
+  SECAGG_CONTENT_TYPE,
+} from '../shared/secagg/codec.ts';
+import { packedBytes } from '../shared/secagg/ring.ts';
+import { ID_PATTERN } from './routes-public.ts';
+import type { SecAggCoordinator } from './secagg/coordinator.ts';
+import type { SecAggStore } from './secagg/store.ts';
+
+/** What the relay needs. */
+export interface SecAggRoutesCtx {
+  coordinator: SecAggCoordinator;
+  store: SecAggStore;
+  /** Model dimension: sizes the body limit (a masked input at 32 bits plus headers). */
+  d: number;
+  /** The configured neighbour count k: sizes the body limit of share-keys (k sealed pairs). */
+  neighbours: number;
+  now?: () => number;
+}
+
+function clientId(req: FastifyRequest): string {
+  const v = req.headers[HEADER_CLIENT_ID];
+  if (typeof v !== 'string' || !ID_PATTERN.test(v)) throw new FedrankError('UPDATE_MISSING_CLIENT_ID');
+  return v;
+}
+
+function intParam(v: string | undefined, max: number): number {
+  const n = Number(v);
+  if (!(v && /^[0-9]{1,10}$/.test(v) && n >= 0 && n <= max))
+    throw new FedrankError('BAD_REQUEST', 'bad path number');
+  return n;
+}
+
+/** Registers the relay routes. */
+export function registerSecAggRoutes(app: FastifyInstance, ctx: SecAggRoutesCtx): void {
+  const now = ctx.now ?? Date.now;
+  // Slot owners, per round (a restart forgets them: clients rejoin the next round).
+  const owners = new Map<number, Map<number, string>>();
+  const checkOwner = (round: number, slot: number, id: string): void => {
+    if (owners.get(round)?.get(slot) !== id)
+      throw new FedrankError('SECAGG_NOT_PARTICIPANT', `slot ${slot} is not yours`);
+  };
+
+  app.addContentTypeParser(
+    SECAGG_CONTENT_TYPE,
+    {
+      parseAs: 'buffer',
+      bodyLimit: 64 + Math.max(packedBytes(ctx.d, 32), ctx.neighbours * (4 + SEALED_SHARE_BYTES)),
+    },
+    (_req, body, done) => done(null, body),
+  );
+
+  app.get<{ Params: { round: string } }>('/v1/secagg/rounds/:round', async (req) => {
+    const r = await ctx.store.loadRound(intParam(req.params.round, 0xffffffff));
+    if (!r) throw new FedrankError('NOT_FOUND', 'no such secure round');
+    return { round: r.round, phase: r.phase, deadline: new Date(r.deadline).toISOString() };
+  });
+
+  app.post<{ Params: { round: string } }>('/v1/secagg/rounds/:round/join', async (req) => {
+    const id = clientId(req);
+    const round = intParam(req.params.round, 0xffffffff);
+    const r = await ctx.coordinator.tick(round, now());
+    if (r.phase !== 'advertise') throw new FedrankError('SECAGG_WRONG_PHASE', 'the cohort is closed');
+    let m = owners.get(round);
+    if (!m) {
+      for (const old of owners.keys()) if (old < round) owners.delete(old); // only the open round matters
+      owners.set(round, (m = new Map()));
+    }
+    for (const [slot, owner] of m) if (owner === id) return { slot };
+    if (m.size >= r.params.n) throw new FedrankError('SECAGG_NOT_PARTICIPANT', 'the cohort is full');
+    const slot = m.size + 1;
+    m.set(slot, id);
+    return { slot };
+  });
+
+  app.post<{ Params: { round: string } }>('/v1/secagg/rounds/:round/messages', async (req, reply) => {
+    const id = clientId(req);
+    const round = intParam(req.params.round, 0xffffffff);
+    const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+    if (type !== SECAGG_CONTENT_TYPE)
+      throw new FedrankError('UNSUPPORTED_MEDIA_TYPE', `use ${SECAGG_CONTENT_TYPE}`);
+    const body = req.body as Buffer;
+    const bytes = new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
+    const m = decodeMessage(bytes); // validated here for the owner check; the coordinator decodes the same bytes
+    if (m.round !== round) throw new FedrankError('SECAGG_INCONSISTENT', 'message names another round');
+    checkOwner(round, m.slot, id);
+    const r = await ctx.coordinator.receive(bytes, now());
+    return reply.code(202).send({ phase: r.phase });
+  });
+
+  app.get<{ Params: { round: string; slot: string } }>(
+    '/v1/secagg/rounds/:round/slots/:slot',
+    async (req, reply) => {
+      const id = clientId(req);
+      const round = intParam(req.params.round, 0xffffffff);
+      const slot = intParam(req.params.slot, MAX_COHORT);
+      checkOwner(round, slot, id);
+      await ctx.coordinator.tick(round, now());
+      const m = await ctx.coordinator.messageFor(round, slot);
+      if (!m) return reply.code(204).send();
+      const out = encodeMessage(m);
+      return reply.type(SECAGG_CONTENT_TYPE).send(Buffer.from(out.buffer, out.byteOffset, out.byteLength));
+    },
+  );
+}

@@ -1,0 +1,231 @@
+/**
+ * The secure-aggregation server: applies the pure rules (rules.ts) to its injected store, one message at a
+ * time, with the clock passed in. It relays keys and sealed shares, keeps only the running ring sum of the
+ * masked inputs, and unmasks once every needed secret has t shares, never with fewer than minSurvivors
+ * masked inputs. What a transport (HTTP relay, simulation) calls: open, receive, messageFor, tick.
+ */
+import { FedrankError } from '../../shared/errors.ts';
+import { chooseBits, planEncoding, type EncodingInput } from '../../shared/secagg/calibration.ts';
+import { decodeMessage } from '../../shared/secagg/codec.ts';
+import { graphSeed, roundRotation } from '../../shared/secagg/derive.ts';
+import { decodeSum, meanOfSum } from '../../shared/secagg/encode.ts';
+import { neighbourGraph, type NeighbourGraph } from '../../shared/secagg/graph.ts';
+import type { SecAggMessage } from '../../shared/secagg/messages.ts';
+import { packRing, ringAddInto, unpackRing } from '../../shared/secagg/ring.ts';
+import { randomBytes } from '../../shared/secagg/webcrypto.ts';
+import { degreeAndThreshold, type SecAggConfig } from './config.ts';
+import {
+  advance,
+  checkMaskedInput,
+  checkSender,
+  checkShareKeys,
+  checkUnmask,
+  rosterFor,
+  sharesInFor,
+  unmaskRequestFor,
+  withSlot,
+} from './rules.ts';
+import type { SecAggRoundRecord, SecAggStore } from './store.ts';
+import { missingSecrets, unmaskSum } from './unmask.ts';
+
+/** What opening a round needs besides the config. */
+export interface OpenRound {
+  round: number;
+  /** Cohort size n (slots 1..n). */
+  cohort: number;
+  /** Fewest masked inputs that may be unmasked; the noise is calibrated to it. */
+  minSurvivors: number;
+  /** Fixed denominator of the mean (e.g. the target cohort size). */
+  denominator: number;
+  /** Model dimension, clip and noise multiplier of the encoding. */
+  d: number;
+  clipNorm: number;
+  noiseMultiplier: number;
+}
+
+/** The outcome of a finished round. */
+export interface SecAggResult {
+  record: SecAggRoundRecord;
+  /** Exact ring sum of the survivors' encoded inputs (the test seam). */
+  ringSum: Uint32Array;
+  /** Decoded sum of the survivors' clipped, noised updates, and its mean over the fixed denominator. */
+  sum: Float64Array;
+  mean: Float32Array;
+}
+
+/** The secure-aggregation coordinator of one server. */
+export class SecAggCoordinator {
+  private graphs = new Map<number, NeighbourGraph>();
+  private results = new Map<number, SecAggResult>();
+
+  constructor(
+    private readonly store: SecAggStore,
+    private readonly config: SecAggConfig,
+  ) {}
+
+  /** Opens a round: draws the public seed, plans the encoding, starts the advertise phase. */
+  async open(o: OpenRound, now: number): Promise<SecAggRoundRecord> {
+    const { k, t } = degreeAndThreshold(this.config, o.cohort);
+    const input: EncodingInput = {
+      d: o.d,
+      clipNorm: o.clipNorm,
+      noiseMultiplier: o.noiseMultiplier,
+      noiseClients: o.minSurvivors,
+      maxClients: o.cohort,
+    };
+    const plan = this.config.bits === 'auto' ? chooseBits(input) : planEncoding(input, this.config.bits);
+    if (!plan)
+      throw new FedrankError(
+        'CONFIG_INVALID',
+        `secureAggregation.bits = ${this.config.bits} cannot hold this round`,
+      );
+    const { d, bits, scale, clipNorm, noiseVariance, normBoundSq } = plan;
+    const r: SecAggRoundRecord = {
+      round: o.round,
+      phase: 'advertise',
+      params: {
+        n: o.cohort,
+        k,
+        t,
+        minSurvivors: o.minSurvivors,
+        seed: randomBytes(32),
+        encoding: { d, bits, scale, clipNorm, noiseVariance, normBoundSq },
+      },
+      denominator: o.denominator,
+      openedAt: now,
+      phaseStartedAt: now,
+      deadline: now + this.config.deadlines.advertise * 1000,
+      advertised: [],
+      shared: [],
+      masked: [],
+      unmasked: [],
+      phaseMs: {},
+      failure: null,
+    };
+    await this.store.saveRound(r);
+    return r;
+  }
+
+  private async graph(r: SecAggRoundRecord): Promise<NeighbourGraph> {
+    let g = this.graphs.get(r.round);
+    if (!g) {
+      g = await neighbourGraph(await graphSeed(r.params.seed, r.round), r.params.n, r.params.k);
+      this.graphs.set(r.round, g);
+    }
+    return g;
+  }
+
+  private async current(round: number): Promise<SecAggRoundRecord> {
+    const r = await this.store.loadRound(round);
+    if (!r) throw new FedrankError('SECAGG_WRONG_PHASE', `no secure round ${round}`);
+    return r;
+  }
+
+  /** Validates and applies one client message (bytes from the wire); throws a catalogued error otherwise. */
+  async receive(bytes: Uint8Array, now: number): Promise<SecAggRoundRecord> {
+    const m = decodeMessage(bytes);
+    let r = await this.tick(m.round, now);
+    r = await this.apply(r, m);
+    return this.tick(r.round, now);
+  }
+
+  private async apply(r: SecAggRoundRecord, m: SecAggMessage): Promise<SecAggRoundRecord> {
+    const g = await this.graph(r);
+    switch (m.type) {
+      case 'advertise-keys': {
+        checkSender(r, 'advertise', m.round, m.slot);
+        const next = { ...r, advertised: withSlot(r.advertised, m.slot) };
+        await this.store.addAdvert(next, { slot: m.slot, cPk: m.cPk, sPk: m.sPk });
+        return next;
+      }
+      case 'share-keys': {
+        checkSender(r, 'share', m.round, m.slot);
+        checkShareKeys(r, g, m);
+        const next = { ...r, shared: withSlot(r.shared, m.slot) };
+        await this.store.addShares(next, m.slot, m.shares);
+        return next;
+      }
+      case 'masked-input': {
+        checkSender(r, 'mask', m.round, m.slot);
+        checkMaskedInput(r, m);
+        const e = r.params.encoding;
+        const prev = await this.store.maskedSum(r.round);
+        const sum = prev ? unpackRing(prev, e.d, e.bits)! : new Uint32Array(e.d);
+        ringAddInto(sum, unpackRing(m.data, e.d, e.bits)!, e.bits);
+        const next = { ...r, masked: withSlot(r.masked, m.slot) };
+        await this.store.addMaskedInput(next, packRing(sum, e.bits));
+        return next;
+      }
+      case 'unmask': {
+        checkSender(r, 'unmask', m.round, m.slot);
+        checkUnmask(r, g, m);
+        const next = { ...r, unmasked: withSlot(r.unmasked, m.slot) };
+        await this.store.addUnmask(next, m.slot, m.shares);
+        return next;
+      }
+      default:
+        throw new FedrankError('SECAGG_BAD_MESSAGE', `${m.type} is a server message`);
+    }
+  }
+
+  /** Advances the round on completion or deadline; finishes it once the unmask phase can recover the sum. */
+  async tick(round: number, now: number): Promise<SecAggRoundRecord> {
+    let r = await this.current(round);
+    const before = r.phase;
+    r = advance(r, now, this.config.deadlines);
+    if (r.phase === 'unmask') r = await this.tryFinish(r, now);
+    if (r.phase === 'failed' && before !== 'failed') await this.store.closeRound(r);
+    else if (r.phase !== before) await this.store.saveRound(r);
+    return r;
+  }
+
+  private async tryFinish(r: SecAggRoundRecord, now: number): Promise<SecAggRoundRecord> {
+    const g = await this.graph(r);
+    const unmasks = await this.store.unmasks(r.round);
+    const missing = missingSecrets(r, g, unmasks);
+    const ready = missing.selfSeeds.length === 0 && missing.maskKeys.length === 0;
+    const phaseMs = { ...r.phaseMs, unmask: now - r.phaseStartedAt };
+    if (!ready) {
+      if (now < r.deadline && r.unmasked.length < r.masked.length) return r;
+      const failed = {
+        ...r,
+        phase: 'failed' as const,
+        phaseMs,
+        failure: `unmask: ${missing.selfSeeds.length + missing.maskKeys.length} secrets below t`,
+      };
+      return failed;
+    }
+    const e = r.params.encoding;
+    const ringSum = unpackRing((await this.store.maskedSum(r.round))!, e.d, e.bits)!;
+    try {
+      await unmaskSum(r, g, await this.store.adverts(r.round), unmasks, ringSum);
+    } catch (err) {
+      return { ...r, phase: 'failed', phaseMs, failure: `unmask: ${(err as Error).message}` };
+    }
+    const sum = decodeSum(ringSum, e, await roundRotation(r.params.seed, r.round, e.d));
+    const done = { ...r, phase: 'done' as const, phaseMs };
+    this.results.set(r.round, { record: done, ringSum, sum, mean: meanOfSum(sum, r.denominator) });
+    await this.store.closeRound(done);
+    this.graphs.delete(r.round);
+    return done;
+  }
+
+  /** The result of a finished round (held in memory until taken: the caller merges and persists it). */
+  takeResult(round: number): SecAggResult | null {
+    const x = this.results.get(round) ?? null;
+    this.results.delete(round);
+    return x;
+  }
+
+  /** What the server has for `slot` in the current phase (roster, shares-in, unmask-request), or null. */
+  async messageFor(round: number, slot: number): Promise<SecAggMessage | null> {
+    const r = await this.current(round);
+    const g = await this.graph(r);
+    if (r.phase === 'share' && r.advertised.includes(slot))
+      return rosterFor(r, g, await this.store.adverts(round), slot);
+    if (r.phase === 'mask' && r.shared.includes(slot))
+      return sharesInFor(r, slot, await this.store.sharesTo(round, slot));
+    if (r.phase === 'unmask' && r.masked.includes(slot)) return unmaskRequestFor(r, g, slot);
+    return null;
+  }
+}

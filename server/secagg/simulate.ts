@@ -1,0 +1,122 @@
+/**
+ * An in-process secure round: n clients (the shared SecAggClientRound) and the coordinator over a store,
+ * with messages passed as bytes through the one codec, a manual clock, and scripted dropouts. Returns the
+ * server's result with the exact sum of the survivors' encoded inputs (the test seam) and CPU times.
+ */
+import { encodeMessage } from '../../shared/secagg/codec.ts';
+import { SecAggClientRound } from '../../shared/secagg/client.ts';
+import type { SecAggMessage } from '../../shared/secagg/messages.ts';
+import { ringAddInto } from '../../shared/secagg/ring.ts';
+import type { SecAggConfig } from './config.ts';
+import { type OpenRound, SecAggCoordinator, type SecAggResult } from './coordinator.ts';
+import type { SecAggRoundRecord, SecAggStore } from './store.ts';
+import { MemorySecAggStore } from './store-memory.ts';
+
+/** A scripted round. */
+export interface SimulationOptions extends Omit<OpenRound, 'round'> {
+  config: SecAggConfig;
+  /** Slots that send share keys, then vanish (no masked input). */
+  dropAfterShareKeys?: number[];
+  /** Slots that send their masked input, then vanish (no unmask). */
+  dropAfterMaskedInput?: number[];
+  /** Each client's model delta (length d). */
+  update: (slot: number) => Float32Array;
+  store?: SecAggStore;
+  round?: number;
+  /** The clock CPU costs are read from (default performance.now; the benchmark passes process CPU time). */
+  clockMs?: () => number;
+  /** Sees every client upload as it goes on the wire (what the server receives). */
+  onUpload?: (m: SecAggMessage, bytes: Uint8Array) => void;
+}
+
+/** What a simulated round produced. */
+export interface SimulationReport {
+  record: SecAggRoundRecord;
+  result: SecAggResult | null;
+  /** Exact ring sum of the encoded inputs of U3 (clients that sent a masked input). */
+  expectedRingSum: Uint32Array;
+  /** CPU milliseconds: per client (all its steps), and the server's total. */
+  clientMs: number[];
+  serverMs: number;
+  /** Bytes each client uploaded, by message type (one client, the largest). */
+  uploadBytes: Record<string, number>;
+}
+
+/** Runs one round; the clock only moves past a deadline when the round waits for a dropout. */
+export async function simulateRound(o: SimulationOptions): Promise<SimulationReport> {
+  const store = o.store ?? new MemorySecAggStore();
+  const server = new SecAggCoordinator(store, o.config);
+  const round = o.round ?? 1;
+  let now = 1_000_000;
+  let serverMs = 0;
+  const clientMs = new Array<number>(o.cohort).fill(0);
+  const uploadBytes: Record<string, number> = {};
+  const clock = o.clockMs ?? (() => performance.now());
+  const timed = async <T>(f: () => Promise<T>, slot?: number): Promise<T> => {
+    const t0 = clock();
+    try {
+      return await f();
+    } finally {
+      if (slot === undefined) serverMs += clock() - t0;
+      else clientMs[slot - 1]! += clock() - t0;
+    }
+  };
+  const send = async (m: SecAggMessage): Promise<void> => {
+    const bytes = encodeMessage(m);
+    uploadBytes[m.type] = Math.max(uploadBytes[m.type] ?? 0, bytes.length);
+    o.onUpload?.(m, bytes);
+    await timed(() => server.receive(bytes, now));
+  };
+  const poll = <T extends SecAggMessage>(slot: number): Promise<T> =>
+    timed(async () => (await server.messageFor(round, slot)) as T);
+  const {
+    config,
+    dropAfterShareKeys = [],
+    dropAfterMaskedInput = [],
+    update,
+    store: _s,
+    round: _r,
+    ...open
+  } = o;
+  let r = await timed(() => server.open({ ...open, round }, now));
+  const clients = new Map<number, SecAggClientRound>();
+  for (let slot = 1; slot <= o.cohort; slot++) {
+    const { client, message } = await timed(() => SecAggClientRound.begin(round, slot), slot);
+    clients.set(slot, client);
+    await send(message);
+  }
+  const waitPhase = async (phase: SecAggRoundRecord['phase']): Promise<void> => {
+    r = await timed(() => server.tick(round, now));
+    if (r.phase === phase || r.phase === 'failed' || r.phase === 'done') return;
+    now = r.deadline; // everyone else answered: only dropouts are missing
+    r = await timed(() => server.tick(round, now));
+  };
+  await waitPhase('share');
+  for (const slot of r.phase === 'share' ? r.advertised : []) {
+    const roster = await poll<Extract<SecAggMessage, { type: 'roster' }>>(slot);
+    await send(await timed(() => clients.get(slot)!.onRoster(roster), slot));
+  }
+  await waitPhase('mask');
+  const inputs = new Map<number, Uint32Array>();
+  for (const slot of r.phase === 'mask' ? r.shared : []) {
+    if (dropAfterShareKeys.includes(slot)) continue;
+    const sharesIn = await poll<Extract<SecAggMessage, { type: 'shares-in' }>>(slot);
+    const delta = update(slot);
+    const out = await timed(() => clients.get(slot)!.onSharesIn(sharesIn, delta), slot);
+    inputs.set(slot, out.input);
+    await send(out.message);
+  }
+  await waitPhase('unmask');
+  for (const slot of r.phase === 'unmask' ? r.masked : []) {
+    if (dropAfterMaskedInput.includes(slot)) continue;
+    const req = await poll<Extract<SecAggMessage, { type: 'unmask-request' }>>(slot);
+    const reply = await timed(async () => clients.get(slot)!.onUnmaskRequest(req), slot);
+    await send(reply);
+    r = await timed(() => server.tick(round, now));
+    if (r.phase !== 'unmask') break;
+  }
+  if (r.phase === 'unmask') await waitPhase('done');
+  const expectedRingSum = new Uint32Array(o.d);
+  for (const slot of r.masked) ringAddInto(expectedRingSum, inputs.get(slot)!, r.params.encoding.bits);
+  return { record: r, result: server.takeResult(round), expectedRingSum, clientMs, serverMs, uploadBytes };
+}

@@ -1,0 +1,59 @@
+/**
+ * The storage port of the secure-aggregation server, separate from server/store/types.ts: round records,
+ * advertised keys, relayed sealed shares, the running sum of masked inputs, and revealed shares. Every
+ * method is atomic; closeRound deletes everything of a round but its record (the masked sum included).
+ */
+import type {
+  PeerKeys,
+  RevealedShare,
+  SealedShare,
+  SecAggRoundParams,
+} from '../../shared/secagg/messages.ts';
+
+/** Phases of a secure round. */
+export type SecAggPhase = 'advertise' | 'share' | 'mask' | 'unmask' | 'done' | 'failed';
+
+/** The persisted state of one secure round (plain data). */
+export interface SecAggRoundRecord {
+  round: number;
+  phase: SecAggPhase;
+  params: SecAggRoundParams;
+  /** The fixed denominator of the round mean. */
+  denominator: number;
+  /** When the current phase ends at the latest (ms since the epoch). */
+  deadline: number;
+  openedAt: number;
+  /** When the current phase began (ms since the epoch). */
+  phaseStartedAt: number;
+  /** Participants per phase: U1 advertised, U2 shared keys, U3 sent masked inputs, U4 unmasked. */
+  advertised: number[];
+  shared: number[];
+  masked: number[];
+  unmasked: number[];
+  /** Milliseconds each finished phase took. */
+  phaseMs: Partial<Record<SecAggPhase, number>>;
+  failure: string | null;
+}
+
+/** Persistence of secure rounds. */
+export interface SecAggStore {
+  saveRound(r: SecAggRoundRecord): Promise<void>;
+  loadRound(round: number): Promise<SecAggRoundRecord | null>;
+  /** The newest round record, if any. */
+  latestRound(): Promise<SecAggRoundRecord | null>;
+  /** Records keys and the slot in U1 atomically. */
+  addAdvert(r: SecAggRoundRecord, keys: PeerKeys): Promise<void>;
+  adverts(round: number): Promise<PeerKeys[]>;
+  /** Records a sender's sealed shares (peer = recipient) and the sender in U2 atomically. */
+  addShares(r: SecAggRoundRecord, from: number, shares: SealedShare[]): Promise<void>;
+  /** The sealed shares addressed to `to` (peer = sender). */
+  sharesTo(round: number, to: number): Promise<SealedShare[]>;
+  /** Replaces the masked sum with `sum` (packed) and records the slot in U3 atomically. */
+  addMaskedInput(r: SecAggRoundRecord, sum: Uint8Array): Promise<void>;
+  maskedSum(round: number): Promise<Uint8Array | null>;
+  /** Records a client's revealed shares and the slot in U4 atomically. */
+  addUnmask(r: SecAggRoundRecord, from: number, shares: RevealedShare[]): Promise<void>;
+  unmasks(round: number): Promise<{ from: number; shares: RevealedShare[] }[]>;
+  /** Saves the final record and deletes the round's keys, shares, masked sum and revealed shares. */
+  closeRound(r: SecAggRoundRecord): Promise<void>;
+}

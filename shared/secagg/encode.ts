@@ -1,0 +1,74 @@
+/**
+ * The client's encoding of a model update into Z_{2^b} and the server's decoding of the unmasked sum
+ * (distributed discrete Gaussian, Kairouz, Liu & Steinke, ICML 2021):
+ *   clip to C -> rotate (round seed) -> scale by gamma -> conditional randomized rounding -> + N_Z(0, s2)
+ *   -> mod 2^b;   server: centered lift -> / gamma -> inverse rotation -> / fixed denominator.
+ */
+import { clipL2 } from '../dp/clip.ts';
+import type { EncodingParams } from './calibration.ts';
+import { addDiscreteGaussian } from './discrete-gaussian.ts';
+import { RandomWords } from './random.ts';
+import { centered, toRing } from './ring.ts';
+import { rotate, type Rotation, unrotate } from './rotation.ts';
+
+/** Redraws of the randomized rounding before giving up (each passes with probability >= 1 - beta). */
+const MAX_ROUNDING_TRIES = 64;
+
+/**
+ * The noised integer encoding of `delta` (before reduction mod 2^b). Throws RangeError on a length mismatch
+ * or non-finite values (clipL2), never silently.
+ */
+export function encodeIntegers(
+  delta: Float32Array,
+  p: EncodingParams,
+  rot: Rotation,
+  r: RandomWords = new RandomWords(),
+): Int32Array {
+  if (delta.length !== p.d || rot.d !== p.d)
+    throw new RangeError(`update has ${delta.length} values, round expects ${p.d}`);
+  const { clipped } = clipL2(delta, p.clipNorm);
+  const z = rotate(rot, clipped);
+  for (let i = 0; i < z.length; i++) z[i] = z[i]! * p.scale;
+  const out = new Int32Array(p.d);
+  for (let tries = 0; ; tries++) {
+    if (tries === MAX_ROUNDING_TRIES)
+      throw new RangeError('randomized rounding kept exceeding its norm bound');
+    let sq = 0;
+    for (let i = 0; i < z.length; i++) {
+      const f = Math.floor(z[i]!);
+      const v = r.uniform() < z[i]! - f ? f + 1 : f;
+      out[i] = v;
+      sq += v * v;
+    }
+    // Conditional rounding: a draw above the bound is redrawn, so the sensitivity is sqrt(normBoundSq).
+    if (sq <= p.normBoundSq) break;
+  }
+  addDiscreteGaussian(out, p.noiseVariance, r);
+  return out;
+}
+
+/** The client's input to secure aggregation: the encoding reduced into Z_{2^b}. */
+export function encodeUpdate(
+  delta: Float32Array,
+  p: EncodingParams,
+  rot: Rotation,
+  r?: RandomWords,
+): Uint32Array {
+  return toRing(encodeIntegers(delta, p, rot, r), p.bits);
+}
+
+/** The server's estimate of the sum of the clipped updates from the unmasked ring sum. */
+export function decodeSum(sum: Uint32Array, p: EncodingParams, rot: Rotation): Float64Array {
+  const z = centered(sum, p.bits);
+  const inv = 1 / p.scale;
+  for (let i = 0; i < z.length; i++) z[i] = z[i]! * inv;
+  return unrotate(rot, z);
+}
+
+/** The round's mean delta: the decoded sum over a FIXED denominator (not the realized survivor count). */
+export function meanOfSum(sum: Float64Array, denominator: number): Float32Array {
+  if (!(denominator > 0 && Number.isFinite(denominator))) throw new RangeError('denominator must be > 0');
+  const out = new Float32Array(sum.length);
+  for (let i = 0; i < sum.length; i++) out[i] = sum[i]! / denominator;
+  return out;
+}

@@ -1,0 +1,33 @@
+/**
+ * Mask arithmetic shared by client and server: the self mask PRG(b_u), and the pairwise mask PRG(s_uv)
+ * that u adds when u < v and subtracts when u > v, so that the pair's masks cancel in the sum.
+ */
+import { pairKey } from './keys.ts';
+import { expandMask } from './prg.ts';
+import { ringAddInto, ringSubInto } from './ring.ts';
+
+/** Adds (sign +1) or subtracts (-1) PRG(seed) from `acc` in Z_{2^bits}. */
+export async function applyMask(
+  acc: Uint32Array,
+  seed: Uint8Array,
+  bits: number,
+  sign: 1 | -1,
+): Promise<void> {
+  const m = await expandMask(seed, acc.length, bits);
+  if (sign === 1) ringAddInto(acc, m, bits);
+  else ringSubInto(acc, m, bits);
+}
+
+/** The sign with which slot `u` applies its pairwise mask with `v`. */
+export function pairSign(u: number, v: number): 1 | -1 {
+  return u < v ? 1 : -1;
+}
+
+/** The pairwise mask seed of (own, peer): HKDF over X25519 of the masking keys. */
+export function pairMaskSeed(
+  ownMaskKey: Uint8Array,
+  peerMaskPk: Uint8Array,
+  salt: Uint8Array,
+): Promise<Uint8Array> {
+  return pairKey(ownMaskKey, peerMaskPk, salt, 'pairwise-mask');
+}

@@ -1,0 +1,49 @@
+import { describe, expect, it } from 'vitest';
+import {
+  centered,
+  packRing,
+  packedBytes,
+  ringAddInto,
+  ringMask,
+  ringSubInto,
+  toRing,
+  unpackRing,
+} from './ring.ts';
+
+function randomRing(n: number, bits: number): Uint32Array {
+  const x = crypto.getRandomValues(new Uint32Array(n));
+  const m = ringMask(bits);
+  return bits === 32 ? x : x.map((v) => v & m);
+}
+
+describe('ring Z_{2^b}', () => {
+  it.each([1, 5, 8, 12, 15, 16, 17, 24, 31, 32])('packs and unpacks at %i bits exactly', (bits) => {
+    const x = randomRing(1001, bits);
+    const packed = packRing(x, bits);
+    expect(packed.length).toBe(packedBytes(1001, bits));
+    expect(unpackRing(packed, 1001, bits)).toEqual(x);
+  });
+
+  it('rejects nonzero padding bits and wrong lengths', () => {
+    const packed = packRing(randomRing(3, 5), 5); // 15 bits in 2 bytes: the top bit is padding
+    packed[1] = packed[1]! | 0x80;
+    expect(unpackRing(packed, 3, 5)).toBeNull();
+    expect(unpackRing(new Uint8Array(3), 3, 5)).toBeNull();
+  });
+
+  it.each([7, 16, 32])('add and subtract are inverse and wrap mod 2^%i', (bits) => {
+    const a = randomRing(500, bits);
+    const b = randomRing(500, bits);
+    const c = a.slice();
+    ringAddInto(c, b, bits);
+    for (let i = 0; i < 500; i++) expect(c[i]).toBe((a[i]! + b[i]!) % 2 ** bits);
+    ringSubInto(c, b, bits);
+    expect(c).toEqual(a);
+  });
+
+  it('toRing and centered are inverse on [-2^(b-1), 2^(b-1))', () => {
+    const x = Float64Array.of(-32768, -1, 0, 1, 32767);
+    expect(Array.from(centered(toRing(x, 16), 16))).toEqual(Array.from(x));
+    expect(Array.from(toRing(Float64Array.of(65536 + 3), 16))).toEqual([3]);
+  });
+});
