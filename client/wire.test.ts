@@ -75,6 +75,7 @@ const status = {
   epsilonBudget: 8,
   privacyDelta: 1e-5,
   budgetExhausted: false,
+  dp: 'on',
   optedOut: false,
   storage: 'indexeddb',
   lastError: null,
@@ -97,7 +98,14 @@ describe('parseWorkerStatus / parseWorkerInit', () => {
     }
   });
   it('validates the init request', () => {
-    const ok = { server: 'https://a', backend: null, epsilonCap: 8, evalReports: false, gpcOptOut: false };
+    const ok = {
+      server: 'https://a',
+      backend: null,
+      epsilonCap: 8,
+      evalReports: false,
+      dpOff: false,
+      gpcOptOut: false,
+    };
     expect(parseWorkerInit(ok)).toEqual(ok);
     expect(parseWorkerInit({ ...ok, backend: 'tpu' })).toBeNull();
     expect(parseWorkerInit({ ...ok, epsilonCap: -1 })).toBeNull();

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { computeEpsilon } from '../../shared/dp/accountant.ts';
-import { accountedSigma, contributedRounds, deviceBudget, ledgerEpsilon, roundToJoin } from './ledger.ts';
+import { computeEpsilon } from '../dp/accountant.ts';
+import { accountedSigma, contributedRounds, deviceBudget, ledgerEpsilon, roundToJoin } from './rules.ts';
 import { trainingConfig, manifest } from '../../e2e/sdk/support.ts';
 
 describe('ledger epsilon', () => {

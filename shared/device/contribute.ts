@@ -1,0 +1,72 @@
+/**
+ * The contribution pipeline, one pass: the device's events become examples, the learner trains locally,
+ * and the delta is clipped, noised and encoded (shared makeUpdatePayload) into a ledger entry and an
+ * outbox record. Only called once canContribute said yes; `cancelled` is asked after training, before any
+ * noise is drawn, so a pass raced by forget() or opt-out leaves nothing behind.
+ */
+import { buildExamples, makeUpdatePayload } from '../fl/local-update.ts';
+import type { Learner, Random } from './ports.ts';
+import type { EventRecord, LedgerRecord, ModelRecord, OutboxRecord } from './records.ts';
+import { accountedSigma } from './rules.ts';
+import { itemPool, toInteraction } from './examples.ts';
+
+/** A privatized contribution, ready to be recorded and queued together. */
+export interface PreparedContribution {
+  ledger: LedgerRecord;
+  outbox: OutboxRecord;
+}
+
+/** Trains on `events` and privatizes the delta for `round`; null when there is nothing to learn or it was cancelled. */
+export async function prepareContribution(
+  model: ModelRecord,
+  events: EventRecord[],
+  round: number,
+  learner: Learner,
+  random: Random,
+  now: () => number,
+  cancelled: () => boolean,
+): Promise<PreparedContribution | null> {
+  const { spec, training: t, modelId, version, privacy } = model.manifest;
+  const log = events.map((e) => toInteraction(spec, e));
+  const known = [...itemPool(spec, events).values()];
+  const uniform = (): number => random.uniform();
+  const examples = buildExamples(spec, log, known, uniform);
+  if (examples.length === 0) return null;
+  // Shared negatives come from the items this device has seen, like the per-example ones.
+  const delta = await learner.train(model, examples, { pool: known, random: uniform });
+  if (cancelled()) return null;
+  const { body, preClipNorm, noiseStd } = makeUpdatePayload(delta, t, {
+    modelId,
+    baseVersion: version,
+    round,
+  });
+  const key = random.id();
+  const time = now();
+  return {
+    ledger: {
+      time,
+      key,
+      round,
+      modelVersion: version,
+      clipNorm: t.clipNorm,
+      noiseMultiplier: t.noiseMultiplier,
+      noiseStd,
+      noiseMode: t.noiseMode,
+      sigma: accountedSigma(t, noiseStd),
+      q: 1,
+      preClipNorm,
+      delta: privacy.delta,
+    },
+    outbox: {
+      key,
+      clientId: random.id(),
+      body,
+      modelId,
+      baseVersion: version,
+      round,
+      createdAt: time,
+      attempts: 0,
+      nextAttemptAt: time,
+    },
+  };
+}
