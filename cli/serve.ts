@@ -1,5 +1,5 @@
 /** `fedrank serve [--config FILE] [--port N] [--host H] [--db FILE] [--log-level L]`: runs the aggregation server. */
-import { intOption, parseArgs, runCli } from './args.ts';
+import { intOption, parseArgs, runCli } from '../node/args.ts';
 import { startServer } from '../server/app.ts';
 import { makeConfig, readConfigFile } from '../server/config.ts';
 import { isFedrankError } from '../shared/errors.ts';

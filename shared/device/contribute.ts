@@ -16,17 +16,18 @@ export interface PreparedContribution {
   outbox: OutboxRecord;
 }
 
-/** Trains on `events` and privatizes the delta for `round`; null when there is nothing to learn or it was cancelled. */
+/** Trains on `events` and privatizes the delta for the round (sent under the round's own client id); null when there is nothing to learn or it was cancelled. */
 export async function prepareContribution(
   model: ModelRecord,
   events: EventRecord[],
-  round: number,
+  to: { round: number; clientId: string },
   learner: Learner,
   random: Random,
   now: () => number,
   cancelled: () => boolean,
 ): Promise<PreparedContribution | null> {
   const { spec, training: t, modelId, version, privacy } = model.manifest;
+  const { round, clientId } = to;
   const log = events.map((e) => toInteraction(spec, e));
   const known = [...itemPool(spec, events).values()];
   const uniform = (): number => random.uniform();
@@ -59,7 +60,7 @@ export async function prepareContribution(
     },
     outbox: {
       key,
-      clientId: random.id(),
+      clientId,
       body,
       modelId,
       baseVersion: version,

@@ -209,15 +209,17 @@ export class Device {
     // Whatever happens below, these events have had their turn.
     await store.putSetting('trainedSeq', maxSeq);
     this.newPositives = 0;
+    // One id for this round's messages only: nothing links them to the device's other rounds.
+    const clientId = random.id();
     if (this.cfg.evalReports) {
       const report = await evaluate(model, learner, events, since);
-      if (report && gen === this.generation) await evals.sendEval(report, random.id());
+      if (report && gen === this.generation) await evals.sendEval(report, clientId);
     }
     const t0 = clock.now();
     const prepared = await prepareContribution(
       model,
       events,
-      decision.round,
+      { round: decision.round, clientId },
       learner,
       random,
       () => clock.now(),
@@ -318,6 +320,12 @@ export class Device {
   private cancelFlush(): void {
     if (this.retryTimer !== null) this.ports.clock.clearTimer(this.retryTimer);
     this.retryTimer = null;
+  }
+
+  /** Stops the device: no timer stays pending, work in flight leaves nothing behind (the store is kept). */
+  close(): void {
+    this.generation++;
+    this.cancelFlush();
   }
 
   /** Opting out stops learning and sending, and erases what waits to be sent. */

@@ -17,7 +17,7 @@ export class RankerLearner implements Learner {
    * call); `yieldFn` lets other work run between training steps.
    */
   constructor(
-    private readonly current: () => Ranker | null,
+    private readonly current: (model: ModelRecord) => Ranker | null,
     private readonly yieldFn: () => Promise<void> = () => Promise.resolve(),
   ) {}
 
@@ -37,7 +37,7 @@ export class RankerLearner implements Learner {
   }
 
   async score(model: ModelRecord, ctx: UserContext, items: EncodedItem[]): Promise<ArrayLike<number>> {
-    const r = this.current();
+    const r = this.current(model);
     if (r) return r.scoreAsync(ctx, items);
     const own = new Ranker(model.manifest.spec, model.params);
     try {
