@@ -17,6 +17,7 @@ import { registerDashboard } from './routes-dashboard.ts';
 import { registerPublicRoutes } from './routes-public.ts';
 import { SqliteStore } from './store/sqlite.ts';
 import type { Store } from './store/types.ts';
+import { ROUTES } from '../shared/routes.ts';
 
 /** Replaceable collaborators (tests inject a store, a clock, a quiet logger). */
 export interface ServerDeps {
@@ -39,7 +40,7 @@ export interface FedrankServer {
 }
 
 /** Paths that count towards the rejected-update metrics. */
-const UPLOAD_ROUTES = new Set(['/v1/updates']);
+const UPLOAD_ROUTES = new Set<string>([ROUTES.updates]);
 
 /** Builds the server (not listening). Throws CONFIG_INVALID when no operator token is configured. */
 export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): Promise<FedrankServer> {
