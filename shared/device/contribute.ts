@@ -5,6 +5,7 @@
  * noise is drawn, so a pass raced by forget() or opt-out leaves nothing behind.
  */
 import { buildExamples, makeUpdatePayload } from '../fl/local-update.ts';
+import type { TrainingConfig } from '../protocol.ts';
 import type { Learner, Random } from './ports.ts';
 import type { EventRecord, LedgerRecord, ModelRecord, OutboxRecord } from './records.ts';
 import { accountedSigma } from './rules.ts';
@@ -44,20 +45,12 @@ export async function prepareContribution(
   const key = random.id();
   const time = now();
   return {
-    ledger: {
-      time,
-      key,
-      round,
-      modelVersion: version,
-      clipNorm: t.clipNorm,
-      noiseMultiplier: t.noiseMultiplier,
+    ledger: ledgerEntry(
+      t,
+      { key, round, modelVersion: version, time, delta: privacy.delta },
       noiseStd,
-      noiseMode: t.noiseMode,
-      sigma: accountedSigma(t, noiseStd),
-      q: 1,
       preClipNorm,
-      delta: privacy.delta,
-    },
+    ),
     outbox: {
       key,
       clientId,
@@ -69,5 +62,28 @@ export async function prepareContribution(
       attempts: 0,
       nextAttemptAt: time,
     },
+  };
+}
+
+/** The ledger entry of one contribution privatized under `t` with noise of std `noiseStd`. */
+export function ledgerEntry(
+  t: TrainingConfig,
+  at: { key: string; round: number; modelVersion: number; time: number; delta: number },
+  noiseStd: number,
+  preClipNorm: number,
+): LedgerRecord {
+  return {
+    time: at.time,
+    key: at.key,
+    round: at.round,
+    modelVersion: at.modelVersion,
+    clipNorm: t.clipNorm,
+    noiseMultiplier: t.noiseMultiplier,
+    noiseStd,
+    noiseMode: t.noiseMode,
+    sigma: accountedSigma(t, noiseStd),
+    q: 1,
+    preClipNorm,
+    delta: at.delta,
   };
 }
