@@ -1,6 +1,21 @@
 import { describe, expect, it } from 'vitest';
 import { computeEpsilon } from '../dp/accountant.ts';
-import { accountedSigma, contributedRounds, deviceBudget, ledgerEpsilon, roundToJoin } from './rules.ts';
+import type { LedgerRecord } from './records.ts';
+import {
+  accountedSigma,
+  budgetState,
+  canContribute,
+  contributedRounds,
+  DEFAULT_FLOORS,
+  DEFAULT_MIN_NEW_EVENTS,
+  deviceBudget,
+  floorViolation,
+  isWaiting,
+  ledgerEpsilon,
+  roundToJoin,
+  shouldTrain,
+} from './rules.ts';
+import type { ContributeInput, Refusal } from './rules.ts';
 import { trainingConfig, manifest } from '../../e2e/sdk/support.ts';
 
 describe('ledger epsilon', () => {
@@ -66,5 +81,86 @@ describe('round to join', () => {
     expect(roundToJoin({ round: null }, new Set())).toBeNull();
     expect(roundToJoin({ round: { ...m.round!, state: 'closed' } }, new Set())).toBeNull();
     expect(roundToJoin(null, new Set())).toBeNull();
+  });
+});
+
+describe('canContribute', () => {
+  const input = (over: Partial<ContributeInput> = {}): ContributeInput => ({
+    manifest: manifest(),
+    ledger: [],
+    outbox: [],
+    cap: 8,
+    floors: DEFAULT_FLOORS,
+    dpOff: false,
+    storage: 'indexeddb',
+    optedOut: false,
+    hasServer: true,
+    ...over,
+  });
+  const entry = { round: 1, q: 1, sigma: 1 } as LedgerRecord;
+
+  it('joins the open round of a manifest within the floors and the budget', () => {
+    expect(canContribute(input())).toEqual({ ok: true, round: 7 });
+  });
+  it('names the first reason not to, in order', () => {
+    const closed = { ...manifest(), round: { ...manifest().round!, state: 'closed' as const } };
+    const cases: [Partial<ContributeInput>, string][] = [
+      [{ optedOut: true }, 'opted-out'],
+      [{ hasServer: false }, 'no-server'],
+      [{ storage: 'memory' }, 'memory-only'],
+      [{ manifest: null }, 'no-model'],
+      [{ manifest: { ...manifest(), round: null } }, 'no-round'],
+      [{ manifest: closed }, 'no-round'],
+      [{ outbox: [{ round: 7 }] }, 'already-contributed'],
+      [{ ledger: [{ ...entry, round: 7 }] }, 'already-contributed'],
+      [{ manifest: manifest(1, trainingConfig({ noiseMultiplier: 0.3 })) }, 'below-floors'],
+      [{ cap: 1 }, 'budget-exhausted'],
+      [{ ledger: [entry, entry, entry] }, 'budget-exhausted'],
+    ];
+    for (const [over, why] of cases) expect(canContribute(input(over))).toMatchObject({ ok: false, why });
+  });
+  it('waits (keeping the new interactions) only for refusals that pass with time', () => {
+    expect(['no-round', 'already-contributed', 'no-model'].every((w) => isWaiting(w as Refusal))).toBe(true);
+    expect(['budget-exhausted', 'below-floors', 'memory-only'].some((w) => isWaiting(w as Refusal))).toBe(
+      false,
+    );
+  });
+  it('with DP explicitly off, accepts a noiseless manifest (with a clip) and keeps no budget', () => {
+    const noiseless = manifest(1, trainingConfig({ noiseMultiplier: 0 }));
+    expect(canContribute(input({ manifest: noiseless }))).toMatchObject({ ok: false, why: 'below-floors' });
+    expect(canContribute(input({ manifest: noiseless, dpOff: true }))).toEqual({ ok: true, round: 7 });
+    const noClip = manifest(1, trainingConfig({ noiseMultiplier: 0, clipNorm: 0 }));
+    expect(canContribute(input({ manifest: noClip, dpOff: true }))).toMatchObject({ why: 'below-floors' });
+  });
+});
+
+describe('floorViolation', () => {
+  it('checks noise multiplier, delta and the aggregation threshold against the floors', () => {
+    const f = { minNoiseMultiplier: 1, maxDelta: 1e-6, minSecAggThreshold: 10 };
+    const ok = { ...manifest(1, trainingConfig({ noiseMode: 'distributed', expectedClientsPerRound: 10 })) };
+    expect(floorViolation({ ...ok, privacy: { ...ok.privacy, delta: 1e-7 } }, f)).toBeNull();
+    expect(floorViolation(ok, f)).toMatch(/delta/);
+    const low = manifest(1, trainingConfig({ noiseMultiplier: 0.9 }));
+    expect(floorViolation({ ...low, privacy: { ...low.privacy, delta: 1e-7 } }, f)).toMatch(
+      /noise multiplier/,
+    );
+    const few = manifest(1, trainingConfig({ noiseMode: 'distributed', expectedClientsPerRound: 3 }));
+    expect(floorViolation({ ...few, privacy: { ...few.privacy, delta: 1e-7 } }, f)).toMatch(/threshold/);
+  });
+});
+
+describe('budgetState and shouldTrain', () => {
+  it('reports spent, next and exhausted from the ledger under the manifest', () => {
+    const one = budgetState(manifest(), [{ q: 1, sigma: 1 }], 8);
+    expect(one.spent).toBeCloseTo(ledgerEpsilon([{ q: 1, sigma: 1 }], 1e-5), 12);
+    expect(one.next).toBeGreaterThan(one.spent);
+    expect(one.exhausted).toBe(one.next > 8);
+    expect(budgetState(null, [], 8)).toMatchObject({ spent: 0, budget: 8, exhausted: false });
+  });
+  it('trains after minNewEvents positives (or the default without a manifest)', () => {
+    expect(shouldTrain(2, manifest())).toBe(false);
+    expect(shouldTrain(3, manifest())).toBe(true);
+    expect(shouldTrain(DEFAULT_MIN_NEW_EVENTS - 1, null)).toBe(false);
+    expect(shouldTrain(DEFAULT_MIN_NEW_EVENTS, null)).toBe(true);
   });
 });
