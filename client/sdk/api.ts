@@ -212,6 +212,8 @@ export class Sdk {
       this.optedOut = true;
       const api = this.engine ? await within(this.engine, 5000, null) : null;
       if (api) await within(api.setOptOut(true), 5000, null);
+      // A worker that was still starting reported its stored choice meanwhile: this one is newer.
+      this.optedOut = true;
     } catch {
       // never into the page
     }
