@@ -1,3 +1,4 @@
+import { decodeEpsilon, encodeEpsilon } from '../shared/routes.ts';
 import { describe, expect, it } from 'vitest';
 import {
   isPermutation,
@@ -110,5 +111,17 @@ describe('parseWorkerStatus / parseWorkerInit', () => {
     expect(parseWorkerInit({ ...ok, backend: 'tpu' })).toBeNull();
     expect(parseWorkerInit({ ...ok, epsilonCap: -1 })).toBeNull();
     expect(parseWorkerInit({ ...ok, server: 5 })).toBeNull();
+  });
+  it('carries dp on/off and an infinite epsilon in its one wire encoding', () => {
+    expect(parseWorkerStatus({ ...status, dp: 'off' })?.dp).toBe('off');
+    expect(parseWorkerStatus({ ...status, dp: 'maybe' })).toBeNull();
+    expect(parseWorkerStatus({ ...status, dp: undefined })).toBeNull();
+    const infinite = parseWorkerStatus({ ...status, epsilonSpent: encodeEpsilon(Number.POSITIVE_INFINITY) });
+    expect(decodeEpsilon(infinite!.epsilonSpent)).toBe(Number.POSITIVE_INFINITY);
+    expect(parseWorkerStatus({ ...status, epsilonSpent: Number.POSITIVE_INFINITY })).toBeNull();
+    const init = { server: null, backend: null, epsilonCap: 8, evalReports: false, gpcOptOut: false };
+    expect(parseWorkerInit(init)).toBeNull();
+    expect(parseWorkerInit({ ...init, dpOff: 'yes' })).toBeNull();
+    expect(parseWorkerInit({ ...init, dpOff: true })?.dpOff).toBe(true);
   });
 });

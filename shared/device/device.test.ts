@@ -305,4 +305,62 @@ describe('device core', () => {
     expect(again.device.personal.positives).toBe(3);
     expect(again.device.status().eventsStored).toBe(23);
   });
+
+  it("sends a round's evaluation report under that round's client id only", async () => {
+    const ids: string[] = [];
+    const r = await started(rig({ evalReports: true }));
+    r.evals.sendEval = async (_rep, id) => void ids.push(id);
+    await r.device.track(session(3));
+    await r.device.idle();
+    expect(ids).toEqual([r.submitter.calls[0]!.clientId]);
+  });
+
+  it('rebuilds the ranker on a new model id, and only updates its weights on a new version', async () => {
+    const seen: [number, boolean][] = [];
+    const r = rig();
+    const device = new Device(
+      {
+        store: r.store,
+        clock: r.clock,
+        random: cryptoRandom,
+        models: r.models,
+        submitter: r.submitter,
+        evals: r.evals,
+        learner: r.learner,
+      },
+      CFG,
+      { onModel: (m, same) => void seen.push([m.manifest.version, same]) },
+    );
+    await device.open();
+    await device.resume();
+    r.models.manifest = manifest(2);
+    await r.clock.advance(10 * 60_000);
+    await device.idle();
+    r.models.manifest = { ...manifest(3), modelId: 'another-model' };
+    await r.clock.advance(10 * 60_000);
+    await device.idle();
+    expect(seen).toEqual([
+      [1, false],
+      [2, true],
+      [3, false],
+    ]);
+    expect(device.status().modelId).toBe('another-model');
+  });
+
+  it('ignores events while opted out, does nothing without a server, and close() leaves no timer', async () => {
+    const off = await started(rig({ hasServer: false }));
+    await off.device.track(session(3));
+    expect(await off.device.idle()).toEqual({ trained: false, queued: false, decision: null });
+    expect(off.models.fetches).toBe(0);
+    const r = await started(rig());
+    r.submitter.answer = () => ({ kind: 'retry', code: 'SDK_SERVER_UNREACHABLE' });
+    await r.device.track(session(3));
+    await r.device.idle();
+    expect(r.clock.nextTimerIn()).not.toBeNull();
+    r.device.close();
+    expect(r.clock.nextTimerIn()).toBeNull();
+    await r.device.setOptOut(true);
+    await r.device.track(session(3, 900));
+    expect(r.device.status().eventsStored).toBe(23);
+  });
 });

@@ -80,7 +80,7 @@ describe('HttpTransport.fetchModel', () => {
       await code(new HttpTransport('https://agg', server({ '/v1/model': refused }).fetch).fetchModel(null)),
     ).toBe('SDK_ORIGIN_REFUSED');
     const down = { status: 503, body: { error: { code: 'UNAVAILABLE', message: 'x' } } };
-    for (const routes of [{ '/v1/model': down }, {}]) {
+    for (const routes of [{ '/v1/model': down }, {}] as Record<string, Reply>[]) {
       const t = new HttpTransport('https://agg', server(routes).fetch);
       expect(await code(t.fetchModel(null))).toBe('SDK_SERVER_UNREACHABLE');
     }
