@@ -240,3 +240,27 @@ test('the device stops contributing when its budget is spent, and keeps personal
   expect(s.epsilonSpent).toBe(0);
   expect(uploads(seen)).toEqual([]);
 });
+
+test('a manifest below the device floors gets no upload; DP off only on the script tag, and status says so', async ({
+  page,
+}) => {
+  // sigma 0.2 is below the device's noise floor (0.5): the device refuses before drawing any noise.
+  const seen = await mockServer(page, site.origin, { training: trainingConfig({ noiseMultiplier: 0.2 }) });
+  await page.goto(`${site.origin}/shop.html?backend=wasm`);
+  await waitForSdk(page);
+  await page.waitForFunction(async () => (await (window as unknown as Win).fedrank.status()).ready);
+  await clickHats(page);
+  await page.waitForTimeout(6000);
+  expect(uploads(seen)).toEqual([]);
+  expect(await status(page)).toMatchObject({ epsilonSpent: 0, updatesSent: 0, dp: 'on' });
+});
+
+test('with data-dp="off" the device accepts a noiseless manifest and says DP is off', async ({ page }) => {
+  const seen = await mockServer(page, site.origin, { training: trainingConfig({ noiseMultiplier: 0 }) });
+  await page.goto(`${site.origin}/shop.html?backend=wasm&dp=off`);
+  await waitForSdk(page);
+  await page.waitForFunction(async () => (await (window as unknown as Win).fedrank.status()).ready);
+  expect((await status(page)).dp).toBe('off');
+  await clickHats(page);
+  await expect.poll(() => uploads(seen).length, { timeout: 30_000 }).toBe(1);
+});

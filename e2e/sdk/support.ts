@@ -102,8 +102,11 @@ export interface Captured {
 
 export interface MockOptions {
   training?: TrainingConfig;
-  /** 'ok' (default), '500' every request, 'timeout' never answers, 'flaky-upload' first upload 503. */
-  mode?: 'ok' | '500' | 'timeout' | 'flaky-upload';
+  /**
+   * 'ok' (default), '500' every request, 'timeout' never answers, 'flaky-upload' first upload 503,
+   * 'refuse-origin' every request 403 FORBIDDEN_ORIGIN (the shop's origin is not allowed).
+   */
+  mode?: 'ok' | '500' | 'timeout' | 'flaky-upload' | 'refuse-origin';
   /** Each accepted upload closes the round and opens the next (same model version), as a busy server would. */
   advanceRound?: boolean;
 }
@@ -124,6 +127,8 @@ export async function mockServer(
     if (o.mode === '500')
       return route.fulfill({ status: 500, json: { error: { code: 'INTERNAL', message: 'x' } } });
     if (o.mode === 'timeout') return; // never answered: the SDK's own deadline must fire
+    if (o.mode === 'refuse-origin')
+      return route.fulfill({ status: 403, json: { error: { code: 'FORBIDDEN_ORIGIN', message: 'no' } } });
     if (req.method() === 'GET' && path === '/v1/model') {
       const etag = `"m${m.round!.id}"`;
       if (req.headers()['if-none-match'] === etag) return route.fulfill({ status: 304 });
