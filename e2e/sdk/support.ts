@@ -107,6 +107,8 @@ export interface MockOptions {
    * 'refuse-origin' every request 403 FORBIDDEN_ORIGIN (the shop's origin is not allowed).
    */
   mode?: 'ok' | '500' | 'timeout' | 'flaky-upload' | 'refuse-origin';
+  /** The manifest's delta (default 1e-5). */
+  delta?: number;
   /** Each accepted upload closes the round and opens the next (same model version), as a busy server would. */
   advanceRound?: boolean;
 }
@@ -119,6 +121,7 @@ export async function mockServer(
 ): Promise<Captured[]> {
   const seen: Captured[] = [];
   const m = manifest(1, o.training ?? trainingConfig());
+  if (o.delta !== undefined) m.privacy = { ...m.privacy, delta: o.delta };
   let uploads = 0;
   await target.route(`${origin}/agg/**`, async (route: Route) => {
     const req = route.request();
