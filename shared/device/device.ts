@@ -18,6 +18,7 @@ import type { EventRecord, LedgerRecord, ModelRecord } from './records.ts';
 import { MAX_EVENTS } from './store.ts';
 import { DEFAULT_FLOORS, backoffDelay, budgetState, canContribute, isWaiting, shouldTrain } from './rules.ts';
 import type { BudgetState, ContributeDecision, DeviceFloors, Refusal } from './rules.ts';
+import type { DeviceConfig, DeviceHooks, DeviceStatus, IdleResult } from './config.ts';
 
 const MODEL_RESYNC_MS = 5 * 60_000;
 /** While waiting for a round this device may join, the manifest is asked again at most this often. */
@@ -25,52 +26,7 @@ const ROUND_RECHECK_MS = 5_000;
 /** Name of the cross-tab lock the contribution step runs under. */
 export const CONTRIBUTE_LOCK = 'fedrank-contribute';
 
-/** How this device was configured by the shop (script tag) and the shopper's browser. */
-export interface DeviceConfig {
-  /** An aggregation server is configured (without one the device never learns or sends). */
-  hasServer: boolean;
-  epsilonCap: number;
-  evalReports: boolean;
-  /** GPC applies (and the shop respects it): behave as opted out whatever is stored. */
-  gpcOptOut: boolean;
-  /** The shop turned differential privacy off explicitly: the noise floors are not enforced. */
-  dpOff: boolean;
-  floors?: DeviceFloors;
-}
-
-/** Callbacks to the adapter that owns the tensors (ranker, scorer). */
-export interface DeviceHooks {
-  /** A model is in use; `sameModelId` false when its spec or id changed (rebuild the ranker). */
-  onModel?(model: ModelRecord, sameModelId: boolean): void;
-  /** The personal state changed (invalidate cached user vectors). */
-  onPersonal?(): void;
-}
-
-/** The device's counters and privacy state, for status(). */
-export interface DeviceStatus {
-  modelVersion: number | null;
-  modelId: string | null;
-  eventsStored: number;
-  updatesSent: number;
-  updatesPending: number;
-  epsilonSpent: number;
-  epsilonBudget: number;
-  privacyDelta: number;
-  budgetExhausted: boolean;
-  optedOut: boolean;
-  storage: 'indexeddb' | 'memory';
-  dp: 'on' | 'off';
-  /** Why the latest contribution pass did not contribute, or null. */
-  lastRefusal: Refusal | null;
-  lastError: ErrorCode | null;
-}
-
-/** What one idle pass did. */
-export interface IdleResult {
-  trained: boolean;
-  queued: boolean;
-  decision: ContributeDecision | null;
-}
+export type { DeviceConfig, DeviceHooks, DeviceStatus, IdleResult } from './config.ts';
 
 export class Device {
   model: ModelRecord | null = null;
