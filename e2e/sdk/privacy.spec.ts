@@ -262,3 +262,22 @@ test('with data-dp="off" the device accepts a noiseless manifest and says DP is 
   await clickHats(page);
   await expect.poll(() => uploads(seen).length, { timeout: 30_000 }).toBe(1);
 });
+
+test('two tabs of one shopper contribute once to a round', async ({ context }) => {
+  // Routes on the context serve both tabs (and their workers); the round stays open.
+  const seen = await mockServer(context, site.origin);
+  const a = await context.newPage();
+  const b = await context.newPage();
+  for (const p of [a, b]) {
+    await p.goto(`${site.origin}/shop.html?backend=wasm`);
+    await waitForSdk(p);
+    await p.waitForFunction(async () => (await (window as unknown as Win).fedrank.status()).ready);
+  }
+  await clickHats(a);
+  await expect.poll(() => uploads(seen).length, { timeout: 30_000 }).toBe(1);
+  // The other tab learns from its own clicks, then finds this round already in the shared ledger.
+  await clickHats(b);
+  await expect.poll(async () => (await status(b)).eventsStored).toBeGreaterThan(8);
+  await b.waitForTimeout(6000);
+  expect(uploads(seen).length).toBe(1);
+});
