@@ -5,6 +5,7 @@ import { flushOutbox, OUTBOX_MAX_AGE_MS } from './outbox.ts';
 import { cryptoRandom } from './random.ts';
 import type { OutboxRecord } from './records.ts';
 import { MemoryStore } from './store.ts';
+import { FakeSubmitter } from './fakes.ts';
 
 const NOW = 1_700_000_000_000;
 function rec(key: string, over: Partial<OutboxRecord> = {}): OutboxRecord {
@@ -106,5 +107,36 @@ describe('flushOutbox', () => {
     const r = await flush(store, NOW);
     expect(r.error).toBe('SDK_BAD_MESSAGE');
     expect((await store.outbox()).length).toBe(1);
+  });
+});
+
+describe('flushOutbox with a token source', () => {
+  it('hands each contribution its round token, and waits (with backoff) while none is available', async () => {
+    const store = new MemoryStore();
+    await store.putOutbox(rec('t'.repeat(20)));
+    const submitter = new FakeSubmitter();
+    let token: string | null = null;
+    const tokens = { tokenFor: async (round: number) => (token === null ? null : `${token}-${round}`) };
+    const ports = { store, submitter, clock: { now: () => NOW }, random: cryptoRandom, tokens };
+    const r1 = await flushOutbox(ports);
+    expect(submitter.calls).toEqual([]);
+    expect(r1.nextInMs).toBeGreaterThan(0);
+    expect((await store.outbox())[0]!.attempts).toBe(1);
+    token = 'tok';
+    const later = { ...ports, clock: { now: () => NOW + 3_600_000 } };
+    const r2 = await flushOutbox(later);
+    expect(r2.sent).toBe(1);
+    expect(submitter.calls[0]!.token).toBe('tok-2');
+  });
+  it('stops before submitting once the device was forgotten or opted out', async () => {
+    const store = new MemoryStore();
+    await store.putOutbox(rec('f'.repeat(20)));
+    const submitter = new FakeSubmitter();
+    const r = await flushOutbox(
+      { store, submitter, clock: { now: () => NOW }, random: cryptoRandom },
+      () => false,
+    );
+    expect(r.sent).toBe(0);
+    expect(submitter.calls).toEqual([]);
   });
 });
