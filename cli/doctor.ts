@@ -1,5 +1,5 @@
 /** `fedrank doctor --shop URL [--server URL] [--json]`: checks a storefront's integration from outside. */
-import { parseArgs, runCli } from './args.ts';
+import { parseArgs, runCli } from '../node/args.ts';
 import { diagnose, type DoctorReport } from './doctor-checks.ts';
 import { FedrankError } from '../shared/errors.ts';
 

@@ -1,6 +1,6 @@
 /** `fedrank eval`: federated, private training simulated on a shopper dataset, measured by full ranking. */
 import { registerTfjsResolveHook } from './tfjs-node.ts';
-import { runCli } from './args.ts';
+import { runCli } from '../node/args.ts';
 
 /** Runs the subcommand; returns the exit code. */
 export async function run(argv: string[]): Promise<number> {

@@ -6,7 +6,7 @@
 import { FedrankError } from '../shared/errors.ts';
 import { makeConfig, readConfigFile } from '../server/config.ts';
 import { deploymentGuarantees, explainInWords } from '../server/guarantees.ts';
-import { parseArgs } from './args.ts';
+import { parseArgs } from '../node/args.ts';
 
 export const EXPLAIN_USAGE = `  fedrank privacy explain --config FILE [--json]
 

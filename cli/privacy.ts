@@ -7,7 +7,7 @@
 import { FedrankError } from '../shared/errors.ts';
 import { computeEpsilon, sigmaForEpsilon } from '../shared/dp/accountant.ts';
 import { ORDER_SETS, type Conversion, type OrderSetName } from '../shared/dp/rdp.ts';
-import { intOption, numberOption, parseArgs, runCli, type ParsedArgs } from './args.ts';
+import { intOption, numberOption, parseArgs, runCli, type ParsedArgs } from '../node/args.ts';
 import { EXPLAIN_USAGE, explainCommand } from './privacy-explain.ts';
 
 const USAGE = `usage:

@@ -1,7 +1,7 @@
 /** `fedrank serve [--config FILE] [--port N] [--host H] [--db FILE] [--log-level L]`: runs the aggregation server. */
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { intOption, parseArgs, runCli } from './args.ts';
+import { intOption, parseArgs, runCli } from '../node/args.ts';
 import { startFailure } from './start-failure.ts';
 import { startServer } from '../server/app.ts';
 import { makeConfig, readConfigFile, type ServerConfig } from '../server/config.ts';

@@ -5,7 +5,7 @@
  */
 import { registerTfjsResolveHook } from './tfjs-node.ts';
 import { resolve } from 'node:path';
-import { intOption, parseArgs, runCli } from './args.ts';
+import { intOption, parseArgs, runCli } from '../node/args.ts';
 import { startFailure } from './start-failure.ts';
 import { FedrankError } from '../shared/errors.ts';
 import { readConfigFile } from '../server/config.ts';

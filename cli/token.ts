@@ -1,7 +1,7 @@
 /** `fedrank token path|show|rotate [--config FILE] [--db FILE]`: the operator token kept beside the database. */
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { parseArgs, runCli } from './args.ts';
+import { parseArgs, runCli } from '../node/args.ts';
 import { makeConfig, readConfigFile } from '../server/config.ts';
 import { rotateTokenFile, tokenPathFor } from '../server/operator-token.ts';
 import { FedrankError } from '../shared/errors.ts';

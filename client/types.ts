@@ -62,6 +62,8 @@ export interface FedrankStatus {
   privacyDelta: number;
   /** True when the budget is spent: the device keeps personalizing but stops contributing. */
   budgetExhausted: boolean;
+  /** 'off' only when the shop turned differential privacy off on the script tag (data-dp="off"). */
+  dp: 'on' | 'off';
   /** True when the shopper opted out or GPC applies: nothing learned, sent or re-ranked. */
   optedOut: boolean;
   /** True when the browser sends the Global Privacy Control signal. */
@@ -86,6 +88,11 @@ export interface FedrankOptions {
   auto?: boolean;
   /** SDK cap on the device's epsilon budget (default 8). */
   epsilonCap?: number;
+  /**
+   * 'off' turns differential privacy off (the device then accepts a manifest without noise); anything
+   * else keeps it on, with the device's noise and delta floors enforced (default 'on').
+   */
+  dp?: 'on' | 'off';
   /** Report a federated evaluation (POST /v1/eval) before training (default false). */
   evalReports?: boolean;
   /** URL of the worker script (default: next to the SDK). */

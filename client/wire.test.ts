@@ -1,3 +1,4 @@
+import { decodeEpsilon, encodeEpsilon } from '../shared/routes.ts';
 import { describe, expect, it } from 'vitest';
 import {
   isPermutation,
@@ -75,6 +76,7 @@ const status = {
   epsilonBudget: 8,
   privacyDelta: 1e-5,
   budgetExhausted: false,
+  dp: 'on',
   optedOut: false,
   storage: 'indexeddb',
   lastError: null,
@@ -97,10 +99,29 @@ describe('parseWorkerStatus / parseWorkerInit', () => {
     }
   });
   it('validates the init request', () => {
-    const ok = { server: 'https://a', backend: null, epsilonCap: 8, evalReports: false, gpcOptOut: false };
+    const ok = {
+      server: 'https://a',
+      backend: null,
+      epsilonCap: 8,
+      evalReports: false,
+      dpOff: false,
+      gpcOptOut: false,
+    };
     expect(parseWorkerInit(ok)).toEqual(ok);
     expect(parseWorkerInit({ ...ok, backend: 'tpu' })).toBeNull();
     expect(parseWorkerInit({ ...ok, epsilonCap: -1 })).toBeNull();
     expect(parseWorkerInit({ ...ok, server: 5 })).toBeNull();
+  });
+  it('carries dp on/off and an infinite epsilon in its one wire encoding', () => {
+    expect(parseWorkerStatus({ ...status, dp: 'off' })?.dp).toBe('off');
+    expect(parseWorkerStatus({ ...status, dp: 'maybe' })).toBeNull();
+    expect(parseWorkerStatus({ ...status, dp: undefined })).toBeNull();
+    const infinite = parseWorkerStatus({ ...status, epsilonSpent: encodeEpsilon(Number.POSITIVE_INFINITY) });
+    expect(decodeEpsilon(infinite!.epsilonSpent)).toBe(Number.POSITIVE_INFINITY);
+    expect(parseWorkerStatus({ ...status, epsilonSpent: Number.POSITIVE_INFINITY })).toBeNull();
+    const init = { server: null, backend: null, epsilonCap: 8, evalReports: false, gpcOptOut: false };
+    expect(parseWorkerInit(init)).toBeNull();
+    expect(parseWorkerInit({ ...init, dpOff: 'yes' })).toBeNull();
+    expect(parseWorkerInit({ ...init, dpOff: true })?.dpOff).toBe(true);
   });
 });

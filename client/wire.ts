@@ -16,6 +16,8 @@ export interface WorkerInit {
   backend: BackendName | null;
   epsilonCap: number;
   evalReports: boolean;
+  /** The shop turned differential privacy off explicitly (script tag). */
+  dpOff: boolean;
   /** GPC applies (and the shop respects it): behave as opted out whatever is stored. */
   gpcOptOut: boolean;
 }
@@ -130,6 +132,7 @@ export function parseWorkerStatus(x: unknown): WorkerStatus | null {
   if (!isNum(o.epsilonSpent) || !isNum(o.epsilonBudget) || !isNum(o.privacyDelta)) return null;
   if (o.storage !== 'indexeddb' && o.storage !== 'memory' && o.storage !== 'none') return null;
   if (o.lastError !== null && typeof o.lastError !== 'string') return null;
+  if (o.dp !== 'on' && o.dp !== 'off') return null;
   return {
     ready: o.ready,
     backend: backend as BackendName | null,
@@ -143,6 +146,7 @@ export function parseWorkerStatus(x: unknown): WorkerStatus | null {
     epsilonBudget: o.epsilonBudget,
     privacyDelta: o.privacyDelta,
     budgetExhausted: o.budgetExhausted,
+    dp: o.dp,
     optedOut: o.optedOut,
     storage: o.storage,
     lastError: o.lastError as string | null,
@@ -157,11 +161,13 @@ export function parseWorkerInit(x: unknown): WorkerInit | null {
   if (o.backend !== null && !BACKENDS.includes(o.backend as BackendName)) return null;
   if (!isNum(o.epsilonCap) || o.epsilonCap < 0) return null;
   if (typeof o.evalReports !== 'boolean' || typeof o.gpcOptOut !== 'boolean') return null;
+  if (typeof o.dpOff !== 'boolean') return null;
   return {
     server: o.server as string | null,
     backend: o.backend as BackendName | null,
     epsilonCap: o.epsilonCap,
     evalReports: o.evalReports,
+    dpOff: o.dpOff,
     gpcOptOut: o.gpcOptOut,
   };
 }

@@ -1,18 +1,32 @@
 /**
- * Simulated shoppers for `fedrank start --shoppers N`: headless clients in Node that run the product's own
- * learner (shared/fl/local-update.ts, shared/model, shared/codec) against the aggregation server over HTTP,
- * each with its own favourite categories, so the dashboard moves without anyone clicking.
+ * Simulated shoppers for `fedrank start --shoppers N`: each is the product's own device core
+ * (shared/device) in Node, with a memory store that behaves like a browser's persistent one (so it keeps
+ * a privacy ledger and a budget), the HTTP transport and the tfjs CPU learner. The simulation only
+ * browses: it shows pages ranked by the current model, clicks by each shopper's tastes, and tells the
+ * device about them; when to train, evaluate, privatize, upload and retry is the device's business.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { decodeTensor } from '../shared/codec/tensor-codec.ts';
-import { encodeItem, type EncodedItem } from '../shared/model/features.ts';
-import { emptyPersonal, updatePersonal, type PersonalState } from '../shared/model/personal.ts';
+import { Device } from '../shared/device/device.ts';
+import { HttpTransport } from '../shared/device/http.ts';
+import type {
+  Contribution,
+  EvalSink,
+  ModelSource,
+  SubmitOutcome,
+  Submitter,
+  SyncResult,
+} from '../shared/device/ports.ts';
+import { cryptoRandom } from '../shared/device/random.ts';
+import { RankerLearner } from '../shared/device/ranker-learner.ts';
+import type { EventRecord, ModelRecord } from '../shared/device/records.ts';
+import { MemoryStore } from '../shared/device/store.ts';
+import type { EvalReport } from '../shared/protocol.ts';
+import { encodeItem } from '../shared/model/features.ts';
+import type { EncodedItem } from '../shared/model/features.ts';
 import { Ranker } from '../shared/model/ranker.ts';
-import { parseSpec, mulberry32, type ModelSpec } from '../shared/model/spec.ts';
-import { buildExamples, makeUpdatePayload, trainLocal, type Interaction } from '../shared/fl/local-update.ts';
-import { HEADER_CLIENT_ID, HEADER_IDEMPOTENCY_KEY, TENSOR_CONTENT_TYPE } from '../shared/protocol.ts';
-import type { EvalReport, ModelManifest, UpdateAck } from '../shared/protocol.ts';
+import { mulberry32 } from '../shared/model/spec.ts';
+import { nodeClock, nodeFetch } from '../node/device-ports.ts';
 import type { Catalog, Product } from './catalog-types.ts';
 
 /** Options of the shopper simulation. */
@@ -26,6 +40,8 @@ export interface ShopperOptions {
   pauseMs?: number;
   /** Also send a federated evaluation report before each training pass (default true). */
   evalReports?: boolean;
+  /** Each device's epsilon cap, as a shop's script tag would set it (default 8, the SDK's). */
+  epsilonCap?: number;
   /** Progress lines (default: none). */
   log?: (line: string) => void;
 }
@@ -36,6 +52,8 @@ export interface ShopperStats {
   updatesAccepted: number;
   updatesRefused: Record<string, number>;
   evalReports: number;
+  /** Devices whose privacy budget is spent (they keep browsing, and stop contributing). */
+  budgetExhausted: number;
   errors: number;
 }
 
@@ -46,49 +64,53 @@ export interface ShopperSim {
 }
 
 interface Shopper {
-  clientId: string;
+  device: Device;
   likes: Set<string>;
-  log: Interaction[];
-  /** Created once the model spec is known. */
-  personal: PersonalState | null;
-  newEvents: number;
-  lastRound: number;
   rand: () => number;
 }
 
-interface ModelCache {
-  manifest: ModelManifest | null;
-  etag: string | null;
-  spec: ModelSpec | null;
-  weights: Float32Array | null;
-  weightsVersion: number;
-  ranker: Ranker | null;
+/** Page size shown per browsing step, and candidates it is ranked from. */
+const PAGE = 12;
+const CANDIDATES = 40;
+/** One shared download per manifest check for all shoppers, like a browser's HTTP cache. */
+const MODEL_CACHE_MS = 300;
+
+/**
+ * The server's model, fetched once for all the simulated shoppers (they share one machine): concurrent
+ * requests share one fetch, and a result is reused for a short while.
+ */
+class SharedModelSource implements ModelSource {
+  private inflight: Promise<SyncResult> | null = null;
+  private latest: { at: number; model: ModelRecord } | null = null;
+  constructor(private readonly upstream: ModelSource) {}
+
+  async fetchModel(cached: ModelRecord | null): Promise<SyncResult> {
+    const fresh = this.latest && nodeClock.now() - this.latest.at < MODEL_CACHE_MS ? this.latest.model : null;
+    const model = fresh ?? (await this.refresh()).model;
+    const same =
+      cached?.manifest.modelId === model.manifest.modelId &&
+      cached?.manifest.version === model.manifest.version;
+    return { model, weightsChanged: !same };
+  }
+
+  private refresh(): Promise<SyncResult> {
+    this.inflight ??= this.upstream
+      .fetchModel(this.latest?.model ?? null)
+      .then((r) => {
+        this.latest = { at: nodeClock.now(), model: r.model };
+        return r;
+      })
+      .finally(() => (this.inflight = null));
+    return this.inflight;
+  }
 }
 
-const randomId = (): string => Buffer.from(crypto.getRandomValues(new Uint8Array(18))).toString('base64url');
-
-/** Minimal boundary check of a manifest (the fields the simulation relies on). */
-function checkManifest(x: unknown): ModelManifest {
-  const m = x as Partial<ModelManifest> | null;
-  if (
-    !m ||
-    typeof m.modelId !== 'string' ||
-    typeof m.version !== 'number' ||
-    typeof m.paramCount !== 'number' ||
-    typeof m.training !== 'object' ||
-    m.training === null
-  )
-    throw new Error('malformed manifest');
-  return m as ModelManifest;
-}
-
-/** Starts `count` shoppers browsing, training and uploading until stop(). */
+/** Starts `count` shoppers browsing until stop(); their devices train and upload on their own. */
 export async function startShoppers(opts: ShopperOptions): Promise<ShopperSim> {
   // PROD silences tfjs's "install tfjs-node" console banner (no native downloads here by design).
   tf.env().set('PROD', true);
   if (tf.getBackend() !== 'cpu') await tf.setBackend('cpu');
   await tf.ready();
-  const base = opts.serverUrl.replace(/\/$/, '');
   const pause = opts.pauseMs ?? 400;
   const say = opts.log ?? (() => {});
   const seedRand = mulberry32(opts.seed ?? 1);
@@ -98,213 +120,119 @@ export async function startShoppers(opts: ShopperOptions): Promise<ShopperSim> {
     updatesAccepted: 0,
     updatesRefused: {},
     evalReports: 0,
+    budgetExhausted: 0,
     errors: 0,
   };
-  const cache: ModelCache = {
-    manifest: null,
-    etag: null,
-    spec: null,
-    weights: null,
-    weightsVersion: -1,
-    ranker: null,
+  const http = new HttpTransport(opts.serverUrl, nodeFetch);
+  const models = new SharedModelSource(http);
+  // Counting wrappers: the simulation reports what the server answered, and nothing more.
+  const submitter: Submitter = {
+    async submit(c: Contribution): Promise<SubmitOutcome> {
+      const r = await http.submit(c);
+      if (r.kind === 'accepted') stats.updatesAccepted++;
+      else stats.updatesRefused[r.code] = (stats.updatesRefused[r.code] ?? 0) + 1;
+      return r;
+    },
   };
-  let stopped = false;
-  let encoded = new Map<string, EncodedItem>();
+  const evals: EvalSink = {
+    async sendEval(report: EvalReport, clientId: string): Promise<void> {
+      stats.evalReports++;
+      await http.sendEval(report, clientId);
+    },
+  };
+  // One ranker of the current global model for every shopper's page ranking and evaluation.
+  let ranker: Ranker | null = null;
+  let rankerParams: Float32Array | null = null;
+  let rankerModelId: string | null = null;
+  const encoded = new Map<string, EncodedItem>();
+  const rankerOf = (m: ModelRecord): Ranker => {
+    if (ranker && m.params === rankerParams) return ranker;
+    if (ranker && m.manifest.modelId === rankerModelId) ranker.setGlobal(m.params);
+    else {
+      ranker?.dispose();
+      ranker = new Ranker(m.manifest.spec, m.params);
+      rankerModelId = m.manifest.modelId;
+      encoded.clear();
+    }
+    rankerParams = m.params;
+    return ranker;
+  };
+  const learner = new RankerLearner(rankerOf);
 
   const shoppers: Shopper[] = Array.from({ length: opts.count }, (_, i) => {
     const a = categories[Math.floor(seedRand() * categories.length)]!;
     let b = categories[Math.floor(seedRand() * categories.length)]!;
     if (b === a) b = categories[(categories.indexOf(a) + 1 + i) % categories.length]!;
-    return {
-      clientId: `sim-${randomId()}`,
-      likes: new Set([a, b]),
-      log: [],
-      personal: null,
-      newEvents: 0,
-      lastRound: -1,
-      rand: mulberry32((opts.seed ?? 1) * 7919 + i),
-    };
+    const device = new Device(
+      {
+        store: new MemoryStore('indexeddb'),
+        clock: nodeClock,
+        random: cryptoRandom,
+        models,
+        submitter,
+        evals,
+        learner,
+      },
+      {
+        hasServer: true,
+        epsilonCap: opts.epsilonCap ?? 8,
+        evalReports: opts.evalReports !== false,
+        gpcOptOut: false,
+        dpOff: false,
+      },
+    );
+    return { device, likes: new Set([a, b]), rand: mulberry32((opts.seed ?? 1) * 7919 + i) };
   });
 
-  let inflight: Promise<ModelManifest> | null = null;
-  let fetchedAt = 0;
-  /** The current manifest, re-fetched at most every 300 ms by one shopper at a time (like a shared HTTP cache). */
-  function current(): Promise<ModelManifest> {
-    if (inflight) return inflight;
-    if (cache.manifest && Date.now() - fetchedAt < 300) return Promise.resolve(cache.manifest);
-    inflight = refresh().finally(() => {
-      inflight = null;
-      fetchedAt = Date.now();
-    });
-    return inflight;
-  }
-
-  /** Refreshes the manifest (ETag) and, on a new version, the weights. */
-  async function refresh(): Promise<ModelManifest> {
-    const res = await fetch(`${base}/v1/model`, {
-      headers: cache.etag ? { 'if-none-match': cache.etag } : {},
-    });
-    if (res.status !== 304) {
-      if (!res.ok) throw new Error(`GET /v1/model: HTTP ${res.status}`);
-      cache.manifest = checkManifest(await res.json());
-      cache.etag = res.headers.get('etag');
-    }
-    const m = cache.manifest!;
-    if (!cache.spec || JSON.stringify(cache.spec) !== JSON.stringify(m.spec)) {
-      cache.spec = parseSpec(m.spec);
-      cache.ranker?.dispose();
-      cache.ranker = null;
-      encoded = new Map();
-      cache.weightsVersion = -1;
-    }
-    if (cache.weightsVersion !== m.version) {
-      const w = await fetch(`${base}/v1/model/weights`);
-      if (!w.ok) throw new Error(`GET /v1/model/weights: HTTP ${w.status}`);
-      const { header, values } = decodeTensor(new Uint8Array(await w.arrayBuffer()), {
-        maxCount: m.paramCount,
-      });
-      if (header.modelId !== m.modelId || values.length !== m.paramCount)
-        throw new Error('weights do not match manifest');
-      cache.weights = values;
-      cache.weightsVersion = header.baseVersion;
-      if (cache.ranker) cache.ranker.setGlobal(values);
-      else cache.ranker = new Ranker(cache.spec, values);
-    }
-    return m;
-  }
-
-  const enc = (p: Product): EncodedItem => {
-    let e = encoded.get(p.id);
-    if (!e) {
-      e = encodeItem(cache.spec!, { id: p.id, category: p.category, brand: p.brand, price: p.price });
-      encoded.set(p.id, e);
-    }
-    return e;
-  };
-
-  /** One browsing step: a page of 12 items, ranked by the current model, some clicked. */
-  function browse(s: Shopper): void {
-    const spec = cache.spec!;
-    s.personal ??= emptyPersonal(spec);
+  /** One browsing step: a page of PAGE items, ranked by the current model for this shopper, some clicked. */
+  async function browse(s: Shopper): Promise<void> {
+    const model = s.device.model;
+    if (!model) return;
+    const r = rankerOf(model);
+    const spec = model.manifest.spec;
+    const enc = (p: Product): EncodedItem => {
+      let e = encoded.get(p.id);
+      if (!e) encoded.set(p.id, (e = encodeItem(spec, toItem(p))));
+      return e;
+    };
     const pool: Product[] = [];
-    for (let k = 0; k < 40; k++)
+    for (let k = 0; k < CANDIDATES; k++)
       pool.push(opts.catalog.products[Math.floor(s.rand() * opts.catalog.products.length)]!);
-    const personal = s.personal;
-    const scores = cache.ranker!.score({ history: personal.history, personal }, pool.map(enc));
+    const personal = s.device.personal;
+    const scores = r.score({ history: personal.history, personal }, pool.map(enc));
     const page = pool
       .map((p, i) => ({ p, v: scores[i]! }))
       .sort((x, y) => y.v - x.v)
-      .slice(0, 12)
+      .slice(0, PAGE)
       .map((x) => x.p);
     const now = Date.now();
+    const events: EventRecord[] = [];
     for (const p of page) {
-      const item = enc(p);
-      s.log.push({ item, kind: 'impression', time: now });
-      const like = s.likes.has(p.category) ? 0.3 : 0.015;
-      if (s.rand() < like) {
-        const ev: Interaction = { item, kind: s.rand() < 0.25 ? 'cart' : 'click', time: now + 1 };
-        s.log.push(ev);
-        s.personal = updatePersonal(spec, s.personal!, ev);
-        s.newEvents += 1;
-        stats.clicks += 1;
+      events.push({ type: 'impression', item: toItem(p), time: now });
+      if (s.rand() < (s.likes.has(p.category) ? 0.3 : 0.015)) {
+        events.push({ type: s.rand() < 0.25 ? 'add_to_cart' : 'click', item: toItem(p), time: now + 1 });
+        stats.clicks++;
       }
     }
-    if (s.log.length > 600) s.log.splice(0, s.log.length - 600);
+    await s.device.track(events);
   }
 
-  /** Hit@10 and NDCG@10 of the shopper's last few choices against 49 random items each. */
-  function evaluate(s: Shopper, m: ModelManifest): EvalReport | null {
-    const chosen = s.log.filter((e) => e.kind !== 'impression');
-    const report: EvalReport = { modelVersion: m.version, examples: 0, hitsAt10: 0, ndcgAt10: 0 };
-    for (let k = Math.max(1, chosen.length - 5); k < chosen.length; k++) {
-      const history = chosen.slice(0, k).map((e) => e.item);
-      const cands = [chosen[k]!.item];
-      for (let j = 0; j < 49; j++)
-        cands.push(enc(opts.catalog.products[Math.floor(s.rand() * opts.catalog.products.length)]!));
-      const sc = cache.ranker!.score({ history }, cands);
-      let rank = 0;
-      for (let j = 1; j < sc.length; j++) if (sc[j]! > sc[0]!) rank++;
-      report.examples += 1;
-      if (rank < 10) {
-        report.hitsAt10 += 1;
-        report.ndcgAt10 += 1 / Math.log2(rank + 2);
-      }
-    }
-    return report.examples > 0 ? report : null;
-  }
-
-  async function contribute(s: Shopper, m: ModelManifest): Promise<void> {
-    const round = m.round;
-    if (!round || round.state !== 'open' || round.id === s.lastRound) return;
-    if (s.newEvents < Math.max(1, m.training.minNewEvents)) return;
-    if (opts.evalReports !== false) {
-      const rep = evaluate(s, m);
-      if (rep) {
-        const r = await fetch(`${base}/v1/eval`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', [HEADER_CLIENT_ID]: s.clientId },
-          body: JSON.stringify(rep),
-        });
-        if (r.ok) stats.evalReports += 1;
-      }
-    }
-    const pool = opts.catalog.products.map(enc);
-    const examples = buildExamples(cache.spec!, s.log, pool, s.rand);
-    if (examples.length === 0) return;
-    const { delta } = trainLocal(cache.ranker!, cache.weights!, examples, m.training);
-    cache.ranker!.setGlobal(cache.weights!);
-    const { body } = makeUpdatePayload(delta, m.training, {
-      modelId: m.modelId,
-      baseVersion: m.version,
-      round: round.id,
-    });
-    const key = randomId();
-    for (let attempt = 0; attempt < 4; attempt++) {
-      let res: Response;
-      try {
-        res = await fetch(`${base}/v1/updates`, {
-          method: 'POST',
-          headers: {
-            'content-type': TENSOR_CONTENT_TYPE,
-            [HEADER_CLIENT_ID]: s.clientId,
-            [HEADER_IDEMPOTENCY_KEY]: key,
-          },
-          body,
-        });
-      } catch {
-        await sleep(500 * 2 ** attempt);
-        continue;
-      }
-      if (res.ok) {
-        const ack = (await res.json()) as UpdateAck;
-        s.lastRound = typeof ack.round === 'number' ? ack.round : round.id;
-        s.newEvents = 0;
-        stats.updatesAccepted += 1;
-        return;
-      }
-      const err = (await res.json().catch(() => null)) as { error?: { code?: string } } | null;
-      const code = err?.error?.code ?? `HTTP_${res.status}`;
-      stats.updatesRefused[code] = (stats.updatesRefused[code] ?? 0) + 1;
-      if (code === 'UPDATE_ALREADY_CONTRIBUTED') s.lastRound = round.id;
-      if (res.status >= 500 || res.status === 429) {
-        await sleep(500 * 2 ** attempt);
-        continue;
-      }
-      return;
-    }
-  }
-
+  let stopped = false;
   async function loop(s: Shopper): Promise<void> {
     await sleep(pause * s.rand() * 3);
+    await s.device.open();
+    await s.device.resume();
+    let exhausted = false;
     while (!stopped) {
       try {
-        const m = await current();
-        browse(s);
-        await contribute(s, m);
+        await browse(s);
+        await s.device.idle();
+        const st = s.device.status();
+        if (st.budgetExhausted && !exhausted) stats.budgetExhausted++;
+        exhausted = st.budgetExhausted;
       } catch (err) {
-        stats.errors += 1;
+        stats.errors++;
         if (stats.errors % 20 === 1) say(`shoppers: ${(err as Error).message}`);
-        await sleep(2000);
       }
       await sleep(pause * (0.5 + s.rand()));
     }
@@ -317,10 +245,15 @@ export async function startShoppers(opts: ShopperOptions): Promise<ShopperSim> {
     stop: async () => {
       stopped = true;
       await Promise.allSettled(running);
-      cache.ranker?.dispose();
-      cache.ranker = null;
+      for (const s of shoppers) s.device.close();
+      ranker?.dispose();
+      ranker = null;
     },
   };
+}
+
+function toItem(p: Product): { id: string; category: string; brand: string; price: number } {
+  return { id: p.id, category: p.category, brand: p.brand, price: p.price };
 }
 
 function sleep(ms: number): Promise<void> {

@@ -2,7 +2,7 @@
  * `fedrank eval` options: parsing, validation and the presets, turned into a list of runs to execute.
  * With `--preset` and no `--mode`, the run list is the whole comparison table.
  */
-import { intOption, numberOption, parseArgs } from '../cli/args.ts';
+import { intOption, numberOption, parseArgs } from '../node/args.ts';
 import { FedrankError } from '../shared/errors.ts';
 import { DEFAULT_SPEC, parseSpec } from '../shared/model/spec.ts';
 import type { ModelSpec } from '../shared/model/spec.ts';

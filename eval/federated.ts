@@ -44,11 +44,15 @@ import {
   trainLocalBatched,
 } from '../shared/fl/local-update.ts';
 import type { SparseDelta } from '../shared/fl/local-update.ts';
+import { ledgerEntry } from '../shared/device/contribute.ts';
+import type { LedgerRecord } from '../shared/device/records.ts';
+import { canContribute } from '../shared/device/rules.ts';
+import type { DeviceFloors } from '../shared/device/rules.ts';
 import { Ranker } from '../shared/model/ranker.ts';
 import type { TrainingExample } from '../shared/model/ranker.ts';
 import { denseLayout } from '../shared/model/client-gradients.ts';
 import { initGlobalParams, modelIdOf, mulberry32, paramCount } from '../shared/model/spec.ts';
-import type { TrainingConfig } from '../shared/protocol.ts';
+import type { ModelManifest, TrainingConfig } from '../shared/protocol.ts';
 import { SparseUploader } from './sparse-upload.ts';
 import { userExamples } from './workbench.ts';
 import type { Workbench } from './workbench.ts';
@@ -77,7 +81,17 @@ export interface FederatedOptions {
   /** Single-step clients trained per batched pass (0: every client runs trainLocal on its own). */
   clientBatch: number;
   seed: number;
+  /**
+   * Each simulated device's epsilon cap, kept by its own ledger through the device core's canContribute
+   * (default Infinity: no device cap, the accounting is the server's over the sampled rounds).
+   */
+  deviceEpsilonCap?: number;
+  /** delta of the device ledgers (default 1e-5). */
+  delta?: number;
 }
+
+/** The eval simulates the mechanism it is given: no device floor refuses its noise settings. */
+const NO_FLOORS: DeviceFloors = { minNoiseMultiplier: 0, maxDelta: 1, minSecAggThreshold: 0 };
 
 /** What one round did. */
 export interface RoundStats {
@@ -91,6 +105,8 @@ export interface RoundStats {
   loss: number;
   /** Std of the Gaussian noise in the round's sum. */
   sumNoiseStd: number;
+  /** Sampled clients whose device refused to contribute (budget spent). */
+  refused: number;
 }
 
 /** The Poisson sampling rate of a run: each shopper joins a round independently with probability q. */
@@ -153,10 +169,30 @@ export function runFederated(
   // Each client draws its shared negatives from the whole catalog.
   const negatives = { pool: wb.encoded, random };
   const draw = roundSampler(N, opts.clientsPerRound, opts.sampling ?? 'poisson', random);
+  // Every simulated shopper keeps a device ledger; the device core decides whether it contributes.
+  const ledgers: LedgerRecord[][] = Array.from({ length: N }, () => []);
+  const cap = opts.deviceEpsilonCap ?? Number.POSITIVE_INFINITY;
+  const delta = opts.delta ?? 1e-5;
+  const clientNoiseStd = noiseStdPerClient(t);
   let steps = 0;
   try {
     for (let round = 1; round <= opts.rounds; round++) {
-      const selected = draw();
+      const manifest = roundManifest(wb, t, modelId, round, cap, delta);
+      const sampled = draw();
+      const selected = sampled.filter((u) => {
+        const d = canContribute({
+          manifest,
+          ledger: ledgers[u]!,
+          outbox: [],
+          cap,
+          floors: NO_FLOORS,
+          dpOff: t.noiseMultiplier === 0,
+          storage: 'indexeddb',
+          optedOut: false,
+          hasServer: true,
+        });
+        return d.ok;
+      });
       const acc = newAccumulator(n);
       let normSum = 0;
       let clipped = 0;
@@ -180,30 +216,36 @@ export function runFederated(
       };
       const add = (d: SparseDelta): number =>
         opts.noisePath === 'client' ? addDense(sparseToDense(d, n, width)) : uploader.add(acc, d, t.clipNorm);
-      const count = (norm: number, loss: number): void => {
+      const count = (u: number, norm: number, loss: number): void => {
+        const at = { key: `u${u}r${round}`, round, modelVersion: round - 1, time: round, delta };
+        ledgers[u]!.push(ledgerEntry(t, at, clientNoiseStd, norm));
         normSum += norm;
         if (norm > t.clipNorm) clipped++;
         lossSum += loss;
       };
       let batch: TrainingExample[][] = [];
+      let batchUsers: number[] = [];
       const flush = (): void => {
         if (batch.length === 0) return;
         const deltas = trainLocalBatched(ranker, global, batch, t, negatives, true);
-        for (const d of deltas) count(add(d), d.loss);
+        deltas.forEach((d, k) => count(batchUsers[k]!, add(d), d.loss));
         batch = [];
+        batchUsers = [];
       };
       for (let i = 0; i < selected.length; i++) {
-        const examples = userExamples(wb, selected[i]!, random, opts.negatives);
+        const u = selected[i]!;
+        const examples = userExamples(wb, u, random, opts.negatives);
         onClient(round, i + 1, selected.length);
         // A device with nothing to learn from sends nothing.
         if (examples.length === 0) continue;
         if (opts.clientBatch > 0 && isSingleStep(examples.length, t)) {
           batch.push(examples);
+          batchUsers.push(u);
           if (batch.length >= opts.clientBatch) flush();
           continue;
         }
         const { delta, loss } = trainLocal(ranker, global, examples, t, negatives);
-        count(addDense(delta), loss);
+        count(u, addDense(delta), loss);
       }
       flush();
       let sumNoiseStd = noiseStdPerClient(t) * Math.sqrt(acc.count);
@@ -223,6 +265,7 @@ export function runFederated(
           clippedFraction: clipped / c,
           loss: lossSum / c,
           sumNoiseStd,
+          refused: sampled.length - selected.length,
         },
         ranker,
       );
@@ -231,4 +274,34 @@ export function runFederated(
   } finally {
     ranker.dispose();
   }
+}
+
+/** The manifest a device would see in `round`: what canContribute decides on. */
+function roundManifest(
+  wb: Workbench,
+  t: TrainingConfig,
+  modelId: string,
+  round: number,
+  cap: number,
+  delta: number,
+): ModelManifest {
+  return {
+    protocol: 1,
+    modelId,
+    version: round - 1,
+    paramCount: paramCount(wb.spec),
+    weightsEncoding: 'f32',
+    spec: wb.spec,
+    training: t,
+    round: {
+      id: round,
+      state: 'open',
+      accepted: 0,
+      minClients: 1,
+      maxClients: wb.train.length,
+      deadline: null,
+    },
+    privacy: { delta, epsilonSpent: 0, epsilonBudget: null, deviceEpsilonBudget: cap },
+    maxStaleness: 0,
+  };
 }

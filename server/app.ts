@@ -22,6 +22,7 @@ import { SqliteStore } from './store/sqlite.ts';
 import { InFlightBytes } from './upload-limits.ts';
 import type { Store } from './store/types.ts';
 import type { TokenStore } from './tokens/store.ts';
+import { ROUTES } from '../shared/routes.ts';
 
 /** Replaceable collaborators (tests inject a store, a clock, a quiet logger). */
 export interface ServerDeps {
@@ -50,7 +51,7 @@ export interface FedrankServer {
 }
 
 /** Paths that count towards the rejected-update metrics. */
-const UPLOAD_ROUTES = new Set(['/v1/updates']);
+const UPLOAD_ROUTES = new Set<string>([ROUTES.updates]);
 
 /** Builds the server (not listening). Throws CONFIG_INVALID when no operator token is configured. */
 export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): Promise<FedrankServer> {

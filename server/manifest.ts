@@ -5,6 +5,7 @@
 import { encodeTensor } from '../shared/codec/tensor-codec.ts';
 import type { ModelManifest, RoundInfo } from '../shared/protocol.ts';
 import { PROTOCOL_VERSION } from '../shared/protocol.ts';
+import { encodeEpsilon } from '../shared/routes.ts';
 import type { ServerConfig } from './config.ts';
 import type { ModelSource } from './model-source.ts';
 import type { RoundAccumulator, RoundRecord } from './store/types.ts';
@@ -49,7 +50,7 @@ export function manifestOf(
     privacy: {
       delta: c.privacy.delta,
       // JSON has no Infinity: a noiseless deployment reports the largest finite double.
-      epsilonSpent: Math.min(epsilonSpent, Number.MAX_VALUE),
+      epsilonSpent: encodeEpsilon(epsilonSpent),
       epsilonBudget: c.privacy.epsilonBudget,
       deviceEpsilonBudget: c.privacy.deviceEpsilonBudget,
     },

@@ -5,6 +5,7 @@ import { encodedByteLength } from '../shared/codec/tensor-codec.ts';
 import { FedrankError } from '../shared/errors.ts';
 import { parseEvalReport } from '../shared/protocol-parse.ts';
 import { HEADER_CLIENT_ID, HEADER_IDEMPOTENCY_KEY, TENSOR_CONTENT_TYPE } from '../shared/protocol.ts';
+import { ID_PATTERN, ROUTES } from '../shared/routes.ts';
 import type { Aggregator } from './aggregator.ts';
 import type { ServerConfig } from './config.ts';
 import type { Metrics } from './metrics.ts';
@@ -12,8 +13,8 @@ import type { Store } from './store/types.ts';
 import { checkEvalReport } from './eval-reports.ts';
 import { minRateHook, reserveHook, type InFlightBytes } from './upload-limits.ts';
 
-/** Client ids and idempotency keys: 16-64 characters of [A-Za-z0-9_-]. */
-export const ID_PATTERN = /^[A-Za-z0-9_-]{16,64}$/;
+/** Client ids and idempotency keys: the shared pattern (shared/routes.ts). */
+export { ID_PATTERN };
 
 interface Ctx {
   /** Upload bytes being received (upload-limits.ts). */
@@ -53,14 +54,14 @@ export function registerPublicRoutes(app: FastifyInstance, ctx: Ctx): void {
     (_req, body, done) => done(null, body),
   );
 
-  app.get('/v1/model', async (req, reply) => {
+  app.get(ROUTES.model, async (req, reply) => {
     const body = JSON.stringify(aggregator.manifest());
     const etag = `"m-${createHash('sha1').update(body).digest('hex').slice(0, 20)}"`;
     if (notModified(req, reply, etag)) return reply;
     return reply.type('application/json').send(body);
   });
 
-  app.get('/v1/model/weights', async (req, reply) => {
+  app.get(ROUTES.weights, async (req, reply) => {
     const w = aggregator.weights();
     const etag = `"w-${aggregator.model.modelId}-${w.version}"`;
     if (notModified(req, reply, etag)) return reply;
@@ -91,7 +92,7 @@ export function registerPublicRoutes(app: FastifyInstance, ctx: Ctx): void {
     onRequest: [checkUploadHeaders, ...perClient, reserveHook(ctx.inflight, updateBodyLimit)],
     preParsing: minRateHook(config, updateBodyLimit),
   };
-  app.post('/v1/updates', uploadOpts, async (req, reply) => {
+  app.post(ROUTES.updates, uploadOpts, async (req, reply) => {
     const clientId = header(req, HEADER_CLIENT_ID)!;
     const key = header(req, HEADER_IDEMPOTENCY_KEY)!;
     if (!Buffer.isBuffer(req.body))
@@ -116,7 +117,7 @@ export function registerPublicRoutes(app: FastifyInstance, ctx: Ctx): void {
     onRequest: [...perClient, reserveHook(ctx.inflight, jsonLimit)],
     preParsing: minRateHook(config, jsonLimit),
   };
-  app.post('/v1/eval', evalLimit, async (req, reply) => {
+  app.post(ROUTES.eval, evalLimit, async (req, reply) => {
     const clientId = header(req, HEADER_CLIENT_ID);
     if (!clientId || !ID_PATTERN.test(clientId)) throw new FedrankError('UPDATE_MISSING_CLIENT_ID');
     if (typeof req.body !== 'object' || req.body === null || Buffer.isBuffer(req.body))

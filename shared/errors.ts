@@ -109,6 +109,10 @@ export const ERRORS = {
     message: 'Persistent storage is unavailable; learning in memory only.',
   },
   SDK_SERVER_UNREACHABLE: { status: 0, message: 'The aggregation server could not be reached.' },
+  SDK_ORIGIN_REFUSED: {
+    status: 0,
+    message: 'The aggregation server refused this origin; personalizing locally only.',
+  },
   SDK_RANK_TIMEOUT: { status: 0, message: 'Ranking took too long; the original order was kept.' },
   SDK_BAD_MESSAGE: { status: 0, message: 'A malformed message or record was ignored.' },
 } as const satisfies Record<string, { status: number; message: string }>;

@@ -11,6 +11,8 @@ import type { WorkerHandle } from './engine-client.ts';
 import { resolveOptions } from './options.ts';
 import type { ResolvedOptions } from './options.ts';
 import { attachDom } from './dom.ts';
+import type { ErrorCode } from '../../shared/errors.ts';
+import { DEVICE_DB_NAME } from '../../shared/routes.ts';
 
 /** SDK build version. */
 export const VERSION = '0.1.0';
@@ -18,7 +20,6 @@ const WORKER_START_TIMEOUT_MS = 60_000;
 const STATUS_TIMEOUT_MS = 1000;
 const STATUS_START_WAIT_MS = 15_000;
 const READY_POLL_MS = 2000;
-const DB_NAME = 'fedrank';
 
 const TIMEOUT = Symbol('timeout');
 
@@ -38,7 +39,7 @@ export class Sdk {
   /** Resolves to the worker API once init() answered, or null when there is no worker. */
   private engine: Promise<WorkerHandle['api'] | null> | null = null;
   private last: WorkerStatus | null = null;
-  private lastError: string | null = null;
+  private lastError: ErrorCode | null = null;
   private readyWaiters: (() => void)[] = [];
   private idlePending = false;
   private pendingEvents: TrackEvent[] = [];
@@ -74,6 +75,7 @@ export class Sdk {
         backend: this.opts.backend,
         epsilonCap: this.opts.epsilonCap,
         evalReports: this.opts.evalReports,
+        dpOff: this.opts.dpOff,
         gpcOptOut: this.gpcApplies(),
       });
       const r = await Promise.race([
@@ -210,6 +212,8 @@ export class Sdk {
       this.optedOut = true;
       const api = this.engine ? await within(this.engine, 5000, null) : null;
       if (api) await within(api.setOptOut(true), 5000, null);
+      // A worker that was still starting reported its stored choice meanwhile: this one is newer.
+      this.optedOut = true;
     } catch {
       // never into the page
     }
@@ -259,6 +263,7 @@ export class Sdk {
       epsilonBudget: s?.epsilonBudget ?? this.opts.epsilonCap,
       privacyDelta: s?.privacyDelta ?? 1e-5,
       budgetExhausted: s?.budgetExhausted ?? false,
+      dp: s?.dp ?? (this.opts.dpOff ? 'off' : 'on'),
       optedOut: this.blocked(),
       gpc: this.gpc,
       storage: s?.storage ?? 'none',
@@ -278,7 +283,7 @@ export class Sdk {
       } else if (typeof indexedDB !== 'undefined') {
         // No worker this visit, but an earlier one may have stored data.
         await new Promise<void>((r) => {
-          const req = indexedDB.deleteDatabase(DB_NAME);
+          const req = indexedDB.deleteDatabase(DEVICE_DB_NAME);
           req.onsuccess = req.onerror = req.onblocked = () => r();
         });
       }
@@ -339,6 +344,7 @@ export function inertApi(): Fedrank {
       epsilonBudget: 0,
       privacyDelta: 1e-5,
       budgetExhausted: false,
+      dp: 'on',
       optedOut: true,
       gpc: false,
       storage: 'none',

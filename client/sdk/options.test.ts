@@ -13,8 +13,13 @@ describe('resolveOptions', () => {
       auto: true,
       epsilonCap: DEFAULT_EPSILON_CAP,
       evalReports: false,
+      dpOff: false,
       workerUrl: null,
     });
+  });
+  it('turns differential privacy off only for an explicit dp="off"', () => {
+    expect(resolveOptions({ dp: 'off' }, BASE).dpOff).toBe(true);
+    for (const dp of ['false', '0', '', 'OFF', 'no']) expect(resolveOptions({ dp }, BASE).dpOff).toBe(false);
   });
   it('reads data-* strings (dataset keys) and resolves URLs against the loader', () => {
     const o = resolveOptions(

@@ -11,6 +11,8 @@ export interface ResolvedOptions {
   auto: boolean;
   epsilonCap: number;
   evalReports: boolean;
+  /** True only when the shop wrote dp: 'off' (data-dp="off"). */
+  dpOff: boolean;
   workerUrl: string | null;
 }
 
@@ -55,6 +57,7 @@ export function resolveOptions(
     auto: bool(r.auto, true),
     epsilonCap: num(r.epsilonCap, 0, EPSILON_CAP_MAX, DEFAULT_EPSILON_CAP),
     evalReports: bool(r.evalReports ?? r.eval, false),
+    dpOff: r.dp === 'off',
     workerUrl: url(r.workerUrl, base),
   };
 }

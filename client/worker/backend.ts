@@ -13,7 +13,7 @@ import { Ranker } from '../../shared/model/ranker.ts';
 import type { ModelSpec } from '../../shared/model/spec.ts';
 import type { BackendName } from '../types.ts';
 import { BACKENDS } from '../wire.ts';
-import type { BackendChoice } from './records.ts';
+import type { BackendChoice } from '../../shared/device/records.ts';
 
 // The threaded WASM build hangs in a minified module worker; the SIMD build is fast enough.
 tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);

@@ -51,6 +51,10 @@ describe('stored record validation', () => {
     expect(checkOutbox(ob)).not.toBeNull();
     expect(checkOutbox({ ...ob, key: 'short' })).toBeNull();
     expect(checkOutbox({ ...ob, body: [1, 2] })).toBeNull();
+    // The per-round client id, when present, must be a protocol id (it goes into a header).
+    expect(checkOutbox({ ...ob, clientId: 'c'.repeat(20) })).not.toBeNull();
+    expect(checkOutbox({ ...ob, clientId: 'c d'.repeat(8) })).toBeNull();
+    expect(checkOutbox({ ...ob, clientId: 7 })).toBeNull();
     const led = {
       seq: 1,
       time: 1,
@@ -69,10 +73,22 @@ describe('stored record validation', () => {
     expect(checkLedger(led)).not.toBeNull();
     expect(checkLedger({ ...led, sigma: -1 })).toBeNull();
     expect(checkLedger({ ...led, q: 2 })).toBeNull();
-    expect(checkSetting.clientId('a'.repeat(32))).toBe(true);
-    expect(checkSetting.clientId('a b')).toBe(false);
     expect(checkSetting.optedOut('yes')).toBe(false);
     expect(checkSetting.backend({ fingerprint: 'f', backend: 'webgpu', reason: 'r' })).toBe(true);
     expect(checkSetting.backend({ fingerprint: 'f', backend: 'tpu', reason: 'r' })).toBe(false);
+  });
+});
+
+describe('records from an older version', () => {
+  it('ignore a stored stable client id: the device no longer reads one', () => {
+    expect(Object.keys(checkSetting).sort()).toEqual(['backend', 'optedOut', 'trainedSeq', 'updatesSent']);
+  });
+  it('accept every event type the SDK tracks, and nothing else', () => {
+    for (const type of ['impression', 'click', 'add_to_cart', 'purchase']) {
+      expect(checkEvent({ seq: 1, type, item: { id: 'a' }, time: 1 })).not.toBeNull();
+    }
+    expect(checkEvent({ seq: 1, type: 'view', item: { id: 'a' }, time: 1 })).toBeNull();
+    expect(checkEvent({ seq: 1, type: 'click', item: { id: '' }, time: 1 })).toBeNull();
+    expect(checkEvent({ seq: -1, type: 'click', item: { id: 'a' }, time: 1 })).toBeNull();
   });
 });

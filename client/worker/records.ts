@@ -1,101 +1,32 @@
 /**
- * What the worker keeps on the device, one record type per IndexedDB store, and the validators every
- * record read back goes through (a record that fails is dropped and reported as SDK_BAD_MESSAGE).
+ * The validators every record read back from IndexedDB goes through (a record that fails is dropped and
+ * reported as SDK_BAD_MESSAGE). The record types are the device core's (shared/device/records.ts).
  */
+import type {
+  BackendChoice,
+  EventRecord,
+  LedgerRecord,
+  ModelRecord,
+  OutboxRecord,
+  PersonalRecord,
+  Settings,
+} from '../../shared/device/records.ts';
+import { EVENT_TYPES } from '../../shared/device/records.ts';
 import type { ModelManifest } from '../../shared/protocol.ts';
-import type { PersonalState } from '../../shared/model/personal.ts';
-import type { BackendName, TrackType } from '../types.ts';
-import type { RankItem } from '../types.ts';
-import { BACKENDS, sanitizeItem } from '../wire.ts';
 import { parseManifest } from '../../shared/protocol-parse.ts';
-
-/** One interaction; `seq` is assigned by the store (oldest first). */
-export interface EventRecord {
-  seq?: number;
-  type: TrackType;
-  item: RankItem;
-  query?: string;
-  time: number;
-}
-
-/** The cached global model. */
-export interface ModelRecord {
-  key: 'global';
-  manifest: ModelManifest;
-  manifestEtag: string | null;
-  weightsEtag: string | null;
-  params: Float32Array;
-}
-
-/** On-device personal state for one model id (rebuilt from events when the model id changes). */
-export interface PersonalRecord {
-  key: 'state';
-  modelId: string;
-  /** Highest event seq folded in when rebuilt from events (0 when updated online, click by click). */
-  seq: number;
-  state: PersonalState;
-}
-
-/** A privatized update waiting for upload. */
-export interface OutboxRecord {
-  /** Idempotency key. */
-  key: string;
-  body: Uint8Array;
-  modelId: string;
-  baseVersion: number;
-  round: number;
-  createdAt: number;
-  attempts: number;
-  nextAttemptAt: number;
-}
-
-/** One contribution in the privacy ledger (recorded when the noise is drawn, before upload). */
-export interface LedgerRecord {
-  seq?: number;
-  time: number;
-  key: string;
-  round: number;
-  modelVersion: number;
-  clipNorm: number;
-  noiseMultiplier: number;
-  noiseStd: number;
-  noiseMode: 'local' | 'distributed';
-  /** Noise multiplier the device accounts with (see ledger.ts). */
-  sigma: number;
-  /** Sampling rate the device accounts with (1: no amplification assumed). */
-  q: number;
-  preClipNorm: number;
-  delta: number;
-}
-
-/** The backend choice and how it was made, valid for one environment fingerprint. */
-export interface BackendChoice {
-  fingerprint: string;
-  backend: BackendName;
-  reason: string;
-}
-
-/** Settings, by key. */
-export interface Settings {
-  clientId: string;
-  optedOut: boolean;
-  backend: BackendChoice;
-  /** Highest event seq already used for training. */
-  trainedSeq: number;
-  updatesSent: number;
-}
+import { ID_PATTERN } from '../../shared/routes.ts';
+import { BACKENDS, sanitizeItem } from '../wire.ts';
 
 const isObj = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null;
 const isNum = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
 const isInt = (x: unknown): x is number => Number.isInteger(x) && (x as number) >= 0;
-const TYPES: readonly TrackType[] = ['impression', 'click', 'add_to_cart', 'purchase'];
-export const ID_RE = /^[A-Za-z0-9_-]{16,64}$/;
 
 export function checkEvent(x: unknown): EventRecord | null {
-  if (!isObj(x) || !isInt(x.seq) || !TYPES.includes(x.type as TrackType) || !isNum(x.time)) return null;
+  if (!isObj(x) || !isInt(x.seq) || !EVENT_TYPES.includes(x.type as EventRecord['type']) || !isNum(x.time))
+    return null;
   const item = sanitizeItem(x.item);
   if (!item) return null;
-  const ev: EventRecord = { seq: x.seq, type: x.type as TrackType, item, time: x.time };
+  const ev: EventRecord = { seq: x.seq, type: x.type as EventRecord['type'], item, time: x.time };
   if (typeof x.query === 'string') ev.query = x.query.slice(0, 256);
   return ev;
 }
@@ -142,9 +73,11 @@ export function checkPersonal(x: unknown): PersonalRecord | null {
 }
 
 export function checkOutbox(x: unknown): OutboxRecord | null {
-  if (!isObj(x) || typeof x.key !== 'string' || !ID_RE.test(x.key) || !(x.body instanceof Uint8Array))
+  if (!isObj(x) || typeof x.key !== 'string' || !ID_PATTERN.test(x.key) || !(x.body instanceof Uint8Array))
     return null;
   if (typeof x.modelId !== 'string' || !isInt(x.baseVersion) || !isInt(x.round)) return null;
+  if (x.clientId !== undefined && (typeof x.clientId !== 'string' || !ID_PATTERN.test(x.clientId)))
+    return null;
   if (!isNum(x.createdAt) || !isInt(x.attempts) || !isNum(x.nextAttemptAt)) return null;
   return x as unknown as OutboxRecord;
 }
@@ -161,12 +94,11 @@ export function checkLedger(x: unknown): LedgerRecord | null {
 
 /** Validators of each setting value. */
 export const checkSetting: { [K in keyof Settings]: (v: unknown) => v is Settings[K] } = {
-  clientId: (v): v is string => typeof v === 'string' && ID_RE.test(v),
   optedOut: (v): v is boolean => typeof v === 'boolean',
   backend: (v): v is BackendChoice =>
     isObj(v) &&
     typeof v.fingerprint === 'string' &&
-    BACKENDS.includes(v.backend as BackendName) &&
+    BACKENDS.includes(v.backend as BackendChoice['backend']) &&
     typeof v.reason === 'string',
   trainedSeq: (v): v is number => isInt(v),
   updatesSent: (v): v is number => isInt(v),

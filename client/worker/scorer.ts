@@ -10,14 +10,10 @@ import type { PersonalState } from '../../shared/model/personal.ts';
 import type { Ranker, UserContext } from '../../shared/model/ranker.ts';
 import type { ModelSpec } from '../../shared/model/spec.ts';
 import type { RankItem } from '../types.ts';
+import { itemKey } from '../../shared/device/examples.ts';
 
 /** Items whose vectors are kept at most; the cache restarts when full. */
 const MAX_CACHED = 20_000;
-
-/** Cache key of an item: its id and every attribute the model hashes. */
-export function itemKey(it: RankItem): string {
-  return JSON.stringify([it.id, it.category ?? '', it.brand ?? '', it.price ?? -1, it.attributes ?? []]);
-}
 
 export class Scorer {
   private readonly encoded = new Map<string, EncodedItem>();

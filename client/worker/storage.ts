@@ -5,7 +5,6 @@
  */
 import { openDB } from 'idb';
 import type { DBSchema, IDBPDatabase } from 'idb';
-import { checkEvent, checkLedger, checkModel, checkOutbox, checkPersonal, checkSetting } from './records.ts';
 import type {
   EventRecord,
   LedgerRecord,
@@ -13,12 +12,13 @@ import type {
   OutboxRecord,
   PersonalRecord,
   Settings,
-} from './records.ts';
+} from '../../shared/device/records.ts';
+import { MAX_EVENTS, MemoryStore } from '../../shared/device/store.ts';
+import type { Store } from '../../shared/device/store.ts';
+import { DEVICE_DB_NAME } from '../../shared/routes.ts';
+import { checkEvent, checkLedger, checkModel, checkOutbox, checkPersonal, checkSetting } from './records.ts';
 
-export const DB_NAME = 'fedrank';
 const DB_VERSION = 1;
-/** Interactions kept on the device; the oldest are dropped first. */
-export const MAX_EVENTS = 1000;
 
 interface Schema extends DBSchema {
   events: { key: number; value: EventRecord };
@@ -30,36 +30,15 @@ interface Schema extends DBSchema {
 }
 const STORES = ['events', 'model', 'personal', 'outbox', 'ledger', 'settings'] as const;
 
-/** The worker's view of its storage. */
-export interface Store {
-  readonly kind: 'indexeddb' | 'memory';
-  /** Records dropped because they failed validation. */
-  badRecords: number;
-  addEvents(evs: EventRecord[]): Promise<void>;
-  /** All events, oldest first, each with its seq. */
-  events(): Promise<EventRecord[]>;
-  countEvents(): Promise<number>;
-  getModel(): Promise<ModelRecord | null>;
-  putModel(m: ModelRecord): Promise<void>;
-  getPersonal(): Promise<PersonalRecord | null>;
-  putPersonal(p: PersonalRecord): Promise<void>;
-  outbox(): Promise<OutboxRecord[]>;
-  putOutbox(r: OutboxRecord): Promise<void>;
-  deleteOutbox(key: string): Promise<void>;
-  ledger(): Promise<LedgerRecord[]>;
-  addLedger(r: LedgerRecord): Promise<void>;
-  getSetting<K extends keyof Settings>(key: K): Promise<Settings[K] | undefined>;
-  putSetting<K extends keyof Settings>(key: K, value: Settings[K]): Promise<void>;
-  /** Erases every record. */
-  clear(): Promise<void>;
-}
+export { MAX_EVENTS, MemoryStore };
+export type { Store };
 
 /** Opens IndexedDB, or falls back to memory (reported by `kind`). */
 export async function openStore(): Promise<Store> {
   try {
     if (typeof indexedDB === 'undefined') return new MemoryStore();
     const db = await withTimeout(
-      openDB<Schema>(DB_NAME, DB_VERSION, {
+      openDB<Schema>(DEVICE_DB_NAME, DB_VERSION, {
         upgrade(d, oldVersion) {
           // One upgrade function for every version step; version 1 creates the stores.
           if (oldVersion < 1) {
@@ -157,9 +136,17 @@ class IdbStore implements Store {
       (r) => (r as { seq: number }).seq,
     );
   }
-  async addLedger(r: LedgerRecord): Promise<void> {
-    const { seq: _drop, ...rest } = r;
-    await this.db.add('ledger', rest as LedgerRecord);
+  async clearOutbox(): Promise<void> {
+    await this.db.clear('outbox');
+  }
+  async addContribution(l: LedgerRecord, o: OutboxRecord): Promise<void> {
+    const { seq: _drop, ...rest } = l;
+    const tx = this.db.transaction(['ledger', 'outbox'], 'readwrite');
+    await Promise.all([
+      tx.objectStore('ledger').add(rest as LedgerRecord),
+      tx.objectStore('outbox').put(o),
+      tx.done,
+    ]);
   }
   async getSetting<K extends keyof Settings>(key: K): Promise<Settings[K] | undefined> {
     const rec = await this.db.get('settings', key);
@@ -173,9 +160,14 @@ class IdbStore implements Store {
   async putSetting<K extends keyof Settings>(key: K, value: Settings[K]): Promise<void> {
     await this.db.put('settings', { key, value });
   }
-  async clear(): Promise<void> {
+  async clear(keep: Partial<Settings> = {}): Promise<void> {
     const tx = this.db.transaction([...STORES], 'readwrite');
-    await Promise.all([...STORES.map((s) => tx.objectStore(s).clear()), tx.done]);
+    const settings = tx.objectStore('settings');
+    await Promise.all([
+      ...STORES.map((s) => tx.objectStore(s).clear()),
+      ...Object.entries(keep).map(([key, value]) => settings.put({ key, value })),
+      tx.done,
+    ]);
   }
 
   private async one<T>(
@@ -208,70 +200,5 @@ class IdbStore implements Store {
       }
     }
     return out;
-  }
-}
-
-/** Storage for when IndexedDB is unavailable: the same interface, gone when the page closes. */
-export class MemoryStore implements Store {
-  readonly kind = 'memory' as const;
-  badRecords = 0;
-  private evs: EventRecord[] = [];
-  private seq = 0;
-  private model: ModelRecord | null = null;
-  private personal: PersonalRecord | null = null;
-  private box = new Map<string, OutboxRecord>();
-  private led: LedgerRecord[] = [];
-  private settings = new Map<string, unknown>();
-
-  async addEvents(evs: EventRecord[]): Promise<void> {
-    for (const e of evs) this.evs.push({ ...e, seq: ++this.seq });
-    if (this.evs.length > MAX_EVENTS) this.evs.splice(0, this.evs.length - MAX_EVENTS);
-  }
-  async events(): Promise<EventRecord[]> {
-    return this.evs.slice();
-  }
-  async countEvents(): Promise<number> {
-    return this.evs.length;
-  }
-  async getModel(): Promise<ModelRecord | null> {
-    return this.model;
-  }
-  async putModel(m: ModelRecord): Promise<void> {
-    this.model = m;
-  }
-  async getPersonal(): Promise<PersonalRecord | null> {
-    return this.personal;
-  }
-  async putPersonal(p: PersonalRecord): Promise<void> {
-    this.personal = p;
-  }
-  async outbox(): Promise<OutboxRecord[]> {
-    return [...this.box.values()];
-  }
-  async putOutbox(r: OutboxRecord): Promise<void> {
-    this.box.set(r.key, r);
-  }
-  async deleteOutbox(key: string): Promise<void> {
-    this.box.delete(key);
-  }
-  async ledger(): Promise<LedgerRecord[]> {
-    return this.led.slice();
-  }
-  async addLedger(r: LedgerRecord): Promise<void> {
-    this.led.push({ ...r, seq: this.led.length + 1 });
-  }
-  async getSetting<K extends keyof Settings>(key: K): Promise<Settings[K] | undefined> {
-    return this.settings.get(key) as Settings[K] | undefined;
-  }
-  async putSetting<K extends keyof Settings>(key: K, value: Settings[K]): Promise<void> {
-    this.settings.set(key, value);
-  }
-  async clear(): Promise<void> {
-    this.evs = [];
-    this.model = null;
-    this.personal = null;
-    this.box.clear();
-    this.led = [];
-    this.settings.clear();
   }
 }

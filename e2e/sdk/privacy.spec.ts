@@ -240,3 +240,44 @@ test('the device stops contributing when its budget is spent, and keeps personal
   expect(s.epsilonSpent).toBe(0);
   expect(uploads(seen)).toEqual([]);
 });
+
+test('a manifest below the device floors (delta too large) gets no upload', async ({ page }) => {
+  // delta 1e-3 is above the device's floor (1e-5): within budget, but refused before any noise is drawn.
+  const seen = await mockServer(page, site.origin, { delta: 1e-3 });
+  await page.goto(`${site.origin}/shop.html?backend=wasm`);
+  await waitForSdk(page);
+  await page.waitForFunction(async () => (await (window as unknown as Win).fedrank.status()).ready);
+  await clickHats(page);
+  await page.waitForTimeout(6000);
+  expect(uploads(seen)).toEqual([]);
+  expect(await status(page)).toMatchObject({ epsilonSpent: 0, updatesSent: 0, dp: 'on' });
+});
+
+test('with data-dp="off" the device accepts a noiseless manifest and says DP is off', async ({ page }) => {
+  const seen = await mockServer(page, site.origin, { training: trainingConfig({ noiseMultiplier: 0 }) });
+  await page.goto(`${site.origin}/shop.html?backend=wasm&dp=off`);
+  await waitForSdk(page);
+  await page.waitForFunction(async () => (await (window as unknown as Win).fedrank.status()).ready);
+  expect((await status(page)).dp).toBe('off');
+  await clickHats(page);
+  await expect.poll(() => uploads(seen).length, { timeout: 30_000 }).toBe(1);
+});
+
+test('two tabs of one shopper contribute once to a round', async ({ context }) => {
+  // Routes on the context serve both tabs (and their workers); the round stays open.
+  const seen = await mockServer(context, site.origin);
+  const a = await context.newPage();
+  const b = await context.newPage();
+  for (const p of [a, b]) {
+    await p.goto(`${site.origin}/shop.html?backend=wasm`);
+    await waitForSdk(p);
+    await p.waitForFunction(async () => (await (window as unknown as Win).fedrank.status()).ready);
+  }
+  await clickHats(a);
+  await expect.poll(() => uploads(seen).length, { timeout: 30_000 }).toBe(1);
+  // The other tab learns from its own clicks, then finds this round already in the shared ledger.
+  await clickHats(b);
+  await expect.poll(async () => (await status(b)).eventsStored).toBeGreaterThan(8);
+  await b.waitForTimeout(6000);
+  expect(uploads(seen).length).toBe(1);
+});

@@ -55,6 +55,18 @@ for (const mode of ['500', 'timeout'] as const) {
   });
 }
 
+test('a refused origin is reported with its own code, and the page keeps working', async ({ page }) => {
+  const errors = watchErrors(page);
+  const seen = await mockServer(page, site.origin, { mode: 'refuse-origin' });
+  await page.goto(`${site.origin}/shop.html?backend=wasm`);
+  await waitForSdk(page);
+  await expect.poll(async () => (await status(page)).lastError).toBe('SDK_ORIGIN_REFUSED');
+  expect((await rankOriginal(page, 300)).same).toBe(true);
+  await hostPageWorks(page);
+  expect(seen.every((c) => c.method === 'GET')).toBe(true);
+  expect(errors).toEqual([]);
+});
+
 test('hostile input and a thrown error inside the SDK never reach the page', async ({ page }) => {
   const errors = watchErrors(page);
   await mockServer(page, site.origin);

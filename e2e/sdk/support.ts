@@ -102,8 +102,13 @@ export interface Captured {
 
 export interface MockOptions {
   training?: TrainingConfig;
-  /** 'ok' (default), '500' every request, 'timeout' never answers, 'flaky-upload' first upload 503. */
-  mode?: 'ok' | '500' | 'timeout' | 'flaky-upload';
+  /**
+   * 'ok' (default), '500' every request, 'timeout' never answers, 'flaky-upload' first upload 503,
+   * 'refuse-origin' every request 403 FORBIDDEN_ORIGIN (the shop's origin is not allowed).
+   */
+  mode?: 'ok' | '500' | 'timeout' | 'flaky-upload' | 'refuse-origin';
+  /** The manifest's delta (default 1e-5). */
+  delta?: number;
   /** Each accepted upload closes the round and opens the next (same model version), as a busy server would. */
   advanceRound?: boolean;
 }
@@ -116,6 +121,7 @@ export async function mockServer(
 ): Promise<Captured[]> {
   const seen: Captured[] = [];
   const m = manifest(1, o.training ?? trainingConfig());
+  if (o.delta !== undefined) m.privacy = { ...m.privacy, delta: o.delta };
   let uploads = 0;
   await target.route(`${origin}/agg/**`, async (route: Route) => {
     const req = route.request();
@@ -124,6 +130,8 @@ export async function mockServer(
     if (o.mode === '500')
       return route.fulfill({ status: 500, json: { error: { code: 'INTERNAL', message: 'x' } } });
     if (o.mode === 'timeout') return; // never answered: the SDK's own deadline must fire
+    if (o.mode === 'refuse-origin')
+      return route.fulfill({ status: 403, json: { error: { code: 'FORBIDDEN_ORIGIN', message: 'no' } } });
     if (req.method() === 'GET' && path === '/v1/model') {
       const etag = `"m${m.round!.id}"`;
       if (req.headers()['if-none-match'] === etag) return route.fulfill({ status: 304 });

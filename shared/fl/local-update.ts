@@ -11,15 +11,8 @@ import type { ExampleGroup, Ranker, TrainingExample, TrainOptions } from '../mod
 import type { ModelSpec } from '../model/spec.ts';
 import type { TrainingConfig } from '../protocol.ts';
 
-/** One thing the shopper did with an item. */
-export interface Interaction {
-  item: EncodedItem;
-  kind: 'impression' | 'click' | 'cart' | 'purchase';
-  /** Milliseconds since the epoch. */
-  time: number;
-  /** Hashed query tokens when the item was shown for a search. */
-  query?: number[];
-}
+import type { Interaction } from '../model/personal.ts';
+export type { Interaction };
 
 /** Knobs of example building beyond the spec. */
 export interface ExampleOptions {

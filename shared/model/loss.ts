@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { EncodedItem } from './features.ts';
 import { affinityScore, affinityScoresInto, affinityTotal, indexByAttr } from './personal.ts';
 import type { AttrIndex } from './personal.ts';
-import type { ExampleGroup } from './ranker.ts';
+import type { ExampleGroup } from './examples.ts';
 import { gatherRows, sharedScores } from './tensor-ops.ts';
 import { NEG_INF } from './towers.ts';
 import type { Towers } from './towers.ts';

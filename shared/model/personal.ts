@@ -4,7 +4,16 @@
  */
 import type { EncodedItem } from './features.ts';
 import type { ModelSpec } from './spec.ts';
-import type { Interaction } from '../fl/local-update.ts';
+
+/** One thing the shopper did with an item. */
+export interface Interaction {
+  item: EncodedItem;
+  kind: 'impression' | 'click' | 'cart' | 'purchase';
+  /** Milliseconds since the epoch. */
+  time: number;
+  /** Hashed query tokens when the item was shown for a search. */
+  query?: number[];
+}
 
 /** On-device personal state (structured-clone and JSON friendly). */
 export interface PersonalState {

@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { EncodedItem } from './features.ts';
-import type { UserContext } from './ranker.ts';
+import type { UserContext } from './examples.ts';
 import type { ModelSpec, ParamBlock } from './spec.ts';
 import { addParam, gatherRows, mulParam, pooledRows } from './tensor-ops.ts';
 import type { GradCapture } from './tensor-ops.ts';

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { BACKOFF_BASE_MS, BACKOFF_MAX_MS, backoffDelay, isRetryable, randomId } from './http.ts';
+import { cryptoUniform, randomId } from './random.ts';
+import { BACKOFF_BASE_MS, BACKOFF_MAX_MS, backoffDelay, isRetryable } from './rules.ts';
 
 describe('backoffDelay', () => {
   it('doubles per attempt with jitter in [exp/2, exp) and stops at the cap', () => {
@@ -25,5 +26,14 @@ describe('isRetryable / randomId', () => {
     const ids = new Set(Array.from({ length: 100 }, randomId));
     expect(ids.size).toBe(100);
     for (const id of ids) expect(id).toMatch(/^[A-Za-z0-9_-]{16,64}$/);
+  });
+});
+
+describe('cryptoUniform', () => {
+  it('stays in [0, 1) and is spread over it', () => {
+    const xs = Array.from({ length: 2000 }, cryptoUniform);
+    expect(xs.every((x) => x >= 0 && x < 1)).toBe(true);
+    const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+    expect(Math.abs(mean - 0.5)).toBeLessThan(0.05);
   });
 });
