@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { computeEpsilon } from '../shared/dp/accountant.ts';
 import { buildServer, type FedrankServer } from './app.ts';
+import { defaultConfig } from './config.ts';
 import { SqliteStore } from './store/sqlite.ts';
 import { constantDelta, randomId, testConfig, TEST_TOKEN } from './testing.ts';
 
@@ -96,6 +97,28 @@ describe('rounds', () => {
     const eps = computeEpsilon({ q: 1, sigma: 1.5 * Math.sqrt(3), steps: 1, delta: 1e-5 }).epsilon;
     expect(r1.epsilonAfter).toBeCloseTo(eps, 9);
     expect((await admin(s, '/v1/admin/status')).privacy.epsilonSpent).toBeCloseTo(eps, 9);
+  });
+
+  it('the default epsilon budget stops training, and the admin status says so and for whom', async () => {
+    const s = await make({
+      training: { clipNorm: 100, noiseMultiplier: 1, noiseMode: 'local', expectedClientsPerRound: 3 },
+      rounds: { minClients: 3, maxClients: 3 },
+      privacy: { epsilonBudget: defaultConfig().privacy.epsilonBudget },
+    });
+    for (let i = 0; i < 21; i++) expect((await send(s, 0.5)).statusCode).toBe(201);
+    await s.aggregator.idle();
+    // sigma sqrt(3) per round: the eighth round would pass epsilon 8 at delta 1e-5, so it never opens.
+    expect(s.aggregator.version).toBe(7);
+    expect(s.aggregator.open).toBeNull();
+    const st = await admin(s, '/v1/admin/status');
+    expect(st.budgetExhausted).toBe(true);
+    expect(st.privacy.epsilonBudget).toBe(8);
+    expect(st.privacy.epsilonSpent).toBeLessThanOrEqual(8);
+    expect(st.privacy.party).toBe('observers');
+    expect(st.privacy.trainingStopped).toMatch(/epsilon budget 8 .*per shopper, against model observers/);
+    const late = await send(s, 0.5);
+    expect(late.statusCode).toBe(409);
+    expect(late.json().error.code).toBe('BUDGET_EXHAUSTED');
   });
 
   it('refuses to start with distributed noise under a secure aggregation it does not run', async () => {
