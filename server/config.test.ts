@@ -34,7 +34,10 @@ describe('configuration', () => {
         },
         /expectedClientsPerRound: must be <= rounds\.minClients/,
       ],
-      [{ privacy: { samplingRate: 0.1 } }, /needs both samplingRate and populationSize/],
+      [
+        { privacy: { samplingRate: 0.1 } },
+        /privacy\.samplingRate: amplification by sampling is not available/,
+      ],
       // Nothing samples the clients of a round: a sampling claim would report epsilon ~2 where ~655 is true.
       [
         {

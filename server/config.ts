@@ -249,13 +249,6 @@ export function validateConfig(x: unknown): ServerConfig {
   num(p, 'deviceEpsilonBudget', 'privacy.', 1e-6, 1e6);
   const q = numOrNull(p, 'samplingRate', 'privacy.', 1e-12, 1);
   const pop = numOrNull(p, 'populationSize', 'privacy.', 1, 1e12, true);
-  if ((q === null) !== (pop === null))
-    bad('privacy.samplingRate', 'amplification by sampling needs both samplingRate and populationSize');
-  if (q !== null && pop !== null && q * pop < minC)
-    bad(
-      'privacy.samplingRate',
-      `samplingRate*populationSize (${q * pop}) is below rounds.minClients (${minC})`,
-    );
   num(p, 'normTailZ', 'privacy.', 3, 40);
   if (q !== null || pop !== null)
     bad(

@@ -115,6 +115,13 @@ describe('rounds', () => {
     expect(st.privacy.epsilonBudget).toBe(8);
     expect(st.privacy.epsilonSpent).toBeLessThanOrEqual(8);
     expect(st.privacy.party).toBe('observers');
+    // What the configuration promises one shopper who follows the device caps, per party.
+    expect(st.privacy.perShopper.server.epsilon).toBeCloseTo(
+      computeEpsilon({ q: 1, sigma: 1, steps: st.privacy.perShopper.server.contributions, delta: 1e-5 })
+        .epsilon,
+      9,
+    );
+    expect(st.privacy.perShopper.observers.assumptions.join(' ')).toMatch(/at least 3 honest clients/);
     expect(st.privacy.trainingStopped).toMatch(/epsilon budget 8 .*per shopper, against model observers/);
     const late = await send(s, 0.5);
     expect(late.statusCode).toBe(409);
