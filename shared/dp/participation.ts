@@ -32,7 +32,8 @@ export interface RoundMechanism {
   aggregation?: 'per-round' | 'tree';
   /**
    * Distributed discrete Gaussian (secure aggregation only): one clip norm is `scale` integer units, the
-   * encoded update has `dimension` coordinates and integer L2 sensitivity at most `l2` after rounding.
+   * encoded update has `dimension` coordinates and integer L2 sensitivity at most `l2` after rounding
+   * (roundedL2Bound(C * scale, dimension, beta) for conditional randomized rounding).
    */
   discrete?: { scale: number; dimension: number; l2: number };
 }
