@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { computeEpsilon } from '../shared/dp/accountant.ts';
+import { defaultConfig } from '../server/config.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const BIN = resolve(ROOT, 'bin/fedrank.mjs');
@@ -25,7 +26,7 @@ function explain(...args: string[]): Promise<{ code: number; stdout: string; std
 
 interface Example {
   training: { noiseMultiplier: number; noiseMode: 'local' | 'distributed'; expectedClientsPerRound: number };
-  rounds: { minClients: number };
+  rounds: { minClients: number; maxStaleness?: number; stalenessAlpha?: number };
   privacy: {
     delta: number;
     maxContributions: number;
@@ -52,15 +53,20 @@ describe('fedrank privacy explain', () => {
       const { delta, maxContributions: k } = c.privacy;
       const t = c.rounds.minClients;
       const sigma = c.training.noiseMultiplier;
+      // The other t-1 clients' noise at the least staleness weight the server gives (defaults 2 and 0.5).
+      const d = defaultConfig().rounds;
+      const w =
+        (1 + (c.rounds.maxStaleness ?? d.maxStaleness)) ** -(c.rounds.stalenessAlpha ?? d.stalenessAlpha);
+      const others = Math.sqrt(1 + (t - 1) * w * w);
       const eps = (s: number): number => computeEpsilon({ q: 1, sigma: s, steps: k, delta }).epsilon;
       expect(g.participation).toMatchObject({ maxContributions: k, limitedBy: 'privacy.maxContributions' });
       if (c.training.noiseMode === 'local') {
         // The server sees each upload; observers see sums of at least t uploads.
         expect(g.server.epsilon).toBeCloseTo(eps(sigma), 9);
-        expect(g.observers.epsilon).toBeCloseTo(eps(sigma * Math.sqrt(t)), 9);
+        expect(g.observers.epsilon).toBeCloseTo(eps(sigma * others), 9);
       } else {
         expect(c.privacy.secureAggregation).toBe(true);
-        const honestSum = sigma * Math.sqrt(t / c.training.expectedClientsPerRound);
+        const honestSum = (sigma / Math.sqrt(c.training.expectedClientsPerRound)) * others;
         expect(g.server.epsilon).toBeCloseTo(eps(honestSum), 9);
         expect(g.observers.epsilon).toBeCloseTo(eps(honestSum), 9);
       }

@@ -6,7 +6,7 @@
 import { userLevelPrivacy, type PartyGuarantee, type RoundMechanism } from '../shared/dp/participation.ts';
 import type { ServerConfig } from './config.ts';
 import { composedEpsilon, gaussianRdp } from '../shared/dp/mechanisms.ts';
-import { ledgerAssumptions, plannedSigma } from './privacy.ts';
+import { ledgerAssumptions, minStalenessWeight, plannedSigma } from './privacy.ts';
 
 /** Beyond this many contributions (or rounds), the search stops and reports the cap it reached. */
 const SEARCH_CAP = 100_000;
@@ -50,6 +50,7 @@ export function mechanismOf(config: ServerConfig): RoundMechanism {
     secureAggregation: config.privacy.secureAggregation,
     sigma,
     threshold,
+    minWeight: minStalenessWeight(config.rounds),
   };
 }
 
@@ -83,7 +84,7 @@ export function deploymentGuarantees(config: ServerConfig): DeploymentGuarantees
       ? 'privacy.maxContributions'
       : 'privacy.deviceEpsilonBudget';
   const u = userLevelPrivacy(mechanism, { maxContributions: k, minSeparation: b }, p.delta);
-  const sigmaPerRound = plannedSigma(config.training, config.rounds.minClients);
+  const sigmaPerRound = plannedSigma(config, config.rounds.minClients);
   // The ledger over n rounds of the planned sigma: the rounds a shopper can be in (all, or at most k) compose.
   const ledgerEps = (n: number): number => {
     const counted = p.maxContributions === null ? n : Math.min(n, p.maxContributions);
