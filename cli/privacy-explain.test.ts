@@ -85,15 +85,27 @@ describe('fedrank privacy explain', () => {
     },
   );
 
-  it.each(files)('%s: docs/privacy.md shows the same figures', async (file) => {
-    const g = JSON.parse((await explain('--config', join(EXAMPLES, file), '--json')).stdout);
-    const doc = readFileSync(resolve(ROOT, 'docs/privacy.md'), 'utf8');
-    const row = doc.split('\n').find((l) => l.startsWith('|') && l.includes(`\`${file}\``));
-    expect(row, `a row for ${file} in docs/privacy.md`).toBeDefined();
-    const cells = row!.split('|').map((c) => c.trim());
-    expect(cells).toContain(g.server.epsilon.toFixed(2));
-    expect(cells).toContain(g.observers.epsilon.toFixed(2));
-  });
+  it.each([...files, '{}'])(
+    '%s: docs/privacy.md (and the README for the defaults) shows the same figures',
+    async (file) => {
+      // '{}' is the defaults: an empty configuration file.
+      const dir = mkdtempSync(join(tmpdir(), 'fedrank-explain-'));
+      const path = file === '{}' ? join(dir, 'empty.json') : join(EXAMPLES, file);
+      if (file === '{}') writeFileSync(path, '{}');
+      const g = JSON.parse((await explain('--config', path, '--json')).stdout);
+      rmSync(dir, { recursive: true, force: true });
+      const doc = readFileSync(resolve(ROOT, 'docs/privacy.md'), 'utf8');
+      const row = doc.split('\n').find((l) => l.startsWith('|') && l.includes(`\`${file}\``));
+      expect(row, `a row for ${file} in docs/privacy.md`).toBeDefined();
+      const cells = row!.split('|').map((c) => c.trim());
+      expect(cells).toContain(g.server.epsilon.toFixed(2));
+      expect(cells).toContain(g.observers.epsilon.toFixed(2));
+      if (file === '{}')
+        expect(readFileSync(resolve(ROOT, 'README.md'), 'utf8')).toContain(
+          `ε = ${g.server.epsilon.toFixed(2)} against the server, ${g.observers.epsilon.toFixed(2)} against model observers`,
+        );
+    },
+  );
 
   it('explains why distributed noise without secure aggregation is refused, and refuses sampling claims', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'fedrank-explain-'));
