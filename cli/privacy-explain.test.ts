@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { computeEpsilon } from '../shared/dp/accountant.ts';
+import { defaultConfig } from '../server/config.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const BIN = resolve(ROOT, 'bin/fedrank.mjs');
@@ -25,7 +26,7 @@ function explain(...args: string[]): Promise<{ code: number; stdout: string; std
 
 interface Example {
   training: { noiseMultiplier: number; noiseMode: 'local' | 'distributed'; expectedClientsPerRound: number };
-  rounds: { minClients: number };
+  rounds: { minClients: number; maxStaleness?: number; stalenessAlpha?: number };
   privacy: {
     delta: number;
     maxContributions: number;
@@ -52,15 +53,20 @@ describe('fedrank privacy explain', () => {
       const { delta, maxContributions: k } = c.privacy;
       const t = c.rounds.minClients;
       const sigma = c.training.noiseMultiplier;
+      // The other t-1 clients' noise at the least staleness weight the server gives (defaults 2 and 0.5).
+      const d = defaultConfig().rounds;
+      const w =
+        (1 + (c.rounds.maxStaleness ?? d.maxStaleness)) ** -(c.rounds.stalenessAlpha ?? d.stalenessAlpha);
+      const others = Math.sqrt(1 + (t - 1) * w * w);
       const eps = (s: number): number => computeEpsilon({ q: 1, sigma: s, steps: k, delta }).epsilon;
       expect(g.participation).toMatchObject({ maxContributions: k, limitedBy: 'privacy.maxContributions' });
       if (c.training.noiseMode === 'local') {
         // The server sees each upload; observers see sums of at least t uploads.
         expect(g.server.epsilon).toBeCloseTo(eps(sigma), 9);
-        expect(g.observers.epsilon).toBeCloseTo(eps(sigma * Math.sqrt(t)), 9);
+        expect(g.observers.epsilon).toBeCloseTo(eps(sigma * others), 9);
       } else {
         expect(c.privacy.secureAggregation).toBe(true);
-        const honestSum = sigma * Math.sqrt(t / c.training.expectedClientsPerRound);
+        const honestSum = (sigma / Math.sqrt(c.training.expectedClientsPerRound)) * others;
         expect(g.server.epsilon).toBeCloseTo(eps(honestSum), 9);
         expect(g.observers.epsilon).toBeCloseTo(eps(honestSum), 9);
       }
@@ -79,15 +85,27 @@ describe('fedrank privacy explain', () => {
     },
   );
 
-  it.each(files)('%s: docs/privacy.md shows the same figures', async (file) => {
-    const g = JSON.parse((await explain('--config', join(EXAMPLES, file), '--json')).stdout);
-    const doc = readFileSync(resolve(ROOT, 'docs/privacy.md'), 'utf8');
-    const row = doc.split('\n').find((l) => l.startsWith('|') && l.includes(`\`${file}\``));
-    expect(row, `a row for ${file} in docs/privacy.md`).toBeDefined();
-    const cells = row!.split('|').map((c) => c.trim());
-    expect(cells).toContain(g.server.epsilon.toFixed(2));
-    expect(cells).toContain(g.observers.epsilon.toFixed(2));
-  });
+  it.each([...files, '{}'])(
+    '%s: docs/privacy.md (and the README for the defaults) shows the same figures',
+    async (file) => {
+      // '{}' is the defaults: an empty configuration file.
+      const dir = mkdtempSync(join(tmpdir(), 'fedrank-explain-'));
+      const path = file === '{}' ? join(dir, 'empty.json') : join(EXAMPLES, file);
+      if (file === '{}') writeFileSync(path, '{}');
+      const g = JSON.parse((await explain('--config', path, '--json')).stdout);
+      rmSync(dir, { recursive: true, force: true });
+      const doc = readFileSync(resolve(ROOT, 'docs/privacy.md'), 'utf8');
+      const row = doc.split('\n').find((l) => l.startsWith('|') && l.includes(`\`${file}\``));
+      expect(row, `a row for ${file} in docs/privacy.md`).toBeDefined();
+      const cells = row!.split('|').map((c) => c.trim());
+      expect(cells).toContain(g.server.epsilon.toFixed(2));
+      expect(cells).toContain(g.observers.epsilon.toFixed(2));
+      if (file === '{}')
+        expect(readFileSync(resolve(ROOT, 'README.md'), 'utf8')).toContain(
+          `ε = ${g.server.epsilon.toFixed(2)} against the server, ${g.observers.epsilon.toFixed(2)} against model observers`,
+        );
+    },
+  );
 
   it('explains why distributed noise without secure aggregation is refused, and refuses sampling claims', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'fedrank-explain-'));

@@ -377,7 +377,7 @@ export class Aggregator {
 
   /** Opens a round when none is open and the budget allows (at start, e.g. after the budget was raised). */
   private async tryOpenRound(): Promise<void> {
-    const refusal = this.ledger.refusal(plannedSigma(this.config.training, this.config.rounds.minClients));
+    const refusal = this.ledger.refusal(plannedSigma(this.config, this.config.rounds.minClients));
     this.refusal = refusal;
     if (refusal) {
       this.log.warn({ reason: refusal }, 'BUDGET_EXHAUSTED: no round is open');

@@ -5,7 +5,8 @@
  */
 import { userLevelPrivacy, type PartyGuarantee, type RoundMechanism } from '../shared/dp/participation.ts';
 import type { ServerConfig } from './config.ts';
-import { ledgerAssumptions, PrivacyLedger, plannedSigma } from './privacy.ts';
+import { composedEpsilon, gaussianRdp } from '../shared/dp/mechanisms.ts';
+import { ledgerAssumptions, minStalenessWeight, plannedSigma } from './privacy.ts';
 
 /** Beyond this many contributions (or rounds), the search stops and reports the cap it reached. */
 const SEARCH_CAP = 100_000;
@@ -49,6 +50,7 @@ export function mechanismOf(config: ServerConfig): RoundMechanism {
     secureAggregation: config.privacy.secureAggregation,
     sigma,
     threshold,
+    minWeight: minStalenessWeight(config.rounds),
   };
 }
 
@@ -82,18 +84,15 @@ export function deploymentGuarantees(config: ServerConfig): DeploymentGuarantees
       ? 'privacy.maxContributions'
       : 'privacy.deviceEpsilonBudget';
   const u = userLevelPrivacy(mechanism, { maxContributions: k, minSeparation: b }, p.delta);
-  const sigmaPerRound = plannedSigma(config.training, config.rounds.minClients);
+  const sigmaPerRound = plannedSigma(config, config.rounds.minClients);
+  // The ledger over n rounds of the planned sigma: the rounds a shopper can be in (all, or at most k) compose.
+  const ledgerEps = (n: number): number => {
+    const counted = p.maxContributions === null ? n : Math.min(n, p.maxContributions);
+    return composedEpsilon([{ rdp: gaussianRdp(sigmaPerRound), times: counted }], p.delta).epsilon;
+  };
   let roundsUntilBudget: number | null = null;
-  if (p.epsilonBudget !== null) {
-    const ledger = new PrivacyLedger(config, []);
-    const capped =
-      p.maxContributions !== null &&
-      ledger.projected(...Array(p.maxContributions).fill(sigmaPerRound)) <= p.epsilonBudget;
-    if (!capped)
-      roundsUntilBudget = largestWithin(p.epsilonBudget, (n) =>
-        ledger.projected(...Array(n).fill(sigmaPerRound)),
-      );
-  }
+  const neverSpent = p.maxContributions !== null && ledgerEps(p.maxContributions) <= (p.epsilonBudget ?? 0);
+  if (p.epsilonBudget !== null && !neverSpent) roundsUntilBudget = largestWithin(p.epsilonBudget, ledgerEps);
   return {
     delta: p.delta,
     mechanism,

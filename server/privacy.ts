@@ -13,6 +13,7 @@
 import { FedrankError } from '../shared/errors.ts';
 import { composedEpsilon, gaussianRdp } from '../shared/dp/mechanisms.ts';
 import { noiseStdPerClient } from '../shared/dp/noise.ts';
+import { stalenessWeight } from '../shared/fl/aggregate.ts';
 import type { TrainingConfig } from '../shared/protocol.ts';
 import type { ServerConfig } from './config.ts';
 import type { RoundAccumulator } from './store/types.ts';
@@ -38,9 +39,19 @@ export function roundNoise(t: TrainingConfig, acc: RoundAccumulator): RoundNoise
   return { sigma: sumStd / (t.clipNorm * acc.maxWeight), noiseStd: sumStd / meanDenominator(t) };
 }
 
-/** Sigma a round will at least have when it closes with `n` equally weighted fresh updates. */
-export function plannedSigma(t: TrainingConfig, n: number): number {
-  return (noiseStdPerClient(t) * Math.sqrt(n)) / t.clipNorm;
+/** The smallest staleness weight an admitted update can have (relative to a fresh one's 1). */
+export function minStalenessWeight(rounds: ServerConfig['rounds']): number {
+  return stalenessWeight(rounds.maxStaleness, rounds.stalenessAlpha);
+}
+
+/**
+ * The least sigma a round closing with `n` updates can have: one update at weight 1 (it sets the sensitivity)
+ * and the other n-1 at the smallest staleness weight, whose noise counts for less: s*sqrt(1 + (n-1) w^2)/C.
+ */
+export function plannedSigma(config: ServerConfig, n: number): number {
+  const t = config.training;
+  const w = minStalenessWeight(config.rounds);
+  return (noiseStdPerClient(t) * Math.sqrt(1 + (n - 1) * w * w)) / t.clipNorm;
 }
 
 /** Whether this server runs secure aggregation; set when the secure-aggregation rounds are wired in. */

@@ -86,7 +86,7 @@ export function planClose(input: CloseInput): ClosePlan {
     epsilonAfter: Number.isFinite(epsilonAfter) ? epsilonAfter : null,
     resultVersion: version + 1,
   };
-  const nextSigma = plannedSigma(t, config.rounds.minClients);
+  const nextSigma = plannedSigma(config, config.rounds.minClients);
   const refusal = ledger.refusalAfter(noise.sigma, nextSigma);
   const next = refusal ? null : newRound(open.round.id + 1, version + 1, nowIso);
   return {

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { computeEpsilon } from '../shared/dp/accountant.ts';
 import { buildServer, type FedrankServer } from './app.ts';
+import { defaultConfig } from './config.ts';
 import { SqliteStore } from './store/sqlite.ts';
 import { constantDelta, randomId, testConfig, TEST_TOKEN } from './testing.ts';
 
@@ -96,6 +97,44 @@ describe('rounds', () => {
     const eps = computeEpsilon({ q: 1, sigma: 1.5 * Math.sqrt(3), steps: 1, delta: 1e-5 }).epsilon;
     expect(r1.epsilonAfter).toBeCloseTo(eps, 9);
     expect((await admin(s, '/v1/admin/status')).privacy.epsilonSpent).toBeCloseTo(eps, 9);
+  });
+
+  it('the default epsilon budget stops training, and the admin status says so and for whom', async () => {
+    const s = await make({
+      training: { clipNorm: 100, noiseMultiplier: 1, noiseMode: 'local', expectedClientsPerRound: 3 },
+      rounds: { minClients: 3, maxClients: 3 },
+      privacy: { epsilonBudget: defaultConfig().privacy.epsilonBudget },
+    });
+    // Fresh updates give sigma sqrt(3) per round; a round opens only if, after it, epsilon stays within 8
+    // even at the least sigma it could close with: one fresh update, two at the least staleness weight
+    // (testConfig: maxStaleness 1, alpha 0.5, so 2^-0.5).
+    const planned = Math.sqrt(1 + 2 * 0.5);
+    const epsOf = (fresh: number) =>
+      computeEpsilon({ q: 1, sigma: 1 / Math.sqrt(fresh / 3 + 1 / planned ** 2), steps: 1, delta: 1e-5 })
+        .epsilon;
+    let rounds = 1;
+    while (epsOf(rounds) <= 8) rounds++;
+    for (let i = 0; i < 3 * rounds; i++) expect((await send(s, 0.5)).statusCode).toBe(201);
+    await s.aggregator.idle();
+    expect(rounds).toBeGreaterThan(2);
+    expect(s.aggregator.version).toBe(rounds);
+    expect(s.aggregator.open).toBeNull();
+    const st = await admin(s, '/v1/admin/status');
+    expect(st.budgetExhausted).toBe(true);
+    expect(st.privacy.epsilonBudget).toBe(8);
+    expect(st.privacy.epsilonSpent).toBeLessThanOrEqual(8);
+    expect(st.privacy.party).toBe('observers');
+    // What the configuration promises one shopper who follows the device caps, per party.
+    expect(st.privacy.perShopper.server.epsilon).toBeCloseTo(
+      computeEpsilon({ q: 1, sigma: 1, steps: st.privacy.perShopper.server.contributions, delta: 1e-5 })
+        .epsilon,
+      9,
+    );
+    expect(st.privacy.perShopper.observers.assumptions.join(' ')).toMatch(/at least 3 honest clients/);
+    expect(st.privacy.trainingStopped).toMatch(/epsilon budget 8 .*per shopper, against model observers/);
+    const late = await send(s, 0.5);
+    expect(late.statusCode).toBe(409);
+    expect(late.json().error.code).toBe('BUDGET_EXHAUSTED');
   });
 
   it('refuses to start with distributed noise under a secure aggregation it does not run', async () => {

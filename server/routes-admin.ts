@@ -4,6 +4,7 @@ import { FedrankError } from '../shared/errors.ts';
 import type { Aggregator } from './aggregator.ts';
 import type { ServerConfig } from './config.ts';
 import type { Metrics } from './metrics.ts';
+import { deploymentGuarantees } from './guarantees.ts';
 import { ledgerAssumptions } from './privacy.ts';
 import { evalAggregate, type EvalAggregate } from './eval-reports.ts';
 import type { Store } from './store/types.ts';
@@ -43,6 +44,14 @@ function signalView(config: ServerConfig, paramCount: number): Record<string, un
 
 export function registerAdminRoutes(app: FastifyInstance, ctx: Ctx): void {
   const { aggregator: agg, metrics, config, store } = ctx;
+  // What the configuration promises one shopper, per party (as `fedrank privacy explain` prints it).
+  const promised = deploymentGuarantees(config);
+  const party = (g: typeof promised.server) => ({
+    epsilon: finite(g.epsilon),
+    delta: g.delta,
+    contributions: g.contributions,
+    assumptions: g.assumptions,
+  });
 
   void app.register(
     async (admin) => {
@@ -79,6 +88,7 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: Ctx): void {
             party: 'observers',
             assumptions: ledgerAssumptions(config),
             trainingStopped: agg.refusal,
+            perShopper: { server: party(promised.server), observers: party(promised.observers) },
           },
           training: config.training,
           rounds: config.rounds,

@@ -56,11 +56,11 @@ export interface TrainingConfig {
 export interface PrivacyInfo {
   /** delta at which epsilon is reported. */
   delta: number;
-  /** epsilon spent by the released model so far. */
+  /** epsilon spent by the released model so far: per shopper, against model observers, no sampling. */
   epsilonSpent: number;
   /** The server's configured budget, or null when none is set. */
   epsilonBudget: number | null;
-  /** Suggested per-device epsilon budget (the SDK caps it further). */
+  /** Suggested per-device epsilon budget, per shopper against the server (the SDK caps it further). */
   deviceEpsilonBudget: number;
 }
 

@@ -105,8 +105,8 @@ function render(v) {
   $('gauge-fill').style.width = `${(frac * 100).toFixed(1)}%`;
   $('gauge-fill').className = frac > 0.9 ? 'hot' : frac > 0.6 ? 'warm' : '';
   $('kpi-epsilon-detail').textContent = budget
-    ? `of budget ${fmt(budget, 2)} at δ=${v.delta}`
-    : `no budget set · δ=${v.delta ?? '–'}`;
+    ? `of budget ${fmt(budget, 2)} at δ=${v.delta}, per shopper vs model observers`
+    : `no budget set · δ=${v.delta ?? '–'}, per shopper vs model observers`;
 
   const closed = v.rounds.filter((r) => r.closed).sort((a, b) => a.id - b.id);
   const ids = closed.map((r) => r.id);

@@ -6,6 +6,7 @@ import {
   ddgTau,
   distributedDiscreteGaussianRdp,
   gaussianRdp,
+  roundedL2Bound,
   treeAggregationRdp,
   treeDepth,
 } from './mechanisms.ts';
@@ -60,6 +61,15 @@ describe('mechanisms without sampling', () => {
     // The third bound of Prop. 14, by hand.
     const third = 2 * (1 / (Math.sqrt(3) * 0.6) + tau * Math.sqrt(50)) ** 2;
     expect(rdp).toBeLessThanOrEqual(third + 1e-12);
+  });
+
+  it('conditional rounding bounds the integer sensitivity below c + sqrt(d) for large d', () => {
+    expect(roundedL2Bound(100, 16, 0)).toBe(104);
+    // d = 1e6, c = 1000, beta = e^-0.5: sqrt(1e6 + 2.5e5 + 1 * (1000 + 500)) ~ 1118.7, far below 2000.
+    expect(roundedL2Bound(1000, 1_000_000, Math.exp(-0.5))).toBeCloseTo(Math.sqrt(1e6 + 2.5e5 + 1500), 9);
+    // Small d: the unconditional bound is the smaller one.
+    expect(roundedL2Bound(1000, 4, 1e-9)).toBe(1002);
+    expect(() => roundedL2Bound(1, 4, 1)).toThrow(RangeError);
   });
 
   it('refuses what the theorems do not cover', () => {

@@ -104,6 +104,23 @@ export function distributedDiscreteGaussianRdp(m: DistributedDiscreteGaussian): 
     );
 }
 
+/**
+ * L2 sensitivity after conditional randomized rounding to integers (KLS 2021, Sec. 4): a vector of norm at
+ * most c (in integer units, after scaling) rounds to one of norm at most c + sqrt(d), and rounding is
+ * retried until the norm is at most sqrt(c^2 + d/4 + sqrt(2 ln(1/beta)) (c + sqrt(d)/2)), which a first draw
+ * passes with probability >= 1 - beta. The least of the two is the `l2` to account with.
+ */
+export function roundedL2Bound(c: number, dimension: number, beta: number): number {
+  positive('scaled clip norm', c);
+  positiveInteger('dimension', dimension);
+  if (!(beta >= 0 && beta < 1)) throw new RangeError(`beta must be in [0, 1), got ${beta}`);
+  const rootD = Math.sqrt(dimension);
+  const always = c + rootD;
+  if (beta === 0) return always;
+  const conditioned = Math.sqrt(c * c + dimension / 4 + Math.sqrt(2 * Math.log(1 / beta)) * (c + rootD / 2));
+  return Math.min(always, conditioned);
+}
+
 /** One mechanism composed `times` times (0 = not run). */
 export interface Composed {
   rdp: RdpCurveFn;

@@ -81,6 +81,29 @@ describe('user-level privacy per party, without sampling', () => {
     expect(coarse.server.epsilon).toBeGreaterThan(u.server.epsilon);
   });
 
+  it('staleness weights: the other clients noise counts at the least weight the server may give it', () => {
+    // t = 5, others at weight 0.5: local observers see sigma*sqrt(1 + 4/4) = sigma*sqrt(2), not sigma*sqrt(5).
+    const local: RoundMechanism = {
+      noiseMode: 'local',
+      secureAggregation: false,
+      sigma: 1.3,
+      threshold: 5,
+      minWeight: 0.5,
+    };
+    const u = userLevelPrivacy(local, caps, 1e-5);
+    expect(u.observers.sigmaSeen).toBeCloseTo(1.3 * Math.SQRT2, 12);
+    expect(u.observers.epsilon).toBeCloseTo(eps(1.3 * Math.SQRT2, 6), 12);
+    expect(u.server.epsilon).toBeCloseTo(eps(1.3, 6), 12);
+    // Distributed: each adds sigma/sqrt(t); the sum carries (sigma/sqrt(5))*sqrt(2).
+    const dist = userLevelPrivacy(
+      { ...local, noiseMode: 'distributed', secureAggregation: true },
+      caps,
+      1e-5,
+    );
+    expect(dist.observers.sigmaSeen).toBeCloseTo((1.3 / Math.sqrt(5)) * Math.SQRT2, 12);
+    expect(() => userLevelPrivacy({ ...local, minWeight: 0 }, caps, 1e-5)).toThrow(RangeError);
+  });
+
   it('no contribution, no loss; bad inputs are refused', () => {
     const m: RoundMechanism = { noiseMode: 'local', secureAggregation: false, sigma: 1.2, threshold: 3 };
     expect(userLevelPrivacy(m, { maxContributions: 0, minSeparation: 1 }, 1e-5).server.epsilon).toBe(0);

@@ -28,11 +28,17 @@ export interface RoundMechanism {
   sigma: number;
   /** t: honest clients whose noise is in every released sum (secure-aggregation threshold / minClients). */
   threshold: number;
+  /**
+   * The smallest weight the server may give another client's update relative to this shopper's (staleness
+   * discounts): their noise counts for that much less in the sum. Default 1 (equal weights).
+   */
+  minWeight?: number;
   /** 'per-round': fresh noise on each round's sum; 'tree': DP-FTRL tree aggregation restarted every b rounds. */
   aggregation?: 'per-round' | 'tree';
   /**
    * Distributed discrete Gaussian (secure aggregation only): one clip norm is `scale` integer units, the
-   * encoded update has `dimension` coordinates and integer L2 sensitivity at most `l2` after rounding.
+   * encoded update has `dimension` coordinates and integer L2 sensitivity at most `l2` after rounding
+   * (roundedL2Bound(C * scale, dimension, beta) for conditional randomized rounding).
    */
   discrete?: { scale: number; dimension: number; l2: number };
 }
@@ -75,12 +81,16 @@ function checkCaps(c: ParticipationCaps): void {
 }
 
 function checkMechanism(m: RoundMechanism): void {
+  const w = m.minWeight ?? 1;
+  if (!(w > 0 && w <= 1)) throw new RangeError(`minWeight must be in (0, 1], got ${w}`);
   if (!(m.sigma >= 0 && Number.isFinite(m.sigma)))
     throw new RangeError(`noise multiplier must be a finite number >= 0, got ${m.sigma}`);
   if (!(Number.isInteger(m.threshold) && m.threshold >= 1))
     throw new RangeError(`threshold must be an integer >= 1, got ${m.threshold}`);
   if (m.discrete && !(m.noiseMode === 'distributed' && m.secureAggregation))
     throw new RangeError('the distributed discrete Gaussian needs distributed noise with secure aggregation');
+  // Masked integer inputs are summed as they are: no staleness weight can scale them.
+  if (m.discrete && w !== 1) throw new RangeError('the distributed discrete Gaussian sums unweighted inputs');
 }
 
 /** The aggregate's curve: per-round Gaussian, or the tree over one block of b rounds. */
@@ -89,7 +99,7 @@ function aggregateCurve(m: RoundMechanism, sigma: number, b: number): RdpCurveFn
   if (m.discrete && sigma > 0) {
     const { scale, dimension, l2 } = m.discrete;
     return distributedDiscreteGaussianRdp({
-      sigma: (sigma * scale) / Math.sqrt(m.threshold),
+      sigma: (m.sigma * scale) / Math.sqrt(m.threshold),
       clients: m.threshold,
       l2,
       dimension,
@@ -112,6 +122,8 @@ export function userLevelPrivacy(
   const k = caps.maxContributions;
   const b = caps.minSeparation;
   const t = m.threshold;
+  // The other t-1 honest clients' noise, each at the least weight the server may give it.
+  const others = Math.sqrt(1 + (t - 1) * (m.minWeight ?? 1) ** 2);
   const capsText = `the device contributes at most ${k} times, at least ${b} rounds apart (enforced on the device)`;
   const treeText =
     m.aggregation === 'tree' ? [`the tree restarts every ${b} rounds, so a device is in each tree once`] : [];
@@ -127,7 +139,7 @@ export function userLevelPrivacy(
   };
 
   if (m.noiseMode === 'local') {
-    const observed = m.sigma * Math.sqrt(t);
+    const observed = m.sigma * others;
     return {
       server: guarantee('server', m.sigma, gaussianRdp(m.sigma), [
         capsText,
@@ -140,14 +152,16 @@ export function userLevelPrivacy(
       ]),
     };
   }
-  const observers = guarantee('observers', m.sigma, aggregateCurve(m, m.sigma, b), [
+  // Distributed: each client adds sigma/sqrt(t); the released sum carries that times `others`.
+  const released = (m.sigma / Math.sqrt(t)) * others;
+  const observers = guarantee('observers', released, aggregateCurve(m, released, b), [
     capsText,
     HONEST_T(t),
     ...treeText,
   ]);
   if (m.secureAggregation) {
     return {
-      server: guarantee('server', m.sigma, aggregateCurve(m, m.sigma, b), [
+      server: guarantee('server', released, aggregateCurve(m, released, b), [
         capsText,
         HONEST_T(t),
         `secure aggregation: the server learns only sums over at least ${t} survivors`,

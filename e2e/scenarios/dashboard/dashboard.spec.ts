@@ -97,6 +97,9 @@ test('right token: KPIs and charts of the closed rounds, then server down and ba
   expect(Math.abs(eps - status.privacy.epsilonSpent)).toBeLessThan(0.01);
   await expect(page.locator('#kpi-epsilon-detail')).toContainText('of budget 100');
   // One uPlot canvas per chart with data: participants, epsilon, and eval (the simulated shoppers report it).
+  // No chart of update norms: the server keeps nothing per shopper.
+  await expect(page.locator('#chart-norm')).toHaveCount(0);
+  await expect(page.locator('#kpi-epsilon-detail')).toContainText('per shopper vs model observers');
   for (const id of ['chart-participants', 'chart-epsilon', 'chart-eval'])
     await expect(page.locator(`#${id} canvas`)).toHaveCount(1);
   // No chart of the mean update norm (noise dressed up as a trend).
