@@ -70,15 +70,18 @@ export function reserveHook(inflight: InFlightBytes, limit: number) {
 
 /**
  * The preParsing hook of a body route: the body must be complete within BODY_GRACE_MS plus its length at
- * `minBytesPerSecond`, else the connection is closed (a slow-body attack holds sockets and buffers).
+ * limits.minBodyBytesPerSecond, and within limits.requestTimeoutMs, else the connection is closed (a
+ * slow-body attack holds sockets and buffers).
  */
 export function minRateHook(config: ServerConfig, limit: number) {
   const rate = config.limits.minBodyBytesPerSecond;
+  const timeout = config.limits.requestTimeoutMs;
   return async (req: FastifyRequest): Promise<void> => {
-    if (rate <= 0) return;
-    const ms = BODY_GRACE_MS + (declaredBytes(req, limit) / rate) * 1000;
+    // Also the request timeout, enforced here too: Node's own sweep missed some stalled bodies (measured).
+    const byRate = rate > 0 ? BODY_GRACE_MS + (declaredBytes(req, limit) / rate) * 1000 : Infinity;
+    const ms = Math.min(timeout, byRate);
     const timer = setTimeout(() => {
-      req.log.warn({ ip: req.ip, url: req.url }, 'request body below the minimum rate: connection closed');
+      req.log.warn({ ip: req.ip, url: req.url }, 'request body too slow: connection closed');
       req.raw.destroy();
       req.raw.socket?.destroy();
     }, ms);
