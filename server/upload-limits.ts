@@ -76,19 +76,24 @@ export function reserveHook(inflight: InFlightBytes, limit: number) {
 export function minRateHook(config: ServerConfig, limit: number) {
   const rate = config.limits.minBodyBytesPerSecond;
   const timeout = config.limits.requestTimeoutMs;
-  return async (req: FastifyRequest): Promise<void> => {
+  return async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
     // Also the request timeout, enforced here too: Node's own sweep missed some stalled bodies (measured).
     const byRate = rate > 0 ? BODY_GRACE_MS + (declaredBytes(req, limit) / rate) * 1000 : Infinity;
     const ms = Math.min(timeout, byRate);
     const timer = setTimeout(() => {
+      // Only a request still receiving its body: never a finished exchange on a reused connection.
+      if (req.raw.complete || reply.raw.writableEnded) return;
       req.log.warn({ ip: req.ip, url: req.url }, 'request body too slow: connection closed');
       req.raw.destroy();
-      req.raw.socket?.destroy();
+      const socket = req.raw.socket as { destroy?: unknown } | null;
+      if (typeof socket?.destroy === 'function') (socket as { destroy(): void }).destroy();
     }, ms);
     timer.unref();
     const done = (): void => clearTimeout(timer);
     req.raw.once('end', done);
     req.raw.once('close', done);
     req.raw.once('error', done);
+    reply.raw.once('finish', done);
+    reply.raw.once('close', done);
   };
 }

@@ -212,10 +212,13 @@ function render(v) {
     ? rej
         .map(
           ([code, n]) =>
-            `<tr><td><code>${esc(code)}</code></td><td class="num">${n}</td><td class="barcell"><span style="width:${((n / max) * 100).toFixed(0)}%"></span></td></tr>`,
+            `<tr><td><code>${esc(code)}</code></td><td class="num">${n}</td><td class="barcell"><span data-width="${((n / max) * 100).toFixed(0)}"></span></td></tr>`,
         )
         .join('')
     : '<tr><td class="muted">No update has been rejected.</td></tr>';
+  // Widths through the CSSOM: the dashboard's CSP refuses inline style attributes.
+  for (const bar of $('rejections').querySelectorAll('span[data-width]'))
+    bar.style.width = `${bar.dataset.width}%`;
 
   $('rounds').querySelector('tbody').innerHTML = [...v.rounds]
     .sort((a, b) => b.id - a.id)
