@@ -96,6 +96,8 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
 
   app.setErrorHandler((err, req, reply) => {
     const fe = toFedrankError(err);
+    // Refused before its body was read (caps, limits): close the connection rather than wait for the body.
+    if (!req.raw.complete) void reply.header('connection', 'close');
     if (fe.status >= 500) req.log.error({ err, url: req.url }, 'request failed');
     if (req.method === 'POST' && UPLOAD_ROUTES.has(req.routeOptions.url ?? '')) metrics.reject(fe.code);
     void reply.code(fe.status).type('application/json').send(errorBody(fe));

@@ -87,6 +87,28 @@ async function until(cond: () => boolean): Promise<void> {
   while (!cond()) await new Promise((r) => setTimeout(r, 10));
 }
 
+describe('configuration', () => {
+  it('validates trustProxy, the body limits, the robust bounds and the eval settings', () => {
+    const bad = (over: Record<string, unknown>): string => {
+      try {
+        testConfig(over);
+        return 'accepted';
+      } catch (err) {
+        return (err as Error).message;
+      }
+    };
+    expect(bad({ trustProxy: true })).toContain('trustProxy');
+    expect(bad({ trustProxy: ['not an address'] })).toContain('trustProxy');
+    expect(bad({ limits: { requestTimeoutMs: 0 } })).toContain('limits.requestTimeoutMs');
+    expect(bad({ limits: { inFlightUploadBytesPerSource: -1 } })).toContain('inFlightUploadBytesPerSource');
+    expect(bad({ robust: { rowStep: 0 } })).toContain('robust.rowStep');
+    expect(bad({ robust: { other: 1 } })).toContain('robust.other');
+    expect(bad({ evals: { minReports: 0 } })).toContain('evals.minReports');
+    expect(bad({ trustProxy: 1 })).toBe('accepted');
+    expect(bad({ trustProxy: ['10.0.0.0/8', '::1'] })).toBe('accepted');
+  });
+});
+
 describe('origin checks', () => {
   it('percent-encoded paths do not bypass the origin check', async () => {
     const s = await make({ allowedOrigins: ['https://shop.example'] });
