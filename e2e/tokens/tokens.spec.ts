@@ -3,6 +3,8 @@
  * @cloudflare/blindrsa-ts over WebCrypto, gets blind signatures (through the shop route, and by a proof of
  * work it solves itself), finalizes, and the Node server redeems the tokens it made.
  */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { expect, test } from '@playwright/test';
 import { build } from 'vite';
 import { startServer, type RunningServer } from '../../server/app.ts';
@@ -11,6 +13,7 @@ import { TEST_SHOP_SECRET } from '../../server/tokens/testing.ts';
 
 let server: RunningServer;
 let bundle: string;
+const shops: Server[] = [];
 
 test.beforeAll(async () => {
   server = await startServer(
@@ -35,7 +38,10 @@ test.beforeAll(async () => {
   bundle = first.output.find((o) => o.type === 'chunk')!.code!;
 });
 
-test.afterAll(async () => server?.close());
+test.afterAll(async () => {
+  for (const shop of shops) shop.close();
+  await server?.close();
+});
 
 /** Runs the client in a module worker and returns the redemption headers it produced. */
 const WORKER = `
@@ -57,7 +63,12 @@ self.onmessage = async (e) => {
 `;
 
 test('the browser worker obtains tokens that the server redeems', async ({ page }) => {
-  await page.goto(`${server.url}/healthz`);
+  // A page of its own loopback origin, without the API's CSP (which allows no blob: workers): the worker's
+  // requests to the server are cross-origin, as from a shop.
+  const shop = createServer((_, res) => res.end('<!doctype html><title>shop</title>'));
+  await new Promise<void>((ok) => shop.listen(0, '127.0.0.1', ok));
+  shops.push(shop);
+  await page.goto(`http://127.0.0.1:${(shop.address() as AddressInfo).port}/`);
   const result = await page.evaluate(
     async ({ bundle, worker, baseUrl, secret }) => {
       const lib = URL.createObjectURL(new Blob([bundle], { type: 'text/javascript' }));
@@ -67,7 +78,7 @@ test('the browser worker obtains tokens that the server redeems', async ({ page 
       });
       return new Promise<{ headers?: string[]; error?: string }>((resolve) => {
         w.onmessage = (e) => resolve(e.data);
-        w.onerror = (e) => resolve({ error: e.message });
+        w.onerror = (e) => resolve({ error: e.message ?? e.type });
         w.postMessage({ baseUrl, secret });
       });
     },

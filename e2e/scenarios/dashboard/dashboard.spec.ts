@@ -20,7 +20,8 @@ test.describe.configure({ mode: 'serial' });
 
 test.beforeAll(async () => {
   test.setTimeout(90_000);
-  stack = await privateStack({ server: fastRounds(2, 3, 1) });
+  // Three simulated shoppers: means are shown from the first report on (the server's default waits for 20).
+  stack = await privateStack({ server: { ...fastRounds(2, 3, 1), evals: { minReports: 1 } } });
   const { startShoppers } = await import('../../../demo/shoppers.ts');
   const sim = await startShoppers({
     serverUrl: stack.serverUrl,
