@@ -72,7 +72,14 @@ export class Engine implements WorkerApi {
         gpcOptOut: cfg.gpcOptOut,
         dpOff: cfg.dpOff,
       },
-      { onModel: (m, same) => this.useModel(m, same), onPersonal: () => this.scorer?.personalChanged() },
+      {
+        onModel: (m, same) => this.useModel(m, same),
+        // Personal state loaded: rank() works from here, before (or without) any answer from the server.
+        onPersonal: () => {
+          if (this.started) this.running = true;
+          this.scorer?.personalChanged();
+        },
+      },
     );
     await this.device.open();
     if (!this.device.optedOut) await this.start();
