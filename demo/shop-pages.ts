@@ -83,11 +83,13 @@ ${scriptTag(ctx)}
   <aside class="why" id="why" aria-live="polite">
     <h2>Why this order?</h2>
     <p class="hint">This grid is re-ordered on your device by a model trained privately across shoppers. Your clicks never leave the browser; only clipped, noised model updates do.</p>
+    <p id="why-summary">Loading…</p>
     <dl id="why-status"><dt>Status</dt><dd>loading…</dd></dl>
     <p class="actions"><button type="button" id="why-optout">Opt out</button> <button type="button" id="why-forget">Forget me</button></p>
   </aside>
 </main>
 <dialog id="quick"><form method="dialog"><div id="quick-body"></div><p class="actions"><button value="cart" id="quick-cart">Add to cart</button> <button value="close">Close</button></p></form></dialog>
+<script src="/why.js"></script>
 <script src="/shop.js"></script>
 </body>
 </html>
