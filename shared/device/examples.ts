@@ -4,13 +4,14 @@
  */
 import { encodeItem, encodeQuery } from '../model/features.ts';
 import type { EncodedItem, ItemFeatures } from '../model/features.ts';
-import { affinityScore, affinityTotal, emptyPersonal, sameItem, updatePersonal } from '../model/personal.ts';
+import { emptyPersonal, sameItem, updatePersonal } from '../model/personal.ts';
 import type { ModelSpec } from '../model/spec.ts';
 import type { Interaction } from '../fl/local-update.ts';
 import { parseEvalReport } from '../protocol-parse.ts';
 import type { EvalReport } from '../protocol.ts';
 import type { Learner } from './ports.ts';
 import type { EventRecord, EventType, ModelRecord } from './records.ts';
+import { splitScores } from './local-rank.ts';
 import { heldOutMetrics } from './safeguard.ts';
 import type { HeldOutExample } from './safeguard.ts';
 
@@ -77,16 +78,8 @@ export async function scoreHeldOut(
           ? { history: personal.history, query: it.query, personal }
           : { history: personal.history, personal };
         const candidates = [it.item, ...others];
-        const scores = await learner.score(model, ctx, candidates);
-        const total = affinityTotal(personal);
-        const bonus = new Float64Array(candidates.length);
-        const global = new Float64Array(candidates.length);
-        for (let j = 0; j < candidates.length; j++) {
-          bonus[j] = spec.personalWeight * affinityScore(personal, candidates[j]!, total);
-          // The learner's scores include the bonus (as rank() does): the model's own part is the rest.
-          global[j] = scores[j]! - bonus[j]!;
-        }
-        out.push({ model: global, bonus });
+        // The learner's scores include the bonus (as rank() does): the model's own part is the rest.
+        out.push(splitScores(spec, await learner.score(model, ctx, candidates), candidates, personal));
       }
     }
     personal = updatePersonal(spec, personal, it);

@@ -30,3 +30,23 @@ export function personalOrder(
   if (spec.personalWeight <= 0) return null;
   return orderByScores(items.map((it) => affinityScore(personal, it, total)));
 }
+
+/**
+ * A Ranker's scores (model plus personal bonus, as Ranker.score returns them) split into the global
+ * model's part and the bonus, for the safeguard's `weight * model + bonus`.
+ */
+export function splitScores(
+  spec: ModelSpec,
+  withBonus: ArrayLike<number>,
+  items: readonly EncodedItem[],
+  personal: PersonalState,
+): { model: Float64Array; bonus: Float64Array } {
+  const total = affinityTotal(personal);
+  const model = new Float64Array(items.length);
+  const bonus = new Float64Array(items.length);
+  for (let j = 0; j < items.length; j++) {
+    bonus[j] = total > 0 ? spec.personalWeight * affinityScore(personal, items[j]!, total) : 0;
+    model[j] = withBonus[j]! - bonus[j]!;
+  }
+  return { model, bonus };
+}
