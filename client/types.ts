@@ -41,8 +41,8 @@ export interface FedrankStatus {
   /** SDK build version. */
   version: string;
   /**
-   * True once rank() re-orders: with the global model, or (the server refused this origin or is down)
-   * with on-device personalization alone.
+   * True once the device has started and its first model fetch is over: rank() then re-orders with the
+   * global model, or (the server refused this origin or is down) with on-device personalization alone.
    */
   ready: boolean;
   /** Backend the worker really runs on (null before it started or when the worker is unavailable). */

@@ -39,8 +39,13 @@ export class Engine implements WorkerApi {
   private backendReason = 'not started';
   private fingerprint: string | null = null;
   private started: Promise<void> | null = null;
-  /** The device has started: rank() re-orders (with the global model, or on-device alone without one). */
+  /** Personal state loaded: rank() re-orders (with the global model, or on-device alone without one). */
   private running = false;
+  /**
+   * The first model fetch is over (a model, or the server refused / failed): status().ready, which the
+   * page's DOM integration waits for, so a first page view gets the global model's order when there is one.
+   */
+  private settled = false;
   private recovering = false;
   private lastError: ErrorCode | null = null;
 
@@ -100,6 +105,7 @@ export class Engine implements WorkerApi {
       if (r.choice) await this.store.putSetting('backend', r.choice);
       await dev.resume();
       this.running = true;
+      this.settled = true;
     })();
     return this.started;
   }
@@ -227,7 +233,7 @@ export class Engine implements WorkerApi {
   async status(): Promise<WorkerStatus> {
     const d = this.device?.status();
     return {
-      ready: !!d && !d.optedOut && this.running,
+      ready: !!d && !d.optedOut && this.settled,
       backend: this.backend,
       backendReason: this.backendReason,
       modelVersion: d?.modelVersion ?? null,
