@@ -128,6 +128,25 @@ describe('the safeguard on a noisy global model (issue 17: two tiny noisy rounds
     expect(s.globalWeight).toBeLessThan(1);
     expect(device.safeguard!.ndcgPersonal).toBeGreaterThan(device.safeguard!.ndcgGlobal);
     expect(positions(s.globalWeight!)).toEqual([1, 2, 3, 4, 5]);
+    // Measured again from the stored events on the next visit; forgotten with them.
+    const next = new Device(
+      {
+        store,
+        clock: new FakeClock(),
+        random: cryptoRandom,
+        models,
+        submitter: new FakeSubmitter(),
+        evals,
+        learner: new RankerLearner(() => ranker),
+      },
+      { hasServer: true, epsilonCap: 8, evalReports: false, gpcOptOut: false, dpOff: false },
+    );
+    await next.open();
+    await next.resume();
+    expect(next.globalWeight()).toBe(s.globalWeight);
+    await next.forget();
+    expect(next.globalWeight()).toBe(SAFEGUARD_PRIOR);
+    next.close();
     device.close();
     ranker.dispose();
     expect(tf.memory().numTensors).toBe(before);
