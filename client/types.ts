@@ -40,7 +40,10 @@ export type BackendName = 'webgpu' | 'webgl' | 'wasm' | 'cpu';
 export interface FedrankStatus {
   /** SDK build version. */
   version: string;
-  /** True once a model is loaded and rank() re-orders. */
+  /**
+   * True once the device has started and its first model fetch is over: rank() then re-orders with the
+   * global model, or (the server refused this origin or is down) with on-device personalization alone.
+   */
   ready: boolean;
   /** Backend the worker really runs on (null before it started or when the worker is unavailable). */
   backend: BackendName | null;
@@ -68,6 +71,13 @@ export interface FedrankStatus {
   optedOut: boolean;
   /** True when the browser sends the Global Privacy Control signal. */
   gpc: boolean;
+  /** True once this shopper's own interactions shape the order; before any, nothing is personalized. */
+  personalized: boolean;
+  /**
+   * Weight in [0, 1] of the global model in this device's ranking, chosen by the device from its own
+   * held-out clicks (0: on-device personalization alone does better); null without a global model.
+   */
+  globalWeight: number | null;
   /** Where data lives: IndexedDB, or memory when storage is unavailable. */
   storage: 'indexeddb' | 'memory' | 'none';
   /** Code (from the shared error catalogue) of the latest problem, or null. */

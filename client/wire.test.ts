@@ -79,6 +79,8 @@ const status = {
   dp: 'on',
   optedOut: false,
   storage: 'indexeddb',
+  personalized: true,
+  globalWeight: 0.5,
   lastError: null,
 };
 
@@ -93,6 +95,9 @@ describe('parseWorkerStatus / parseWorkerInit', () => {
       { ...status, epsilonSpent: Number.NaN },
       { ...status, storage: 'disk' },
       { ...status, ready: 'yes' },
+      { ...status, globalWeight: 1.5 },
+      { ...status, globalWeight: Number.NaN },
+      { ...status, personalized: undefined },
       null,
     ]) {
       expect(parseWorkerStatus(bad)).toBeNull();

@@ -133,6 +133,9 @@ export function parseWorkerStatus(x: unknown): WorkerStatus | null {
   if (o.storage !== 'indexeddb' && o.storage !== 'memory' && o.storage !== 'none') return null;
   if (o.lastError !== null && typeof o.lastError !== 'string') return null;
   if (o.dp !== 'on' && o.dp !== 'off') return null;
+  if (typeof o.personalized !== 'boolean') return null;
+  const gw = o.globalWeight;
+  if (gw !== null && !(typeof gw === 'number' && gw >= 0 && gw <= 1)) return null;
   return {
     ready: o.ready,
     backend: backend as BackendName | null,
@@ -149,6 +152,8 @@ export function parseWorkerStatus(x: unknown): WorkerStatus | null {
     dp: o.dp,
     optedOut: o.optedOut,
     storage: o.storage,
+    personalized: o.personalized,
+    globalWeight: gw as number | null,
     lastError: o.lastError as string | null,
   };
 }

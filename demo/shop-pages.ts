@@ -82,12 +82,14 @@ ${scriptTag(ctx)}
   </div>
   <aside class="why" id="why" aria-live="polite">
     <h2>Why this order?</h2>
-    <p class="hint">This grid is re-ordered on your device by a model trained privately across shoppers. Your clicks never leave the browser; only clipped, noised model updates do.</p>
+    <p class="hint">fedrank can re-order this grid on your device, from your own clicks and a model trained privately across shoppers. Your clicks never leave the browser; only clipped, noised model updates do.</p>
+    <p id="why-summary">Loading…</p>
     <dl id="why-status"><dt>Status</dt><dd>loading…</dd></dl>
     <p class="actions"><button type="button" id="why-optout">Opt out</button> <button type="button" id="why-forget">Forget me</button></p>
   </aside>
 </main>
 <dialog id="quick"><form method="dialog"><div id="quick-body"></div><p class="actions"><button value="cart" id="quick-cart">Add to cart</button> <button value="close">Close</button></p></form></dialog>
+<script src="/why.js"></script>
 <script src="/shop.js"></script>
 </body>
 </html>

@@ -143,7 +143,7 @@ export async function startShop(opts: ShopOptions): Promise<Shop> {
       res.writeHead(204).end();
       return;
     }
-    if (path === '/shop.css' || path === '/shop.js') {
+    if (path === '/shop.css' || path === '/shop.js' || path === '/why.js') {
       if (await sendFile(res, join(publicDir, path.slice(1)), 'no-cache')) return;
     }
     // The SDK: the loader at /fedrank.js and its chunks next to it, as `vite build` laid them out.

@@ -70,6 +70,7 @@ describe('shop server', () => {
     expect(await loader.text()).toBe('/* loader */');
     expect((await fetch(shop.url + '/..%2Fpackage.json')).status).toBe(404);
     expect((await fetch(shop.url + '/shop.js')).status).toBe(200);
+    expect((await fetch(shop.url + '/why.js')).status).toBe(200);
     expect((await fetch(shop.url + '/', { method: 'POST' })).status).toBe(405);
   });
 

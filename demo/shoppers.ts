@@ -18,7 +18,9 @@ import type {
   SyncResult,
 } from '../shared/device/ports.ts';
 import { cryptoRandom } from '../shared/device/random.ts';
+import { splitScores } from '../shared/device/local-rank.ts';
 import { RankerLearner } from '../shared/device/ranker-learner.ts';
+import { blendScores } from '../shared/device/safeguard.ts';
 import type { EventRecord, ModelRecord } from '../shared/device/records.ts';
 import { MemoryStore } from '../shared/device/store.ts';
 import type { EvalReport } from '../shared/protocol.ts';
@@ -199,7 +201,10 @@ export async function startShoppers(opts: ShopperOptions): Promise<ShopperSim> {
     for (let k = 0; k < CANDIDATES; k++)
       pool.push(opts.catalog.products[Math.floor(s.rand() * opts.catalog.products.length)]!);
     const personal = s.device.personal;
-    const scores = r.score({ history: personal.history, personal }, pool.map(enc));
+    const items = pool.map(enc);
+    // Ranked as the browser ranks: the global model weighed by this device's safeguard.
+    const split = splitScores(spec, r.score({ history: personal.history, personal }, items), items, personal);
+    const scores = blendScores(split.model, split.bonus, s.device.globalWeight() ?? 1);
     const page = pool
       .map((p, i) => ({ p, v: scores[i]! }))
       .sort((x, y) => y.v - x.v)

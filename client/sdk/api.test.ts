@@ -27,6 +27,8 @@ const STATUS: WorkerStatus = {
   dp: 'on',
   optedOut: false,
   storage: 'indexeddb',
+  personalized: false,
+  globalWeight: 1,
   lastError: null,
 };
 

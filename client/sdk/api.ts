@@ -267,6 +267,8 @@ export class Sdk {
       optedOut: this.blocked(),
       gpc: this.gpc,
       storage: s?.storage ?? 'none',
+      personalized: !!s?.personalized && !this.blocked(),
+      globalWeight: s?.globalWeight ?? null,
       // The worker's code says more (server, storage) than the page's own (timeouts), when it has one.
       lastError: s?.lastError ?? this.lastError ?? null,
     };
@@ -348,6 +350,8 @@ export function inertApi(): Fedrank {
       optedOut: true,
       gpc: false,
       storage: 'none',
+      personalized: false,
+      globalWeight: null,
       lastError: 'SDK_WORKER_UNAVAILABLE',
     }),
   };

@@ -7,12 +7,15 @@
 import { Device } from '../../shared/device/device.ts';
 import { HttpTransport } from '../../shared/device/http.ts';
 import { cryptoRandom } from '../../shared/device/random.ts';
+import { personalOrder } from '../../shared/device/local-rank.ts';
 import { RankerLearner } from '../../shared/device/ranker-learner.ts';
 import type { EventRecord, ModelRecord } from '../../shared/device/records.ts';
 import { MemoryStore } from '../../shared/device/store.ts';
 import type { Store } from '../../shared/device/store.ts';
 import { isFedrankError } from '../../shared/errors.ts';
 import type { ErrorCode } from '../../shared/errors.ts';
+import { encodeItem } from '../../shared/model/features.ts';
+import type { ItemFeatures } from '../../shared/model/features.ts';
 import { Ranker } from '../../shared/model/ranker.ts';
 import { initGlobalParams } from '../../shared/model/spec.ts';
 import { encodeEpsilon } from '../../shared/routes.ts';
@@ -36,6 +39,13 @@ export class Engine implements WorkerApi {
   private backendReason = 'not started';
   private fingerprint: string | null = null;
   private started: Promise<void> | null = null;
+  /** Personal state loaded: rank() re-orders (with the global model, or on-device alone without one). */
+  private running = false;
+  /**
+   * The first model fetch is over (a model, or the server refused / failed): status().ready, which the
+   * page's DOM integration waits for, so a first page view gets the global model's order when there is one.
+   */
+  private settled = false;
   private recovering = false;
   private lastError: ErrorCode | null = null;
 
@@ -67,7 +77,14 @@ export class Engine implements WorkerApi {
         gpcOptOut: cfg.gpcOptOut,
         dpOff: cfg.dpOff,
       },
-      { onModel: (m, same) => this.useModel(m, same), onPersonal: () => this.scorer?.personalChanged() },
+      {
+        onModel: (m, same) => this.useModel(m, same),
+        // Personal state loaded: rank() works from here, before (or without) any answer from the server.
+        onPersonal: () => {
+          if (this.started) this.running = true;
+          this.scorer?.personalChanged();
+        },
+      },
     );
     await this.device.open();
     if (!this.device.optedOut) await this.start();
@@ -87,6 +104,8 @@ export class Engine implements WorkerApi {
       this.fingerprint = r.fingerprint;
       if (r.choice) await this.store.putSetting('backend', r.choice);
       await dev.resume();
+      this.running = true;
+      this.settled = true;
     })();
     return this.started;
   }
@@ -138,25 +157,39 @@ export class Engine implements WorkerApi {
 
   async rank(rawItems: RankItem[], rawQuery: string): Promise<number[] | null> {
     const dev = this.device;
-    if (!dev || dev.optedOut || !this.scorer) return null;
+    if (!dev || dev.optedOut || !this.running) return null;
     const items = sanitizeItems(rawItems);
     if (!items) {
       this.lastError = 'SDK_BAD_MESSAGE';
       return null;
     }
     const query = typeof rawQuery === 'string' ? rawQuery.slice(0, 256) : '';
+    // No global model (the server refused this origin, is down, or has not answered yet): on-device alone.
+    if (!this.scorer) return this.rankLocally(items);
+    const weight = dev.globalWeight() ?? 1;
     try {
-      return await this.scorer.rankAsync(items, query, dev.personal);
+      return await this.scorer.rankAsync(items, query, dev.personal, weight);
     } catch (e) {
       this.lastError = 'SDK_BAD_MESSAGE';
       // One retry on the next backend down when the active one failed (e.g. a lost WebGPU device).
       if (!(await this.recover(e)) || !this.scorer) return null;
       try {
-        return await this.scorer.rankAsync(items, query, dev.personal);
+        return await this.scorer.rankAsync(items, query, dev.personal, weight);
       } catch {
         return null;
       }
     }
+  }
+
+  /** The on-device order (no tensors), or null to keep the shop's order while nothing is learned. */
+  private rankLocally(items: RankItem[]): number[] | null {
+    const dev = this.device!;
+    const spec = dev.spec();
+    return personalOrder(
+      spec,
+      items.map((it) => encodeItem(spec, it as ItemFeatures)),
+      dev.personal,
+    );
   }
 
   async track(raw: TrackEvent[]): Promise<void> {
@@ -200,7 +233,7 @@ export class Engine implements WorkerApi {
   async status(): Promise<WorkerStatus> {
     const d = this.device?.status();
     return {
-      ready: !!d && !d.optedOut && this.scorer !== null,
+      ready: !!d && !d.optedOut && this.settled,
       backend: this.backend,
       backendReason: this.backendReason,
       modelVersion: d?.modelVersion ?? null,
@@ -215,6 +248,8 @@ export class Engine implements WorkerApi {
       optedOut: d?.optedOut ?? false,
       storage: this.store.kind,
       dp: d?.dp ?? 'on',
+      personalized: d?.personalized ?? false,
+      globalWeight: d?.globalWeight ?? null,
       lastError: d?.lastError ?? this.lastError,
     };
   }

@@ -5,6 +5,7 @@ import { encodeItem, encodeQuery } from '../../shared/model/features.ts';
 import { emptyPersonal, updatePersonal } from '../../shared/model/personal.ts';
 import { Ranker } from '../../shared/model/ranker.ts';
 import { DEFAULT_SPEC, initGlobalParams } from '../../shared/model/spec.ts';
+import { personalOrder } from '../../shared/device/local-rank.ts';
 import { Scorer } from './scorer.ts';
 
 describe('Scorer', () => {
@@ -69,6 +70,36 @@ describe('Scorer.rankAsync', () => {
     // Had the stale user vector been cached, this ranking would ignore the click.
     const after = await scorer.rankAsync(items, '', clicked);
     expect(after).toEqual(new Scorer(spec, ranker).rank(items, '', clicked));
+    ranker.dispose();
+  });
+});
+
+describe('Scorer with the safeguard’s weight', () => {
+  it('at weight 0 ranks as on-device personalization alone (the shop’s order before any click)', async () => {
+    await tf.setBackend('cpu');
+    const spec = DEFAULT_SPEC;
+    const params = initGlobalParams(spec, 5);
+    for (let i = 0; i < params.length; i++) params[i] = params[i]! + 0.5 * Math.sin(7 * i);
+    const ranker = new Ranker(spec, params);
+    const scorer = new Scorer(spec, ranker);
+    const items = Array.from({ length: 24 }, (_, i) => ({
+      id: `w${i}`,
+      category: `c${i % 4}`,
+      brand: `b${i % 5}`,
+    }));
+    const identity = items.map((_, i) => i);
+    const empty = emptyPersonal(spec);
+    // The noisy model re-orders at weight 1; at weight 0 with no click nothing moves.
+    expect(await scorer.rankAsync(items, '', empty, 1)).not.toEqual(identity);
+    expect(await scorer.rankAsync(items, '', empty, 0)).toEqual(identity);
+    const clicked = updatePersonal(spec, empty, {
+      item: encodeItem(spec, items[3]!),
+      kind: 'click',
+      time: 1,
+    });
+    scorer.personalChanged();
+    const enc = items.map((it) => encodeItem(spec, it));
+    expect(await scorer.rankAsync(items, '', clicked, 0)).toEqual(personalOrder(spec, enc, clicked));
     ranker.dispose();
   });
 });

@@ -11,6 +11,8 @@ import type { Ranker, UserContext } from '../../shared/model/ranker.ts';
 import type { ModelSpec } from '../../shared/model/spec.ts';
 import type { RankItem } from '../types.ts';
 import { itemKey } from '../../shared/device/examples.ts';
+import { orderByScores } from '../../shared/device/local-rank.ts';
+import { blendScores } from '../../shared/device/safeguard.ts';
 
 /** Items whose vectors are kept at most; the cache restarts when full. */
 const MAX_CACHED = 20_000;
@@ -52,9 +54,12 @@ export class Scorer {
     this.userGen++;
   }
 
-  /** Candidate indices, best first (stable for ties). */
-  rank(items: RankItem[], query: string, personal: PersonalState): number[] {
-    const p = this.plan(items, query, personal);
+  /**
+   * Candidate indices, best first (stable for ties). `globalWeight` scales the global model's score
+   * against the personal bonus (the device's safeguard; 1: the model in full, 0: on-device alone).
+   */
+  rank(items: RankItem[], query: string, personal: PersonalState, globalWeight = 1): number[] {
+    const p = this.plan(items, query, personal, globalWeight);
     const flat = p.missing.length > 0 ? this.ranker.itemVectors(p.missing.map((m) => m.enc)) : null;
     const user = p.ctx ? this.ranker.userVectors([p.ctx]) : null;
     return this.finish(p, flat, user);
@@ -64,8 +69,13 @@ export class Scorer {
    * rank() with asynchronous read-backs (no blocking GPU read on WebGPU/WebGL). Vectors computed while the
    * model or the personal state changed underneath are used for this call but not cached.
    */
-  async rankAsync(items: RankItem[], query: string, personal: PersonalState): Promise<number[]> {
-    const p = this.plan(items, query, personal);
+  async rankAsync(
+    items: RankItem[],
+    query: string,
+    personal: PersonalState,
+    globalWeight = 1,
+  ): Promise<number[]> {
+    const p = this.plan(items, query, personal, globalWeight);
     const flat =
       p.missing.length > 0 ? await this.ranker.itemVectorsAsync(p.missing.map((m) => m.enc)) : null;
     const user = p.ctx ? await this.ranker.userVectorsAsync([p.ctx]) : null;
@@ -73,7 +83,7 @@ export class Scorer {
   }
 
   /** What one ranking needs computed: item vectors not cached yet, and the user context if its vector is not. */
-  private plan(items: RankItem[], query: string, personal: PersonalState): Plan {
+  private plan(items: RankItem[], query: string, personal: PersonalState, globalWeight: number): Plan {
     const keys = items.map(itemKey);
     const missing: { key: string; enc: EncodedItem }[] = [];
     const seen = new Set<string>();
@@ -97,6 +107,7 @@ export class Scorer {
       items,
       query,
       personal,
+      globalWeight,
       keys,
       missing,
       ctx,
@@ -123,22 +134,21 @@ export class Scorer {
       u = userFlat.slice(0, d);
       if (p.modelGen === this.modelGen && p.userGen === this.userGen) this.user = { query: p.query, vec: u };
     } else u = p.cachedUser!;
-    const { items, keys, personal } = p;
+    const { items, keys, personal, globalWeight } = p;
     const n = items.length;
     const w = this.spec.personalWeight;
-    const scores = new Float64Array(n);
+    const model = new Float64Array(n);
+    const bonus = new Float64Array(n);
     const total = w > 0 ? affinityTotal(personal) : 0;
     for (let i = 0; i < n; i++) {
       const k = keys[i]!;
       const v = fresh.get(k) ?? this.vectors.get(k)!;
       let s = 0;
       for (let j = 0; j < d; j++) s += u[j]! * v[j]!;
-      if (total > 0) s += w * affinityScore(personal, this.encode(items[i]!, k), total);
-      scores[i] = s;
+      model[i] = s;
+      if (total > 0) bonus[i] = w * affinityScore(personal, this.encode(items[i]!, k), total);
     }
-    const order = Array.from({ length: n }, (_, i) => i);
-    order.sort((a, b) => scores[b]! - scores[a]! || a - b);
-    return order;
+    return orderByScores(blendScores(model, bonus, globalWeight));
   }
 }
 
@@ -147,6 +157,7 @@ interface Plan {
   items: RankItem[];
   query: string;
   personal: PersonalState;
+  globalWeight: number;
   keys: string[];
   missing: { key: string; enc: EncodedItem }[];
   ctx: UserContext | null;

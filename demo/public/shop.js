@@ -56,46 +56,27 @@
     dl.appendChild(dd);
   }
 
-  function fmt(v) {
-    if (v === null || v === undefined) return '—';
-    if (typeof v === 'number') return Number.isInteger(v) ? String(v) : v.toFixed(3);
-    if (typeof v === 'boolean') return v ? 'yes' : 'no';
-    if (typeof v === 'object') return JSON.stringify(v);
-    return String(v);
-  }
-
-  // Fields of the SDK's FedrankStatus shown in the panel, in this order.
-  var LABELS = {
-    ready: 'Personalized order',
-    modelVersion: 'Global model version',
-    backend: 'Runs on',
-    eventsStored: 'Interactions on this device',
-    updatesSent: 'Private updates sent',
-    updatesPending: 'Updates waiting',
-    epsilonSpent: 'Privacy spent (ε)',
-    epsilonBudget: 'Privacy budget (ε)',
-    storage: 'Storage',
-    optedOut: 'Opted out',
-    gpc: 'Global Privacy Control',
-    lastError: 'Last issue',
-  };
-
+  // The explanation itself comes from why.js (window.fedrankWhy), so it is tested apart from the DOM.
   function render(s) {
     var dl = document.getElementById('why-status');
     if (!dl) return;
     dl.textContent = '';
-    if (!s || typeof s !== 'object') {
-      row(dl, 'Status', 'SDK not loaded yet');
+    var why = typeof window.fedrankWhy === 'function' ? window.fedrankWhy(s) : null;
+    if (!why) {
+      row(dl, 'Status', 'loading…');
       return;
     }
-    Object.keys(LABELS).forEach(function (k) {
-      if (k in s) row(dl, LABELS[k], k === 'storage' && s[k] === 'indexeddb' ? 'IndexedDB' : fmt(s[k]));
+    var summary = document.getElementById('why-summary');
+    if (summary) summary.textContent = why.summary;
+    if (why.rows.length === 0) row(dl, 'Status', why.summary);
+    why.rows.forEach(function (r) {
+      row(dl, r[0], r[1]);
     });
-    if (s.backendReason) {
-      var why = document.createElement('p');
-      why.className = 'hint';
-      why.textContent = 'Backend: ' + s.backendReason;
-      dl.appendChild(why);
+    if (s && s.backendReason) {
+      var hint = document.createElement('p');
+      hint.className = 'hint';
+      hint.textContent = 'Backend: ' + s.backendReason;
+      dl.appendChild(hint);
     }
     window.__fedrankLastStatus = s;
   }

@@ -48,7 +48,8 @@ for (const mode of ['500', 'timeout'] as const) {
       await expect
         .poll(async () => (await status(page)).lastError)
         .toMatch(/INTERNAL|SDK_SERVER_UNREACHABLE/);
-      expect((await status(page)).ready).toBe(false);
+      // Ranking works on-device alone (no global model); the click above is the shopper's first signal.
+      expect(await status(page)).toMatchObject({ ready: true, personalized: true, globalWeight: null });
     }
     expect(await page.evaluate(() => (window as unknown as Win).ids('#grid'))).toEqual(before);
     expect(errors).toEqual([]);
@@ -66,6 +67,42 @@ test('a refused origin is reported with its own code, and the page keeps working
   expect(seen.every((c) => c.method === 'GET')).toBe(true);
   expect(errors).toEqual([]);
 });
+
+/** rank() of 20 items alternating categories 'a' and 'b': the categories in the returned order. */
+function rankedCategories(page: Page): Promise<string[]> {
+  return page.evaluate(async () => {
+    const items = Array.from({ length: 20 }, (_, i) => ({ id: `r${i}`, category: i % 2 ? 'a' : 'b' }));
+    const out = await (window as unknown as Win).fedrank.rank(items, { timeoutMs: 5000 });
+    return out.map((x) => x.category);
+  });
+}
+
+for (const mode of ['refuse-origin', '500'] as const) {
+  test(`with the server ${mode === '500' ? 'down' : 'refusing the origin'}, the device personalizes on its own`, async ({
+    page,
+  }) => {
+    const errors = watchErrors(page);
+    await mockServer(page, site.origin, { mode });
+    await page.goto(`${site.origin}/shop.html?backend=wasm&auto=false`);
+    await waitForSdk(page);
+    await page.waitForFunction(async () => (await (window as unknown as Win).fedrank.status()).ready);
+    const code = mode === '500' ? /INTERNAL|SDK_SERVER_UNREACHABLE/ : /SDK_ORIGIN_REFUSED/;
+    await expect.poll(async () => (await status(page)).lastError).toMatch(code);
+    expect(await status(page)).toMatchObject({ modelVersion: null, personalized: false, globalWeight: null });
+    // No click yet: no information, the shop's order stays.
+    expect((await rankOriginal(page, 5000)).same).toBe(true);
+    await page.evaluate(async () => {
+      const f = (window as unknown as Win).fedrank;
+      for (const i of [1, 3, 5]) await f.track({ type: 'click', item: { id: `r${i}`, category: 'a' } });
+    });
+    // Clicks in category 'a': its items move up, with no global model.
+    const cats = await rankedCategories(page);
+    expect(cats.slice(0, 10)).toEqual(Array(10).fill('a'));
+    expect(await status(page)).toMatchObject({ personalized: true, globalWeight: null });
+    await hostPageWorks(page);
+    expect(errors).toEqual([]);
+  });
+}
 
 test('hostile input and a thrown error inside the SDK never reach the page', async ({ page }) => {
   const errors = watchErrors(page);

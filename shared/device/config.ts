@@ -38,6 +38,10 @@ export interface DeviceStatus {
   optedOut: boolean;
   storage: 'indexeddb' | 'memory';
   dp: 'on' | 'off';
+  /** True once this shopper's own interactions shape the order (before any, it is the shop's or the model's). */
+  personalized: boolean;
+  /** Weight of the global model in the ranking (the safeguard, safeguard.ts); null without a model. */
+  globalWeight: number | null;
   /** Why the latest contribution pass did not contribute, or null. */
   lastRefusal: Refusal | null;
   lastError: ErrorCode | null;

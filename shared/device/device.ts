@@ -11,9 +11,11 @@ import type { PersonalState } from '../model/personal.ts';
 import { DEFAULT_SPEC } from '../model/spec.ts';
 import type { ModelSpec } from '../model/spec.ts';
 import { prepareContribution } from './contribute.ts';
-import { evaluate, toInteraction } from './examples.ts';
+import { evaluate, scoreHeldOut, toInteraction } from './examples.ts';
 import { flushOutbox } from './outbox.ts';
 import type { DevicePorts } from './ports.ts';
+import { SAFEGUARD_PRIOR, chooseGlobalWeight } from './safeguard.ts';
+import type { SafeguardDecision } from './safeguard.ts';
 import type { EventRecord, LedgerRecord, ModelRecord } from './records.ts';
 import { MAX_EVENTS } from './store.ts';
 import { DEFAULT_FLOORS, backoffDelay, budgetState, canContribute, isWaiting, shouldTrain } from './rules.ts';
@@ -37,6 +39,10 @@ export class Device {
   lastRefusal: Refusal | null = null;
   trainMs: number | null = null;
   lastUploadBytes: number | null = null;
+  /** The safeguard's latest measurement (null before one: the prior applies). */
+  safeguard: SafeguardDecision | null = null;
+  /** Model version and positives the safeguard last measured, so an unchanged state is not re-scored. */
+  private assessedKey = '';
   private eventsStored = 0;
   private updatesSent = 0;
   private updatesPending = 0;
@@ -79,6 +85,7 @@ export class Device {
   async resume(): Promise<void> {
     if (this.model) this.hooks.onModel?.(this.model, false);
     await this.loadPersonal();
+    await this.assess();
     if (this.cfg.hasServer && !this.optedOut) {
       await this.sync();
       this.scheduleFlush(0);
@@ -123,6 +130,7 @@ export class Device {
     try {
       const now = this.ports.clock.now();
       if (!this.model || now - this.lastSync > MODEL_RESYNC_MS) await this.sync();
+      await this.assess();
       // Fresh round information before deciding to train (a 304 when nothing changed).
       if (this.model && shouldTrain(this.newPositives, this.model.manifest)) {
         if (this.ports.clock.now() - this.lastSync > ROUND_RECHECK_MS) await this.sync();
@@ -188,6 +196,30 @@ export class Device {
     this.ledger = await store.ledger();
     this.updatesPending = (await store.outbox()).length;
     return { trained: true, queued: true, decision };
+  }
+
+  /**
+   * The safeguard: measures the global model against on-device personalization on this shopper's own
+   * positives (the federated evaluation's scoring) and sets the weight rank() gives the global model.
+   * Each positive is scored with the history before it; the device's own past contributions reached the
+   * global model only clipped and noised among others', so these events are nearly held out.
+   */
+  async assess(): Promise<void> {
+    const model = this.model;
+    if (!model || this.optedOut) return;
+    const key = `${model.manifest.modelId}:${model.manifest.version}:${this.personal.positives}`;
+    if (key === this.assessedKey) return;
+    const gen = this.generation;
+    const examples = await scoreHeldOut(model, this.ports.learner, await this.ports.store.events(), 0);
+    if (gen !== this.generation || model !== this.model) return;
+    this.assessedKey = key;
+    this.safeguard = chooseGlobalWeight(examples);
+  }
+
+  /** Weight of the global model's score in rank(), in [0, 1]; null without a global model. */
+  globalWeight(): number | null {
+    if (!this.model) return null;
+    return this.safeguard?.weight ?? SAFEGUARD_PRIOR;
   }
 
   /** canContribute over this device's current state. */
@@ -307,6 +339,9 @@ export class Device {
     // Memory first, so nothing forgotten is used while storage is being cleared.
     this.personal = emptyPersonal(this.spec());
     this.hooks.onPersonal?.();
+    // Measured on the erased events: back to the prior.
+    this.safeguard = null;
+    this.assessedKey = '';
     this.ledger = [];
     this.eventsStored = 0;
     this.updatesSent = 0;
@@ -341,6 +376,8 @@ export class Device {
       storage: this.ports.store.kind,
       dp: this.cfg.dpOff ? 'off' : 'on',
       lastRefusal: this.lastRefusal,
+      personalized: this.personal.positives > 0,
+      globalWeight: this.globalWeight(),
       lastError: this.lastError ?? (this.ports.store.badRecords > 0 ? 'SDK_BAD_MESSAGE' : null),
     };
   }

@@ -11,6 +11,9 @@ import { parseEvalReport } from '../protocol-parse.ts';
 import type { EvalReport } from '../protocol.ts';
 import type { Learner } from './ports.ts';
 import type { EventRecord, EventType, ModelRecord } from './records.ts';
+import { splitScores } from './local-rank.ts';
+import { heldOutMetrics } from './safeguard.ts';
+import type { HeldOutExample } from './safeguard.ts';
 
 /** Held-out positives scored per report at most, and candidates per positive. */
 const EVAL_MAX_EXAMPLES = 20;
@@ -43,26 +46,28 @@ export function itemPool(spec: ModelSpec, events: EventRecord[]): Map<string, En
 }
 
 /**
- * Federated evaluation before training: each positive after `since` (not yet seen by any training) is
- * ranked by the model among the items this shopper was shown, given the history before it. Only the sums
- * (hits@10, NDCG@10, count) leave the device.
+ * The held-out positives after `since` (the latest EVAL_MAX_EXAMPLES of them, none yet seen by this
+ * device's training): each scored by the model among the items this shopper was shown, given the history
+ * before it, with the global model's score and the personal bonus kept apart. The federated evaluation
+ * and the safeguard (safeguard.ts) both rank these.
  */
-export async function evaluate(
+export async function scoreHeldOut(
   model: ModelRecord,
   learner: Learner,
   events: EventRecord[],
   since: number,
-): Promise<EvalReport | null> {
+): Promise<HeldOutExample[]> {
   const spec = model.manifest.spec;
   const pool = itemPool(spec, events);
+  const sorted = [...events].sort((a, b) => (a.seq ?? 0) - (b.seq ?? 0));
+  const positives = sorted.filter((e) => e.type !== 'impression' && (e.seq ?? 0) > since);
+  const window = new Set(positives.slice(-EVAL_MAX_EXAMPLES));
   let personal = emptyPersonal(spec);
-  let examples = 0;
-  let hits = 0;
-  let ndcg = 0;
-  for (const e of [...events].sort((a, b) => (a.seq ?? 0) - (b.seq ?? 0))) {
+  const out: HeldOutExample[] = [];
+  for (const e of sorted) {
     if (e.type === 'impression') continue;
     const it = toInteraction(spec, e);
-    if ((e.seq ?? 0) > since && examples < EVAL_MAX_EXAMPLES) {
+    if (window.has(e)) {
       const key = itemKey(e.item);
       const others = [...pool.entries()]
         .filter(([k, enc]) => k !== key && !personal.history.some((h) => sameItem(h, enc)))
@@ -72,18 +77,28 @@ export async function evaluate(
         const ctx = it.query
           ? { history: personal.history, query: it.query, personal }
           : { history: personal.history, personal };
-        const scores = await learner.score(model, ctx, [it.item, ...others]);
-        let rank = 0;
-        for (let j = 1; j < scores.length; j++) if (scores[j]! > scores[0]!) rank++;
-        examples++;
-        if (rank < 10) {
-          hits++;
-          ndcg += 1 / Math.log2(rank + 2);
-        }
+        const candidates = [it.item, ...others];
+        // The learner's scores include the bonus (as rank() does): the model's own part is the rest.
+        out.push(splitScores(spec, await learner.score(model, ctx, candidates), candidates, personal));
       }
     }
     personal = updatePersonal(spec, personal, it);
   }
-  if (examples === 0) return null;
-  return parseEvalReport({ modelVersion: model.manifest.version, examples, hitsAt10: hits, ndcgAt10: ndcg });
+  return out;
+}
+
+/**
+ * Federated evaluation before training: the global model (with the personal bonus, as the server's model
+ * is used at weight 1) on the held-out positives after `since`. Only the sums (hits@10, NDCG@10, count)
+ * leave the device.
+ */
+export async function evaluate(
+  model: ModelRecord,
+  learner: Learner,
+  events: EventRecord[],
+  since: number,
+): Promise<EvalReport | null> {
+  const m = heldOutMetrics(await scoreHeldOut(model, learner, events, since), 1);
+  if (m.examples === 0) return null;
+  return parseEvalReport({ modelVersion: model.manifest.version, ...m });
 }
