@@ -64,7 +64,7 @@
       num(s.epsilonSpent) +
       ' of ' +
       num(s.epsilonBudget) +
-      ' spent: a bound on what the shared model can reveal about you'
+      " spent: a bound on what the aggregation server can learn about you from your uploads (this device's own ledger, with the noise the device adds; docs/privacy.md)"
     );
   }
 
