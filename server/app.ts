@@ -15,7 +15,7 @@ import { modelFromConfig, type ModelSource } from './model-source.ts';
 import { registerAdminRoutes } from './routes-admin.ts';
 import { registerDashboard } from './routes-dashboard.ts';
 import { registerPublicRoutes } from './routes-public.ts';
-import { SqliteStore } from './store/sqlite.ts';
+import { openStore } from './store/open.ts';
 import type { Store } from './store/types.ts';
 
 /** Replaceable collaborators (tests inject a store, a clock, a quiet logger). */
@@ -45,7 +45,7 @@ const UPLOAD_ROUTES = new Set(['/v1/updates']);
 export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): Promise<FedrankServer> {
   const token = resolveOperatorToken(config);
   const model = deps.model ?? modelFromConfig(config);
-  const store = deps.store ?? new SqliteStore({ path: config.db, durability: config.durability });
+  const store = deps.store ?? (await openStore(config));
   const metrics = new Metrics();
   const started = Date.now();
   const app = Fastify({

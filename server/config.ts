@@ -14,6 +14,8 @@ export interface ServerConfig {
   port: number;
   /** SQLite database file (created when missing); ':memory:' for tests. */
   db: string;
+  /** PostgreSQL URL (postgres://USER@HOST:PORT/DB) for several server processes; absent = SQLite at `db`. */
+  store?: string;
   /** Token for /v1/admin/*; filled from FEDRANK_OPERATOR_TOKEN or operatorTokenFile by resolveOperatorToken. */
   operatorToken?: string;
   operatorTokenFile?: string;
@@ -146,11 +148,14 @@ export function validateConfig(x: unknown): ServerConfig {
   const top = [
     ...['host', 'port', 'db', 'operatorToken', 'operatorTokenFile', 'allowedOrigins', 'model', 'training'],
     ...['rounds', 'optimizer', 'privacy', 'limits', 'durability', 'logLevel', '$schema', 'comment'],
+    'store',
   ];
   checkKeys(x, top, '');
   const host = str(x, 'host', '');
   const port = num(x, 'port', '', 0, 65535, true);
   const db = str(x, 'db', '');
+  if (x.store !== undefined && !/^postgres(ql)?:\/\/\S+$/.test(String(x.store)))
+    bad('store', 'must be a postgres://USER@HOST:PORT/DB URL (leave it out for SQLite at db)');
   if (x.operatorToken !== undefined) str(x, 'operatorToken', '');
   if (x.operatorTokenFile !== undefined) str(x, 'operatorTokenFile', '');
   const origins = x.allowedOrigins;
