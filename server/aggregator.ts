@@ -105,7 +105,12 @@ export class Aggregator {
       const params = model.init();
       const adam = wantsAdam ? newAdamState(model.paramCount) : null;
       const first: RoundRecord = newRound(1, 0, new Date(now()).toISOString());
-      await store.initialize({ modelId: model.modelId, version: 0, params, adam }, first, model.paramCount);
+      try {
+        await store.initialize({ modelId: model.modelId, version: 0, params, adam }, first, model.paramCount);
+      } catch (err) {
+        // Shared store: another process initialized it at the same moment; resume from its state.
+        if (!store.shared) throw err;
+      }
       state = await store.load();
       if (!state) throw new FedrankError('STORE_CORRUPT', 'store did not keep the initial model');
       log.info({ modelId: model.modelId, params: model.paramCount }, 'initialized a fresh store');

@@ -5,6 +5,7 @@
 import { encodeTensor } from '../shared/codec/tensor-codec.ts';
 import type { ModelManifest, RoundInfo } from '../shared/protocol.ts';
 import { PROTOCOL_VERSION } from '../shared/protocol.ts';
+import { weightsPath } from '../shared/codec/weights.ts';
 import type { ServerConfig } from './config.ts';
 import type { ModelSource } from './model-source.ts';
 import type { RoundAccumulator, RoundRecord } from './store/types.ts';
@@ -50,6 +51,7 @@ export function manifestOf(
       deviceEpsilonBudget: c.privacy.deviceEpsilonBudget,
     },
     maxStaleness: c.rounds.maxStaleness,
+    weightsUrl: weightsPath(model.modelId, version),
   };
 }
 

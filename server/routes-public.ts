@@ -9,6 +9,7 @@ import type { Aggregator } from './aggregator.ts';
 import type { ServerConfig } from './config.ts';
 import type { Metrics } from './metrics.ts';
 import type { Store } from './store/types.ts';
+import { pickCoding, WeightsFiles } from './weights-files.ts';
 
 /** Client ids and idempotency keys: 16-64 characters of [A-Za-z0-9_-]. */
 export const ID_PATTERN = /^[A-Za-z0-9_-]{16,64}$/;
@@ -50,6 +51,7 @@ export function registerPublicRoutes(app: FastifyInstance, ctx: Ctx): void {
   );
 
   app.get('/v1/model', async (req, reply) => {
+    await aggregator.refresh();
     const body = JSON.stringify(aggregator.manifest());
     const etag = `"m-${createHash('sha1').update(body).digest('hex').slice(0, 20)}"`;
     if (notModified(req, reply, etag)) return reply;
@@ -57,6 +59,7 @@ export function registerPublicRoutes(app: FastifyInstance, ctx: Ctx): void {
   });
 
   app.get('/v1/model/weights', async (req, reply) => {
+    await aggregator.refresh();
     const w = aggregator.weights();
     const etag = `"w-${aggregator.model.modelId}-${w.version}"`;
     if (notModified(req, reply, etag)) return reply;
@@ -64,6 +67,37 @@ export function registerPublicRoutes(app: FastifyInstance, ctx: Ctx): void {
       .type(TENSOR_CONTENT_TYPE)
       .send(Buffer.from(w.bytes.buffer, w.bytes.byteOffset, w.bytes.byteLength));
   });
+
+  // Immutable, compact weights of one version: a CDN caches them for a year and revalidates never.
+  const files = new WeightsFiles(aggregator.model.modelId);
+  app.get<{ Params: { modelId: string; version: string } }>(
+    '/v1/model/:modelId/:version/weights',
+    async (req, reply) => {
+      const { modelId, version } = req.params;
+      if (modelId === aggregator.model.modelId && version !== String(aggregator.version))
+        await aggregator.refresh();
+      if (modelId !== aggregator.model.modelId || version !== String(aggregator.version)) {
+        void reply.header('cache-control', 'no-store');
+        throw new FedrankError(
+          'NOT_FOUND',
+          `model ${modelId} version ${version} is not served (current: ${aggregator.version}); see /v1/model`,
+        );
+      }
+      const f = await files.get(aggregator.version, aggregator.params);
+      const coding = pickCoding(header(req, 'accept-encoding'));
+      const etag = coding === 'identity' ? f.etag : f.etag.replace(/"$/, coding === 'br' ? '-br"' : '-gz"');
+      void reply
+        .header('cache-control', 'public, max-age=31536000, immutable')
+        .header('vary', 'Accept-Encoding')
+        .header('etag', etag);
+      const inm = header(req, 'if-none-match');
+      if (inm && inm.split(',').some((t) => t.trim() === etag || t.trim() === '*'))
+        return reply.code(304).send();
+      if (coding !== 'identity') void reply.header('content-encoding', coding);
+      const body = coding === 'br' ? f.br : coding === 'gzip' ? f.gzip : f.identity;
+      return reply.type(TENSOR_CONTENT_TYPE).send(body);
+    },
+  );
 
   // Per-client limits run on request arrival, before the body is read.
   const perClient = ctx.perClient ? [ctx.perClient] : [];
@@ -134,7 +168,7 @@ export function registerPublicRoutes(app: FastifyInstance, ctx: Ctx): void {
     const text = metrics.render({
       modelVersion: aggregator.version,
       epsilon: aggregator.ledger.epsilon,
-      roundAccepted: aggregator.open?.acc.count ?? 0,
+      roundAccepted: aggregator.roundAccepted,
       epsilonBudget: config.privacy.epsilonBudget,
     });
     return reply.type('text/plain; version=0.0.4; charset=utf-8').send(text);
