@@ -316,6 +316,9 @@ export class Aggregator {
   private async writer(): Promise<void> {
     while (this.queue.length > 0 || this.closeRequested || this.syncRequested) {
       if (this.syncRequested) await this.resync();
+      // A deadline check on a shared store needs the count over all processes, not this one's last view.
+      if (this.closeRequested && this.store.shared && this.queue.length === 0)
+        await this.syncHead().catch((err) => this.log.warn({ err }, 'reading the round head failed'));
       this.closeRequested = false;
       if (this.queue.length > 0) await this.processBatch(this.queue.splice(0, MAX_BATCH));
       if (this.shouldClose() && !(await this.closeRound())) {
@@ -474,11 +477,13 @@ export class Aggregator {
       this.log.error({ err, round: open.round.id }, 'closing the round failed; it stays open');
       return false;
     }
-    const { closed, next, refusal } = plan!;
-    this.params = plan!.model.params;
-    this.adam = plan!.model.adam;
+    const done = plan as ClosePlan | null;
+    if (!done) throw new FedrankError('STORE_CORRUPT', 'the store closed the round without a plan');
+    const { closed, next, refusal } = done;
+    this.params = done.model.params;
+    this.adam = done.model.adam;
     this.version += 1;
-    this.ledger.record(plan!.q, plan!.sigma);
+    this.ledger.record(done.q, done.sigma);
     this.waitingNote = null;
     this.refusal = refusal;
     if (next) {
@@ -495,7 +500,7 @@ export class Aggregator {
         round: closed.id,
         participants: closed.participants,
         version: this.version,
-        sigma: plan!.sigma,
+        sigma: done.sigma,
         epsilon: this.ledger.epsilon,
       },
       'round closed',

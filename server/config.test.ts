@@ -76,6 +76,15 @@ describe('configuration', () => {
     }
   });
 
+  it('store: a postgres:// URL, or absent for SQLite at db', () => {
+    expect(makeConfig().store).toBeUndefined();
+    expect(makeConfig({ store: 'postgres://u@db.internal:5432/fedrank' }).store).toBe(
+      'postgres://u@db.internal:5432/fedrank',
+    );
+    expect(() => makeConfig({ store: 'mysql://u@h/db' })).toThrow(/store: must be a postgres:\/\//);
+    expect(() => makeConfig({ store: 5 })).toThrow(/store/);
+  });
+
   it('reads a config file; a missing file or bad JSON is CONFIG_INVALID', () => {
     const good = join(dir, 'good.json');
     writeFileSync(good, JSON.stringify({ port: 1234 }));
