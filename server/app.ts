@@ -18,7 +18,7 @@ import { registerDashboard } from './routes-dashboard.ts';
 import { registerPublicRoutes } from './routes-public.ts';
 import { roundSignal } from './round-signal.ts';
 import { registerTokenRoutes, type TokenService } from './routes-tokens.ts';
-import { SqliteStore } from './store/sqlite.ts';
+import { openStore } from './store/open.ts';
 import { InFlightBytes } from './upload-limits.ts';
 import type { Store } from './store/types.ts';
 import type { TokenStore } from './tokens/store.ts';
@@ -57,7 +57,7 @@ const UPLOAD_ROUTES = new Set<string>([ROUTES.updates]);
 export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): Promise<FedrankServer> {
   const operatorToken = operatorTokenSource(config);
   const model = deps.model ?? modelFromConfig(config);
-  const store = deps.store ?? new SqliteStore({ path: config.db, durability: config.durability });
+  const store = deps.store ?? (await openStore(config));
   const metrics = new Metrics();
   const started = Date.now();
   const app = Fastify({
