@@ -50,6 +50,23 @@ CREATE TABLE evals (
   hits DOUBLE PRECISION NOT NULL, ndcg DOUBLE PRECISION NOT NULL);
 `,
   },
+  {
+    version: 2,
+    name: 'contribution tokens (server/tokens/postgres.ts)',
+    // Times are epoch milliseconds (BIGINT); nothing here names a shopper (see server/tokens/store.ts).
+    sql: `
+CREATE TABLE token_meta (key TEXT PRIMARY KEY, value BYTEA NOT NULL);
+CREATE TABLE token_keys (
+  key_id TEXT PRIMARY KEY, public_key BYTEA NOT NULL, private_key BYTEA NOT NULL,
+  not_before BIGINT NOT NULL UNIQUE, issue_until BIGINT NOT NULL, redeem_until BIGINT NOT NULL);
+CREATE TABLE token_spent (
+  key_id TEXT NOT NULL, nonce TEXT NOT NULL, binding TEXT, keep_until BIGINT NOT NULL,
+  PRIMARY KEY (key_id, nonce));
+CREATE TABLE token_quota (
+  bucket TEXT NOT NULL, day INTEGER NOT NULL, count INTEGER NOT NULL, PRIMARY KEY (bucket, day));
+CREATE TABLE token_challenges (id TEXT PRIMARY KEY, keep_until BIGINT NOT NULL);
+`,
+  },
 ];
 
 /** Applies the missing migrations; returns the versions it applied. Safe to call from many processes at once. */
