@@ -114,12 +114,17 @@ describe.skipIf(!pg.run)('PostgresStore (shared by several processes)', () => {
           adam: null,
         },
         next: newRound(2, 1, T0),
-        keepFromVersion: 0,
+        keepFromVersion: 1,
       };
     };
     const won = await Promise.all([a.closeMerged(1, plan), b.closeMerged(1, plan)]);
     expect(won.filter(Boolean)).toHaveLength(1);
     expect(merged).toEqual([2, 6]);
+    // Once the close has committed, neither process's partial sum of the round is kept (then VACUUMed), and
+    // the dedupe records below keepFromVersion went in the close's own transaction.
+    expect((await a.partial(1, N)).count).toBe(0);
+    expect((await b.partial(1, N)).count).toBe(0);
+    expect((await a.findUpdates(['a1', 'b1'])).size).toBe(0);
     await expect(a.commitPartial(1, [update('a2', 'c3')], partial(2, 3), 100)).rejects.toThrow(StoreConflict);
     expect(await b.head()).toEqual({ version: 1, round: { id: 2, accepted: 0 } });
     const s = await b.load();
