@@ -2,8 +2,9 @@
  * `npm run bench:server`: update ingestion throughput of the real server over loopback HTTP (validation,
  * decode, accumulate, durable SQLite commit, acknowledgement), for a ~100k and a ~400k parameter model with
  * int8 payloads at 1 and 64 concurrent uploaders, beside a bare float32 add loop over the same payloads
- * measured in the same run; and peak RSS after 1,000 and after 20,000 updates. Writes
- * bench/results/server.json.
+ * measured in the same run; and peak RSS after 1,000 and after 20,000 updates. Then ingest through `fedrank
+ * serve` processes on SQLite (1) and PostgreSQL (1 and 2), and the bytes of one model download
+ * (server-stores.ts). Writes bench/results/server.json (`--stores-only`: server-stores.json, those alone).
  *
  * The server runs on the main thread; the uploaders run in a worker thread (fetch/undici), so HTTP
  * client work does not share the server's event loop. Rounds close every 1,000 updates (included).
@@ -12,99 +13,14 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
-import { decodeTensor, encodeTensor } from '../shared/codec/tensor-codec.ts';
-import { gaussianNoise } from '../shared/dp/noise.ts';
-import { accumulate, newAccumulator } from '../shared/fl/aggregate.ts';
 import { startServer } from '../server/app.ts';
 import { makeConfig } from '../server/config.ts';
 import { specWithParams } from '../server/testing.ts';
 
-const PAYLOADS = 16;
+import { bareAdd, cpuSince, payloadsFor, round, UPLOADER, type Run } from './ingest-kit.ts';
+import { benchStores, downloadBytes } from './server-stores.ts';
+
 const ROUND_SIZE = 1000;
-
-/**
- * Uploader child process: sends `count` updates with `concurrency` parallel requests, cycling the payloads
- * (read from a file). A separate process, so the server process's CPU time counts the server alone.
- */
-const UPLOADER = `
-const { readFileSync } = require('node:fs');
-const { randomBytes } = require('node:crypto');
-const raw = readFileSync(process.env.FEDRANK_BENCH_PAYLOADS);
-const bodies = [];
-for (let off = 0; off < raw.length; ) { const len = raw.readUInt32LE(off); bodies.push(raw.subarray(off + 4, off + 4 + len)); off += 4 + len; }
-const id = () => randomBytes(18).toString('base64url');
-process.on('message', async ({ url, count, concurrency }) => {
-  let next = 0, failures = 0, firstError = null;
-  const t0 = performance.now();
-  async function one() {
-    while (next < count) {
-      const i = next++;
-      const res = await fetch(url, {
-        method: 'POST',
-        body: bodies[i % bodies.length],
-        headers: { 'content-type': 'application/vnd.fedrank.tensor', 'x-fedrank-client': id(), 'idempotency-key': id() },
-      });
-      const text = await res.text();
-      if (res.status !== 201) { failures++; firstError ??= res.status + ' ' + text; }
-    }
-  }
-  await Promise.all(Array.from({ length: concurrency }, one));
-  process.send({ seconds: (performance.now() - t0) / 1000, failures, firstError });
-});
-process.send('ready');
-`;
-
-/** CPU seconds (user + system) this process used since `from`. */
-function cpuSince(from: NodeJS.CpuUsage): number {
-  const d = process.cpuUsage(from);
-  return (d.user + d.system) / 1e6;
-}
-
-interface Run {
-  params: number;
-  encoding: 'i8';
-  concurrency: number;
-  updates: number;
-  seconds: number;
-  updatesPerSecond: number;
-  bareAddUpdatesPerSecond: number;
-  bareAddBeforeAfter: [number, number];
-  /** Server process CPU seconds per update, and the bare loop's CPU seconds per update. */
-  serverCpuMsPerUpdate: number;
-  bareAddCpuMsPerUpdate: number;
-  /** Ratio of CPU-time-normalized rates (robust to other jobs on the machine). */
-  cpuRatioToBareAdd: number;
-  ratioToBareAdd: number;
-  payloadBytes: number;
-}
-
-function payloadsFor(modelId: string, n: number, std: number): Uint8Array[] {
-  const out: Uint8Array[] = [];
-  for (let k = 0; k < PAYLOADS; k++) {
-    // A clipped delta (norm 1) plus the per-client Gaussian noise: what an honest client sends.
-    const v = gaussianNoise(n, std);
-    v[k % n]! += 1;
-    out.push(encodeTensor({ kind: 'delta', modelId, baseVersion: 0, round: 1, encoding: 'i8' }, v));
-  }
-  return out;
-}
-
-/**
- * Bare loop: the shared accumulate() over the same payloads decoded to float32 (decode not timed).
- * Returns wall-clock updates/s and CPU ms per update.
- */
-function bareAdd(payloads: Uint8Array[], n: number, minSeconds = 1.5): { rate: number; cpuMs: number } {
-  const decoded = payloads.map((p) => decodeTensor(p, { maxCount: n }).values);
-  const acc = newAccumulator(n);
-  for (let i = 0; i < 50; i++) accumulate(acc, decoded[i % decoded.length]!);
-  let count = 0;
-  const cpu0 = process.cpuUsage();
-  const t0 = performance.now();
-  while (performance.now() - t0 < minSeconds * 1000) {
-    for (let i = 0; i < 50; i++) accumulate(acc, decoded[count++ % decoded.length]!);
-  }
-  return { rate: count / ((performance.now() - t0) / 1000), cpuMs: (cpuSince(cpu0) * 1000) / count };
-}
 
 async function benchModel(
   target: number,
@@ -158,7 +74,7 @@ async function benchModel(
   const upload = (count: number, concurrency: number) =>
     new Promise<{ seconds: number; failures: number; firstError: string | null }>((resolve) => {
       child.once('message', (m) => resolve(m as never));
-      child.send({ url: `${server.url}/v1/updates`, count, concurrency });
+      child.send({ urls: [`${server.url}/v1/updates`], count, concurrency });
     });
   const runs: Run[] = [];
   try {
@@ -208,52 +124,66 @@ async function benchModel(
   return runs;
 }
 
-function round(x: number, d: number): number {
-  return Number(x.toFixed(d));
-}
-
 const quick = process.argv.includes('--quick');
 const scale = quick ? 0.1 : 1;
 const plan = (one: number, many: number) => [
   { concurrency: 1, updates: Math.max(100, Math.round(one * scale)) },
   { concurrency: 64, updates: Math.max(200, Math.round(many * scale)) },
 ];
-const rss = { at1000: 0, atEnd: 0, updates: quick ? 3000 : 20_000 };
-// The RSS run goes first in a fresh process so earlier runs do not set the peak.
-const runs400 = await benchModel(400_000, plan(600, 2000), rss);
-const runs100 = await benchModel(100_000, plan(1000, 4000));
-const runs = [...runs100, ...runs400];
-const goal = runs400.find((r) => r.concurrency === 64)!;
-const result = {
-  benchmark: 'server ingest',
-  date: new Date().toISOString(),
-  machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', node: process.version },
-  notes: [
-    'updatesPerSecond: POST /v1/updates over loopback (fetch from a separate uploader process), each acknowledged only after its SQLite commit (WAL, synchronous=FULL); concurrent uploads share group commits.',
-    'cpuRatioToBareAdd: the same comparison in CPU time (server process CPU per update vs bare-loop CPU per update), which other jobs on the machine do not distort; it excludes time spent waiting for fsync.',
-    'bareAddUpdatesPerSecond: shared accumulate() of the same payloads, pre-decoded to float32, into a float64 sum; mean of 1.5 s measured just before and just after each run (bareAddBeforeAfter).',
-    'This 2-core machine was shared with other heavy jobs during the run (load average ~10-16), so absolute rates are low and the bare loop itself varied by 2x between measurements.',
-    `Rounds close every ${ROUND_SIZE} updates (FedAvg step and model write included).`,
-    'peakRss: process.resourceUsage().maxRSS of the whole process (the server; uploads come from a child process) after 1,000 and after 20,000 updates of the ~400k-parameter model at 64 concurrent uploaders.',
-  ],
-  runs,
-  goal: {
-    description: 'ingest >= 25% of the bare add loop at ~400k parameters, int8, 64 concurrent uploaders',
-    ratio: goal.ratioToBareAdd,
-    cpuRatio: goal.cpuRatioToBareAdd,
-    met: goal.ratioToBareAdd >= 0.25,
+const storesOnly = process.argv.includes('--stores-only');
+let result: object = { benchmark: 'server ingest by store', date: new Date().toISOString() };
+if (!storesOnly) {
+  const rss = { at1000: 0, atEnd: 0, updates: quick ? 3000 : 20_000 };
+  // The RSS run goes first in a fresh process so earlier runs do not set the peak.
+  const runs400 = await benchModel(400_000, plan(600, 2000), rss);
+  const runs100 = await benchModel(100_000, plan(1000, 4000));
+  const runs = [...runs100, ...runs400];
+  const goal = runs400.find((r) => r.concurrency === 64)!;
+  result = {
+    benchmark: 'server ingest',
+    date: new Date().toISOString(),
+    machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', node: process.version },
+    notes: [
+      'updatesPerSecond: POST /v1/updates over loopback (fetch from a separate uploader process), each acknowledged only after its SQLite commit (WAL, synchronous=FULL); concurrent uploads share group commits.',
+      'cpuRatioToBareAdd: the same comparison in CPU time (server process CPU per update vs bare-loop CPU per update), which other jobs on the machine do not distort; it excludes time spent waiting for fsync.',
+      'bareAddUpdatesPerSecond: shared accumulate() of the same payloads, pre-decoded to float32, into a float64 sum; mean of 1.5 s measured just before and just after each run (bareAddBeforeAfter).',
+      'This 2-core machine was shared with other heavy jobs during the run (load average ~10-16), so absolute rates are low and the bare loop itself varied by 2x between measurements.',
+      `Rounds close every ${ROUND_SIZE} updates (FedAvg step and model write included).`,
+      'peakRss: process.resourceUsage().maxRSS of the whole process (the server; uploads come from a child process) after 1,000 and after 20,000 updates of the ~400k-parameter model at 64 concurrent uploaders.',
+    ],
+    runs,
+    goal: {
+      description: 'ingest >= 25% of the bare add loop at ~400k parameters, int8, 64 concurrent uploaders',
+      ratio: goal.ratioToBareAdd,
+      cpuRatio: goal.cpuRatioToBareAdd,
+      met: goal.ratioToBareAdd >= 0.25,
+    },
+    peakRss: {
+      updates: [1000, rss.updates],
+      bytes: [rss.at1000, rss.atEnd],
+      growth: round(rss.atEnd / rss.at1000 - 1, 4),
+      flatWithin10Percent: rss.atEnd <= rss.at1000 * 1.1,
+    },
+  };
+}
+// After the in-process runs, so their peak RSS is not raised by this part's payloads.
+const stores = await benchStores(quick ? 400 : 2000, ROUND_SIZE);
+const downloads = [downloadBytes(null), downloadBytes(400_000)];
+const storesPart = {
+  stores,
+  storesGoal: {
+    description:
+      'ingest >= 25% of the bare add loop at ~400k parameters, int8, 64 uploaders: SQLite x1, PostgreSQL x1 and x2',
+    ratios: Object.fromEntries(stores.map((r) => [`${r.store}x${r.processes}`, r.ratioToBareAdd])),
+    met: stores.every((r) => r.ratioToBareAdd >= 0.25),
   },
-  peakRss: {
-    updates: [1000, rss.updates],
-    bytes: [rss.at1000, rss.atEnd],
-    growth: round(rss.atEnd / rss.at1000 - 1, 4),
-    flatWithin10Percent: rss.atEnd <= rss.at1000 * 1.1,
-  },
+  downloads,
 };
+result = { ...result, ...storesPart };
 const outDir = new URL('./results/', import.meta.url).pathname;
 mkdirSync(outDir, { recursive: true });
 writeFileSync(
-  join(outDir, quick ? 'server-quick.json' : 'server.json'),
+  join(outDir, `${storesOnly ? 'server-stores' : 'server'}${quick ? '-quick' : ''}.json`),
   JSON.stringify(result, null, 2) + '\n',
 );
-console.log(JSON.stringify({ goal: result.goal, peakRss: result.peakRss }, null, 2));
+console.log(JSON.stringify(result, null, 2));

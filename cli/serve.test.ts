@@ -4,6 +4,7 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { freePort, pgAvailability, startPgCluster } from '../server/store/pg-cluster.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const BIN = join(ROOT, 'bin/fedrank.mjs');
@@ -130,6 +131,42 @@ describe('fedrank CLI failures: one line `fedrank: CODE: detail`, exit 2, naming
       /CONFIG_INVALID: 2 problems: port: .*; training\.batchSize: /,
     );
   });
+
+  it('a PostgreSQL store nobody serves: the address without its password', async () => {
+    const port = await freePort();
+    const r = fedrank(
+      'serve',
+      '--port',
+      '0',
+      '--store',
+      `postgres://fedrank:s3cret@127.0.0.1:${port}/fedrank`,
+    );
+    oneLine(
+      r,
+      new RegExp(
+        `^fedrank: STORE_UNAVAILABLE: postgres://fedrank@127\\.0\\.0\\.1:${port}/fedrank: nothing accepts connections.*\\(ECONNREFUSED\\)`,
+      ),
+    );
+    expect(r.stderr).not.toContain('s3cret');
+  });
+
+  it.skipIf(!pgAvailability().run)(
+    'a PostgreSQL database that does not exist',
+    async () => {
+      const cluster = await startPgCluster({ fsync: false });
+      try {
+        const url = new URL(await cluster.database('exists'));
+        url.pathname = '/missing';
+        oneLine(
+          fedrank('serve', '--port', '0', '--store', url.href),
+          /^fedrank: STORE_UNAVAILABLE: postgres:\/\/.*\/missing: no such database .*\(3D000\)/,
+        );
+      } finally {
+        await cluster.stop();
+      }
+    },
+    60_000,
+  );
 
   it('a port in use', async () => {
     const blocker: Server = createServer();

@@ -1,14 +1,18 @@
-/** `fedrank serve [--config FILE] [--port N] [--host H] [--db FILE] [--log-level L]`: runs the aggregation server. */
+/** `fedrank serve [--config FILE] [--port N] [--host H] [--db FILE] [--store URL] [--log-level L]`: runs the aggregation server. */
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { intOption, parseArgs, runCli } from '../node/args.ts';
+import { storeAddress } from '../server/store/open.ts';
 import { startFailure } from './start-failure.ts';
 import { startServer } from '../server/app.ts';
 import { makeConfig, readConfigFile, type ServerConfig } from '../server/config.ts';
 import { ensureTokenFile, tokenPathFor } from '../server/operator-token.ts';
 import { FedrankError } from '../shared/errors.ts';
 
-const HELP = `usage: fedrank serve [--config FILE.json] [--port N] [--host ADDR] [--db FILE] [--log-level LEVEL]
+const HELP = `usage: fedrank serve [--config FILE.json] [--port N] [--host ADDR] [--db FILE] [--store URL] [--log-level LEVEL]
+
+--store postgres://USER@HOST:PORT/DB (or FEDRANK_STORE) keeps all state in PostgreSQL, so several serve
+processes behind one load balancer share the rounds; without it the state is in the SQLite file --db.
 
 Runs the aggregation server. Flags override the config file; the file overrides defaults.
 Operator token (dashboard and /v1/admin): FEDRANK_OPERATOR_TOKEN, else the config's operatorToken or
@@ -48,7 +52,7 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   return runCli(async () => {
-    const args = parseArgs(argv, ['config', 'port', 'host', 'db', 'log-level']);
+    const args = parseArgs(argv, ['config', 'port', 'host', 'db', 'store', 'log-level']);
     if (args.positionals.length > 0)
       throw new FedrankError('CLI_BAD_ARGUMENT', `unexpected argument '${args.positionals[0]}'`);
     const file = args.options.get('config');
@@ -56,6 +60,8 @@ export async function run(argv: string[]): Promise<number> {
     if (args.options.has('port')) flags.port = intOption(args, 'port', 0, 65535);
     if (args.options.has('host')) flags.host = args.options.get('host');
     if (args.options.has('db')) flags.db = args.options.get('db');
+    const store = args.options.get('store') ?? process.env.FEDRANK_STORE;
+    if (store) flags.store = store;
     if (args.options.has('log-level')) flags.logLevel = args.options.get('log-level');
     const base = makeConfig(file ? readConfigFile(file) : undefined, flags);
     if (base.db !== ':memory:') mkdirSync(dirname(resolve(base.db)), { recursive: true, mode: 0o700 });
@@ -64,7 +70,8 @@ export async function run(argv: string[]): Promise<number> {
       throw startFailure(err, config);
     });
     const say = (line: string): void => void process.stdout.write(line + '\n');
-    say(`fedrank serve: listening on ${server.url} (database ${resolve(config.db)})`);
+    const database = config.store ? storeAddress(config.store) : resolve(config.db);
+    say(`fedrank serve: listening on ${server.url} (database ${database})`);
     say(`dashboard: ${server.url}/dashboard/`);
     say(where);
     server.app.log.info(

@@ -1,5 +1,6 @@
 /** Turns what can go wrong while a server starts into one catalogued error naming the file or address. */
 import { FedrankError, isFedrankError } from '../shared/errors.ts';
+import { storeAddress } from '../server/store/open.ts';
 
 /** The address a server was asked to listen on, as an operator would type it. */
 export function addressOf(host: string, port: number): string {
@@ -16,16 +17,21 @@ const LISTEN_REASONS: Record<string, string> = {
 
 /**
  * A start-up error as a FedrankError: listen errors -> LISTEN_FAILED with the address, SQLite errors ->
- * STORE_CORRUPT / STORE_UNAVAILABLE with the database file; catalogued errors keep their code.
+ * STORE_CORRUPT / STORE_UNAVAILABLE with the database file, or the PostgreSQL address (no password) when
+ * `store` is set; catalogued errors keep their code.
  */
-export function startFailure(err: unknown, where: { db: string; host: string; port: number }): FedrankError {
+export function startFailure(
+  err: unknown,
+  where: { db: string; host: string; port: number; store?: string },
+): FedrankError {
   const e = err as { code?: unknown; message?: unknown };
   const code = typeof e.code === 'string' ? e.code : '';
   const first = String(e.message ?? err).split('\n')[0]!;
   if (isFedrankError(err)) {
-    // Store errors name the file; others (CONFIG_INVALID, ...) already say what they are about.
+    // Store errors name the file or address; others (CONFIG_INVALID, ...) already say what they are about.
+    const place = where.store ? storeAddress(where.store) : where.db;
     return err.code === 'STORE_CORRUPT' || err.code === 'STORE_UNAVAILABLE'
-      ? new FedrankError(err.code, `${where.db}: ${err.detail ?? err.message}`)
+      ? new FedrankError(err.code, `${place}: ${err.detail ?? err.message}`)
       : err;
   }
   if (code in LISTEN_REASONS)

@@ -61,6 +61,8 @@ export interface AdmissionState {
   refusal: string | null;
   /** Current model version. */
   version: number;
+  /** Updates already accepted into the open round before this batch (over all processes). */
+  accepted: number;
   rounds: ServerConfig['rounds'];
   nowIso: string;
 }
@@ -109,7 +111,7 @@ export function admitBatch(
       );
       continue;
     }
-    if (acc.count >= rounds.maxClients) {
+    if (state.accepted + accepted.length >= rounds.maxClients) {
       deferred.push(sub); // the round is full: this one goes to the next round after the close
       continue;
     }

@@ -8,6 +8,11 @@
  * running sum, commits the batch, and closes rounds. So the sum is never mutated while a commit is in flight.
  * The acceptance rules live in admission.ts, the close arithmetic in round-close.ts, and what clients are
  * shown in manifest.ts.
+ *
+ * Several processes on one shared store (store.shared, PostgreSQL): `open.acc` is this process's partial
+ * sum and `sharedAccepted` the round's count over all processes. The writer reads the round head before
+ * each batch and reloads when another process closed the round; a commit that lost a race (StoreConflict)
+ * is re-admitted; a close merges every process's partial sum under the round's row lock.
  */
 import { createHash } from 'node:crypto';
 import { FedrankError } from '../shared/errors.ts';
@@ -19,8 +24,14 @@ import { emptyAccumulator } from './ingest.ts';
 import { encodeWeights, manifestOf, roundInfoOf } from './manifest.ts';
 import type { ModelSource } from './model-source.ts';
 import { plannedSigma, PrivacyLedger, refuseUnrunMechanisms } from './privacy.ts';
-import { newRound, planClose } from './round-close.ts';
-import type { RoundAccumulator, RoundRecord, Store, UpdateRecord } from './store/types.ts';
+import { newRound, planClose, type ClosePlan } from './round-close.ts';
+import {
+  StoreConflict,
+  type RoundAccumulator,
+  type RoundRecord,
+  type Store,
+  type UpdateRecord,
+} from './store/types.ts';
 import { uploadBounds, type UploadBounds } from './upload-shape.ts';
 
 /** Minimal structured logger (pino's shape). */
@@ -50,7 +61,11 @@ export class Aggregator {
   refusal: string | null = null;
   /** Set while the open round is past its deadline without minClients. */
   waitingNote: string | null = null;
-  readonly ledger: PrivacyLedger;
+  ledger: PrivacyLedger;
+  /** Shared store only: accepted updates of the open round over all processes. */
+  private sharedAccepted = 0;
+  private syncRequested = false;
+  private syncWaiters: (() => void)[] = [];
   private queue: Submission[] = [];
   private queuedBytes = 0;
   private writerRunning = false;
@@ -94,7 +109,12 @@ export class Aggregator {
       const params = model.init();
       const adam = wantsAdam ? newAdamState(model.paramCount) : null;
       const first: RoundRecord = newRound(1, 0, new Date(now()).toISOString());
-      await store.initialize({ modelId: model.modelId, version: 0, params, adam }, first, model.paramCount);
+      try {
+        await store.initialize({ modelId: model.modelId, version: 0, params, adam }, first, model.paramCount);
+      } catch (err) {
+        // Shared store: another process initialized it at the same moment; resume from its state.
+        if (!store.shared) throw err;
+      }
       state = await store.load();
       if (!state) throw new FedrankError('STORE_CORRUPT', 'store did not keep the initial model');
       log.info({ modelId: model.modelId, params: model.paramCount }, 'initialized a fresh store');
@@ -117,6 +137,13 @@ export class Aggregator {
       events,
     );
     agg.open = state.open;
+    const shared = store.shared;
+    if (shared && agg.open) {
+      agg.sharedAccepted = agg.open.acc.count;
+      agg.open = { round: agg.open.round, acc: await shared.partial(agg.open.round.id, model.paramCount) };
+    }
+    // Another process closed or opened a round: reload before the next request is admitted.
+    shared?.onChange(() => agg.requestSync());
     if (!agg.open) await agg.tryOpenRound();
     agg.armDeadline();
     // The configuration may have changed since the last run (e.g. a lower maxClients): check at once.
@@ -125,7 +152,7 @@ export class Aggregator {
       {
         version: agg.version,
         round: agg.open?.round.id ?? null,
-        accepted: agg.open?.acc.count ?? 0,
+        accepted: agg.roundAccepted,
         epsilon: agg.ledger.epsilon,
       },
       'aggregator resumed',
@@ -173,9 +200,44 @@ export class Aggregator {
     return blockSize > 0 ? this.bounds.normI8 : this.bounds.normF32;
   }
 
-  /** The open round as clients see it; with the exact count of accepted updates for the operator. */
+  /** Accepted updates of the open round (over all processes when the store is shared). */
+  get roundAccepted(): number {
+    if (!this.open) return 0;
+    return this.store.shared ? this.sharedAccepted : this.open.acc.count;
+  }
+
+  /**
+   * The open round as clients see it; with the exact count of accepted updates (over all processes) only
+   * for the operator.
+   */
   roundInfo(withCount = false): RoundInfo | null {
-    return this.open ? roundInfoOf(this.open, this.config.rounds, this.deadlineMs(), withCount) : null;
+    if (!this.open) return null;
+    const view = { round: this.open.round, acc: { ...this.open.acc, count: this.roundAccepted } };
+    return roundInfoOf(view, this.config.rounds, this.deadlineMs(), withCount);
+  }
+
+  /**
+   * Shared store: brings the model version and the round count up to date with the other processes before a
+   * manifest or weights request (one cheap query; a full reload only when another process closed a round).
+   */
+  async refresh(): Promise<void> {
+    const shared = this.store.shared;
+    if (!shared || this.closed) return;
+    const head = await shared.head();
+    if (head.version === this.version && head.round?.id === this.open?.round.id) {
+      if (head.round) this.sharedAccepted = Math.max(this.sharedAccepted, head.round.accepted);
+      return;
+    }
+    await new Promise<void>((resolve) => {
+      this.syncWaiters.push(resolve);
+      this.requestSync();
+    });
+  }
+
+  /** Asks the writer to reload the shared state (another process changed the round). */
+  private requestSync(): void {
+    this.syncRequested = true;
+    this.kick();
   }
 
   /** The model manifest clients fetch before training. */
@@ -220,7 +282,7 @@ export class Aggregator {
   private shouldClose(): boolean {
     if (!this.open) return false;
     const { minClients, maxClients } = this.config.rounds;
-    const n = this.open.acc.count;
+    const n = this.roundAccepted;
     if (n >= maxClients) return true;
     const at = this.deadlineMs();
     const past = at !== null && this.now() >= at;
@@ -242,13 +304,17 @@ export class Aggregator {
         .catch((err) => this.log.error({ err }, 'aggregation writer failed'))
         .finally(() => {
           this.writerRunning = false;
-          if (this.queue.length > 0 || this.closeRequested) this.kick();
+          if (this.queue.length > 0 || this.closeRequested || this.syncRequested) this.kick();
         });
     });
   }
 
   private async writer(): Promise<void> {
-    while (this.queue.length > 0 || this.closeRequested) {
+    while (this.queue.length > 0 || this.closeRequested || this.syncRequested) {
+      if (this.syncRequested) await this.resync();
+      // A deadline check on a shared store needs the count over all processes, not this one's last view.
+      if (this.closeRequested && this.store.shared && this.queue.length === 0)
+        await this.syncHead().catch((err) => this.log.warn({ err }, 'reading the round head failed'));
       this.closeRequested = false;
       if (this.queue.length > 0) await this.processBatch(this.queue.splice(0, MAX_BATCH));
       if (this.shouldClose() && !(await this.closeRound())) {
@@ -273,6 +339,7 @@ export class Aggregator {
     let existing: Map<string, UpdateRecord>;
     let seen: Set<string>;
     try {
+      if (this.store.shared) await this.syncHead();
       existing = await this.store.findUpdates(batch.map((s) => s.key));
       seen = this.open
         ? await this.store.clientsInRound(
@@ -289,18 +356,32 @@ export class Aggregator {
       open: this.open,
       refusal: this.refusal,
       version: this.version,
+      accepted: this.roundAccepted,
       rounds: this.config.rounds,
       nowIso: new Date(this.now()).toISOString(),
     });
     this.queue.unshift(...deferred);
     if (accepted.length === 0) return;
+    const roundId = this.open!.round.id;
+    const recs = accepted.map((a) => a.rec);
     try {
-      await this.store.commitUpdates(
-        this.open!.round.id,
-        accepted.map((a) => a.rec),
-        acc!,
-      );
+      if (this.store.shared)
+        this.sharedAccepted = await this.store.shared.commitPartial(
+          roundId,
+          recs,
+          acc!,
+          this.config.rounds.maxClients,
+        );
+      else await this.store.commitUpdates(roundId, recs, acc!);
     } catch (err) {
+      if (err instanceof StoreConflict) {
+        // Another process closed or filled the round, or took a key or client first: nothing was written.
+        // Restore the committed partial sum and admit the same uploads again against the new state.
+        this.log.info({ round: roundId, reason: err.message }, 'commit lost a race; re-admitting');
+        this.queue.unshift(...accepted.map((a) => a.sub), ...waitForBatch.map((w) => w.sub));
+        await this.resync();
+        return;
+      }
       this.log.error({ err }, 'commit of accepted updates failed; reloading the running sum');
       const all = [...accepted, ...waitForBatch].map((a) => a.sub);
       this.failAll(all, err);
@@ -319,42 +400,94 @@ export class Aggregator {
 
   /** Re-reads the open round from the store after a failed commit (the in-memory sum may be ahead). */
   private async reload(): Promise<void> {
+    if (this.store.shared) return this.resync();
     const state = await this.store.load();
     if (state) this.open = state.open;
+  }
+
+  /** Shared store: reads the round head; reloads everything when another process moved the round on. */
+  private async syncHead(): Promise<void> {
+    const head = await this.store.shared!.head();
+    if (head.version !== this.version || head.round?.id !== this.open?.round.id) await this.resync();
+    else if (head.round) this.sharedAccepted = head.round.accepted;
+  }
+
+  /**
+   * Shared store: reloads model, privacy ledger and open round as committed by all processes, with this
+   * process's own committed partial sum. Runs in the writer loop only.
+   */
+  private async resync(): Promise<void> {
+    this.syncRequested = false;
+    const shared = this.store.shared!;
+    const state = await this.store.load();
+    if (!state) throw new FedrankError('STORE_CORRUPT', 'the shared store lost its model');
+    if (state.model.version !== this.version) {
+      this.version = state.model.version;
+      this.params = state.model.params;
+      if (this.adam) this.adam = state.model.adam ?? this.adam;
+      this.ledger = new PrivacyLedger(this.config, state.closedPrivacy);
+      this.waitingNote = null;
+    }
+    const n = this.model.paramCount;
+    this.open = state.open
+      ? { round: state.open.round, acc: await shared.partial(state.open.round.id, n) }
+      : null;
+    this.sharedAccepted = state.open?.acc.count ?? 0;
+    if (!this.open) await this.tryOpenRound();
+    this.armDeadline();
+    for (const w of this.syncWaiters.splice(0)) w();
   }
 
   /** Closes the open round; false when the store refused (the round then stays open). */
   private async closeRound(): Promise<boolean> {
     const open = this.open!;
     const acc = open.acc;
-    const plan = planClose({
-      config: this.config,
-      modelId: this.model.modelId,
-      spec: this.model.spec,
-      version: this.version,
-      params: this.params,
-      adam: this.adam,
-      ledger: this.ledger,
-      open,
-      now: () => this.now(),
-    });
-    const { closed, next, refusal } = plan;
+    const planOf = (o: { round: RoundRecord; acc: RoundAccumulator }): ClosePlan =>
+      planClose({
+        config: this.config,
+        modelId: this.model.modelId,
+        spec: this.model.spec,
+        version: this.version,
+        params: this.params,
+        adam: this.adam,
+        ledger: this.ledger,
+        open: o,
+        now: () => this.now(),
+      });
+    let plan: ClosePlan | null = null;
     try {
-      await this.store.closeRound(closed, plan.model, next, plan.keepFromVersion);
+      if (this.store.shared) {
+        // The close plan is computed from the merged sum of every process, under the round's row lock.
+        const won = await this.store.shared.closeMerged(
+          open.round.id,
+          (merged) => (plan = planOf({ round: open.round, acc: merged })),
+        );
+        if (!won) {
+          await this.resync(); // another process closed it first
+          return true;
+        }
+      } else {
+        plan = planOf(open);
+        await this.store.closeRound(plan.closed, plan.model, plan.next, plan.keepFromVersion);
+      }
     } catch (err) {
       this.log.error({ err, round: open.round.id }, 'closing the round failed; it stays open');
       return false;
     }
-    this.params = plan.model.params;
-    this.adam = plan.model.adam;
+    const done = plan as ClosePlan | null;
+    if (!done) throw new FedrankError('STORE_CORRUPT', 'the store closed the round without a plan');
+    const { closed, next, refusal } = done;
+    this.params = done.model.params;
+    this.adam = done.model.adam;
     this.version += 1;
-    this.ledger.record(plan.sigma);
+    this.ledger.record(done.sigma);
     this.waitingNote = null;
     this.refusal = refusal;
     if (next) {
       acc.sum.fill(0);
       Object.assign(acc, { weight: 0, count: 0, sqWeightSum: 0, maxWeight: 0 });
       this.open = { round: next, acc };
+      this.sharedAccepted = 0;
     } else {
       this.open = null;
       this.log.warn({ reason: refusal }, 'BUDGET_EXHAUSTED: no further round opens');
@@ -364,9 +497,9 @@ export class Aggregator {
         round: closed.id,
         participants: closed.participants,
         version: this.version,
-        sigma: plan.sigma,
+        sigma: done.sigma,
         epsilon: this.ledger.epsilon,
-        robust: plan.robust,
+        robust: done.robust,
       },
       'round closed',
     );
@@ -386,7 +519,14 @@ export class Aggregator {
     const rounds = await this.store.listRounds(1);
     const id = (rounds[0]?.id ?? 0) + 1;
     const round = newRound(id, this.version, new Date(this.now()).toISOString());
-    await this.store.openRound(round, this.model.paramCount);
+    try {
+      await this.store.openRound(round, this.model.paramCount);
+    } catch (err) {
+      // Shared store: another process opened it at the same moment; take that one.
+      if (err instanceof StoreConflict) return this.resync();
+      throw err;
+    }
+    this.sharedAccepted = 0;
     this.open = { round, acc: emptyAccumulator(this.model.paramCount) };
   }
 }

@@ -18,9 +18,10 @@ import { registerDashboard } from './routes-dashboard.ts';
 import { registerPublicRoutes } from './routes-public.ts';
 import { roundSignal } from './round-signal.ts';
 import { registerTokenRoutes, type TokenService } from './routes-tokens.ts';
-import { SqliteStore } from './store/sqlite.ts';
+import { openStore } from './store/open.ts';
 import { InFlightBytes } from './upload-limits.ts';
 import type { Store } from './store/types.ts';
+import { PostgresTokenStore } from './tokens/postgres.ts';
 import type { TokenStore } from './tokens/store.ts';
 import { ROUTES } from '../shared/routes.ts';
 
@@ -32,7 +33,7 @@ export interface ServerDeps {
   /** fastify logger option: false, true, pino options, or a pino instance via loggerInstance. */
   logger?: FastifyServerOptions['logger'];
   model?: ModelSource;
-  /** Contribution-token persistence (default: SQLite beside the database). */
+  /** Contribution-token persistence (default: the PostgreSQL store's database, else SQLite beside the database). */
   tokenStore?: TokenStore;
 }
 
@@ -57,7 +58,7 @@ const UPLOAD_ROUTES = new Set<string>([ROUTES.updates]);
 export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): Promise<FedrankServer> {
   const operatorToken = operatorTokenSource(config);
   const model = deps.model ?? modelFromConfig(config);
-  const store = deps.store ?? new SqliteStore({ path: config.db, durability: config.durability });
+  const store = deps.store ?? (await openStore(config));
   const metrics = new Metrics();
   const started = Date.now();
   const app = Fastify({
@@ -196,7 +197,9 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
   const tokens = await registerTokenRoutes(app, {
     config,
     clock: deps.clock ?? Date.now,
-    store: deps.tokenStore,
+    // Several processes on PostgreSQL spend tokens in the shared database (once over all processes).
+    store:
+      deps.tokenStore ?? (config.store ? await PostgresTokenStore.open({ url: config.store }) : undefined),
   });
   registerPublicRoutes(app, { aggregator, metrics, config, perClient, store, inflight });
   registerAdminRoutes(app, { aggregator, metrics, config, store, checkOperator, started });

@@ -95,6 +95,23 @@ describe('configuration', () => {
     }
   });
 
+  it('store: a postgres:// URL, or absent for SQLite at db', () => {
+    expect(makeConfig().store).toBeUndefined();
+    expect(makeConfig({ store: 'postgres://u@db.internal:5432/fedrank' }).store).toBe(
+      'postgres://u@db.internal:5432/fedrank',
+    );
+    expect(() => makeConfig({ store: 'mysql://u@h/db' })).toThrow(/store: must be a postgres:\/\//);
+    expect(() => makeConfig({ store: 5 })).toThrow(/store/);
+    // server/secagg/ keeps its round state per process: refused with PostgreSQL until it is shared.
+    expect(() =>
+      makeConfig({
+        store: 'postgres://u@db.internal:5432/fedrank',
+        privacy: { secureAggregation: true },
+        training: { noiseMode: 'distributed', expectedClientsPerRound: 1 },
+      }),
+    ).toThrow(/store: secure aggregation is not available on a PostgreSQL store/);
+  });
+
   it('reads a config file; a missing file or bad JSON is CONFIG_INVALID', () => {
     const good = join(dir, 'good.json');
     writeFileSync(good, JSON.stringify({ port: 1234 }));

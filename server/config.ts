@@ -19,6 +19,8 @@ export interface ServerConfig {
   port: number;
   /** SQLite database file (created when missing); ':memory:' for tests. */
   db: string;
+  /** PostgreSQL URL (postgres://USER@HOST:PORT/DB) for several server processes; absent = SQLite at `db`. */
+  store?: string;
   /** Token for /v1/admin/*; filled from FEDRANK_OPERATOR_TOKEN or operatorTokenFile by resolveOperatorToken. */
   operatorToken?: string;
   operatorTokenFile?: string;
@@ -157,7 +159,7 @@ function merge(base: unknown, over: unknown): unknown {
 const TOP_KEYS = [
   ...['host', 'port', 'db', 'operatorToken', 'operatorTokenFile', 'allowedOrigins', 'model', 'training'],
   ...['rounds', 'optimizer', 'privacy', 'limits', 'durability', 'logLevel', '$schema', 'comment'],
-  ...['robust', 'trustProxy', 'evals', 'tokens'],
+  ...['robust', 'trustProxy', 'evals', 'tokens', 'store'],
 ];
 const HOST = /^([A-Za-z0-9.-]+|\[?[0-9A-Fa-f:.]+\]?)$/;
 const ORIGIN = /^(\*|https?:\/\/[^/\s]+)$/;
@@ -182,6 +184,21 @@ function checkServer(c: ConfigCheck, x: Obj): void {
     });
   c.str(x, 'durability', '', ['full', 'normal']);
   c.str(x, 'logLevel', '', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+}
+
+/** `store`: a PostgreSQL URL shared by several processes; absent, the state is in SQLite at `db`. */
+function checkStore(c: ConfigCheck, x: Obj): void {
+  if (x.store === undefined) return;
+  const url = c.str(x, 'store', '');
+  if (url === undefined) return;
+  if (!/^postgres(ql)?:\/\/\S+$/.test(url))
+    return c.problem('store', 'must be a postgres://USER@HOST:PORT/DB URL (leave it out for SQLite at db)');
+  // server/secagg/ keeps its phases in memory or SQLite: processes would not share them.
+  if (isObj(x.privacy) && x.privacy.secureAggregation === true)
+    c.problem(
+      'store',
+      'secure aggregation is not available on a PostgreSQL store yet (its round state is per process); leave store out or set privacy.secureAggregation to false',
+    );
 }
 
 function checkModel(c: ConfigCheck, x: Obj): void {
@@ -355,7 +372,8 @@ export function validateConfig(x: unknown): ServerConfig {
   const c = new ConfigCheck();
   if (!isObj(x)) throw new ConfigInvalidError([{ path: '', reason: 'the config must be a JSON object' }]);
   c.keys(x, TOP_KEYS, '');
-  for (const section of [checkServer, checkModel, checkTraining, checkRounds, checkOptimizer]) section(c, x);
+  for (const section of [checkServer, checkStore, checkModel, checkTraining, checkRounds, checkOptimizer])
+    section(c, x);
   for (const section of [checkPrivacy, checkLimits, checkRobust, checkNetwork, checkTokensConfig])
     section(c, x);
   // Cross-section rules read the sections as typed values: only sections that are objects get there.

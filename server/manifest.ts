@@ -5,6 +5,7 @@
 import { encodeTensor } from '../shared/codec/tensor-codec.ts';
 import type { ModelManifest, RoundInfo } from '../shared/protocol.ts';
 import { PROTOCOL_VERSION } from '../shared/protocol.ts';
+import { weightsPath } from '../shared/codec/weights.ts';
 import { encodeEpsilon } from '../shared/routes.ts';
 import type { ServerConfig } from './config.ts';
 import type { ModelSource } from './model-source.ts';
@@ -55,6 +56,7 @@ export function manifestOf(
       deviceEpsilonBudget: c.privacy.deviceEpsilonBudget,
     },
     maxStaleness: c.rounds.maxStaleness,
+    weightsUrl: weightsPath(model.modelId, version),
   };
 }
 

@@ -61,6 +61,7 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: Ctx): void {
       });
 
       admin.get('/status', async () => {
+        await agg.refresh(); // a shared store: the round as every process counts it
         const ok = await store.ping().catch(() => false);
         const recent = await store.listRounds(1);
         const evals = await store.evalTotals(
@@ -69,7 +70,7 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: Ctx): void {
         return {
           health: { ok, store: ok ? 'ok' : 'failing', queuedUploads: agg.queuedUploads },
           uptimeSeconds: (Date.now() - ctx.started) / 1000,
-          store: 'sqlite',
+          store: agg.store.shared ? 'postgres' : 'sqlite',
           model: { modelId: agg.model.modelId, version: agg.version, paramCount: agg.model.paramCount },
           round: agg.roundInfo(true),
           roundNote: agg.refusal ?? agg.waitingNote,
@@ -110,12 +111,14 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: Ctx): void {
         const evals = new Map((await store.evalTotals(versions)).map((e) => [e.modelVersion, e]));
         return {
           rounds: rounds.map((r) => {
-            const live = r.state === 'open' && agg.open?.round.id === r.id ? agg.open.acc : null;
+            const live = r.state === 'open' && agg.open?.round.id === r.id;
+            // A shared store reports the open round's count over all processes itself.
+            const count = live ? Math.max(agg.roundAccepted, r.participants) : r.participants;
             const e = r.resultVersion !== null ? evals.get(r.resultVersion) : undefined;
             return {
               ...r,
-              participants: live ? live.count : r.participants,
-              contributions: live ? live.count : r.participants,
+              participants: count,
+              contributions: count,
               modelVersionAfter: r.resultVersion,
               eval: e ? roundEval(evalAggregate(e, config.evals)) : null,
             };

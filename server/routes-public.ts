@@ -12,6 +12,7 @@ import type { Metrics } from './metrics.ts';
 import type { Store } from './store/types.ts';
 import { checkEvalReport } from './eval-reports.ts';
 import { minRateHook, reserveHook, type InFlightBytes } from './upload-limits.ts';
+import { pickCoding, WeightsFiles } from './weights-files.ts';
 
 /** Client ids and idempotency keys: the shared pattern (shared/routes.ts). */
 export { ID_PATTERN };
@@ -55,6 +56,7 @@ export function registerPublicRoutes(app: FastifyInstance, ctx: Ctx): void {
   );
 
   app.get(ROUTES.model, async (req, reply) => {
+    await aggregator.refresh();
     const body = JSON.stringify(aggregator.manifest());
     const etag = `"m-${createHash('sha1').update(body).digest('hex').slice(0, 20)}"`;
     if (notModified(req, reply, etag)) return reply;
@@ -62,12 +64,41 @@ export function registerPublicRoutes(app: FastifyInstance, ctx: Ctx): void {
   });
 
   app.get(ROUTES.weights, async (req, reply) => {
+    await aggregator.refresh();
     const w = aggregator.weights();
     const etag = `"w-${aggregator.model.modelId}-${w.version}"`;
     if (notModified(req, reply, etag)) return reply;
     return reply
       .type(TENSOR_CONTENT_TYPE)
       .send(Buffer.from(w.bytes.buffer, w.bytes.byteOffset, w.bytes.byteLength));
+  });
+
+  // Immutable, compact weights of one version: a CDN caches them for a year and revalidates never.
+  const files = new WeightsFiles(aggregator.model.modelId);
+  app.get<{ Params: { modelId: string; version: string } }>(ROUTES.versionWeights, async (req, reply) => {
+    const { modelId, version } = req.params;
+    if (modelId === aggregator.model.modelId && version !== String(aggregator.version))
+      await aggregator.refresh();
+    if (modelId !== aggregator.model.modelId || version !== String(aggregator.version)) {
+      void reply.header('cache-control', 'no-store');
+      throw new FedrankError(
+        'NOT_FOUND',
+        `model ${modelId} version ${version} is not served (current: ${aggregator.version}); see /v1/model`,
+      );
+    }
+    const f = await files.get(aggregator.version, aggregator.params);
+    const coding = pickCoding(header(req, 'accept-encoding'));
+    const etag = coding === 'identity' ? f.etag : f.etag.replace(/"$/, coding === 'br' ? '-br"' : '-gz"');
+    void reply
+      .header('cache-control', 'public, max-age=31536000, immutable')
+      .header('vary', 'Accept-Encoding')
+      .header('etag', etag);
+    const inm = header(req, 'if-none-match');
+    if (inm && inm.split(',').some((t) => t.trim() === etag || t.trim() === '*'))
+      return reply.code(304).send();
+    if (coding !== 'identity') void reply.header('content-encoding', coding);
+    const body = coding === 'br' ? f.br : coding === 'gzip' ? f.gzip : f.identity;
+    return reply.type(TENSOR_CONTENT_TYPE).send(body);
   });
 
   // Per-client limits run on request arrival, before the body is read.
@@ -151,7 +182,7 @@ export function registerPublicRoutes(app: FastifyInstance, ctx: Ctx): void {
       modelVersion: aggregator.version,
       epsilon: aggregator.ledger.epsilon,
       delta: config.privacy.delta,
-      roundAccepted: aggregator.open?.acc.count ?? 0,
+      roundAccepted: aggregator.roundAccepted,
       epsilonBudget: config.privacy.epsilonBudget,
       counts: false,
     });

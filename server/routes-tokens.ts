@@ -100,7 +100,11 @@ export async function registerTokenRoutes(
         required: cfg.required,
         binding: purpose === 'update' && key ? sha256(key).toString('base64url') : null,
       },
-      { redeemable: (id) => ring.redeemable(id), spend: (...a) => store.spend(...a) },
+      {
+        // Several processes on one PostgreSQL: another may have made this epoch's key since our refresh.
+        redeemable: (id) => (config.store ? ring.redeemableShared(id) : ring.redeemable(id)),
+        spend: (...a) => store.spend(...a),
+      },
     );
     service.admitted[result] += 1;
   });

@@ -224,7 +224,15 @@ export function parseManifest(x: unknown): ModelManifest {
     round: round === null ? null : parseRoundInfo(round, `${path}.round`),
     privacy: parsePrivacyInfo(own(o, 'privacy', path), `${path}.privacy`),
     maxStaleness: integer(o, 'maxStaleness', path, 0, 1_000_000),
+    ...(o.weightsUrl === undefined ? {} : { weightsUrl: weightsUrlOf(o.weightsUrl, `${path}.weightsUrl`) }),
   };
+}
+
+/** A same-origin path under /v1/model/ (never another host: the weights must come from the model's server or its CDN path). */
+function weightsUrlOf(x: unknown, path: string): string {
+  if (typeof x !== 'string' || !/^\/v1\/model\/[A-Za-z0-9._~%-]{1,200}\/\d{1,10}\/weights$/.test(x))
+    bad(path, 'must be a path like /v1/model/ID/VERSION/weights');
+  return x;
 }
 
 /** Validates the reply to POST /v1/updates. */

@@ -90,6 +90,11 @@ export interface ModelManifest {
   privacy: PrivacyInfo;
   /** Updates based on versions older than version - maxStaleness are rejected. */
   maxStaleness: number;
+  /**
+   * Path of this version's compact weights (int8, per-block scales; decode with shared/codec/weights.ts),
+   * immutable and cacheable by a CDN for a year. Absent from servers older than this field.
+   */
+  weightsUrl?: string;
 }
 
 /** Reply to POST /v1/updates when the update is (or already was) accepted. */

@@ -8,6 +8,8 @@ export { HEADER_CLIENT_ID, HEADER_IDEMPOTENCY_KEY, TENSOR_CONTENT_TYPE } from '.
 export const ROUTES = {
   model: '/v1/model',
   weights: '/v1/model/weights',
+  /** Immutable compact weights of one version (shared/codec/weights.ts weightsPath fills it in). */
+  versionWeights: '/v1/model/:modelId/:version/weights',
   updates: '/v1/updates',
   eval: '/v1/eval',
   adminPrefix: '/v1/admin',

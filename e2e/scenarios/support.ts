@@ -120,7 +120,7 @@ export async function waitFor<T>(
 /** GET an admin route with the stack's operator token. */
 /** The fields of GET /v1/admin/status the scenarios read. */
 export interface AdminStatus {
-  model: { version: number };
+  model: { modelId: string; version: number };
   round: { id: number; accepted: number } | null;
   privacy: { epsilonSpent: number };
 }

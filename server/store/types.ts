@@ -120,4 +120,62 @@ export interface Store {
   /** Cheap liveness check of the backing database. */
   ping(): Promise<boolean>;
   close(): Promise<void>;
+  /** Present when several server processes share this store (PostgreSQL); absent for SQLite. */
+  readonly shared?: SharedRounds;
+}
+
+/**
+ * Thrown by a shared store when a commit lost a race with another server process (the round closed or is
+ * full, or another process accepted the same idempotency key or client first). Nothing was written: the
+ * caller reloads and admits the uploads again.
+ */
+export class StoreConflict extends Error {
+  override readonly name = 'StoreConflict';
+}
+
+/** The open round as every process sees it. */
+export interface RoundHead {
+  /** Current model version. */
+  version: number;
+  /** The open round and its accepted updates over all processes, or null when none is open. */
+  round: { id: number; accepted: number } | null;
+}
+
+/** What a round close writes, computed from the merged sum of every process's partial sum. */
+export interface CloseWrite {
+  closed: RoundRecord;
+  model: StoredModel;
+  next: RoundRecord | null;
+  /** Update records with a base version below this are deleted in the same transaction. */
+  keepFromVersion: number;
+}
+
+/**
+ * What a store shared by several server processes adds (PostgreSQL). Each process keeps a partial sum of
+ * the updates it accepted, persisted under its own writer id; the round's accepted count is global. A close
+ * locks the round, merges all partial sums and writes the next model in one transaction.
+ */
+export interface SharedRounds {
+  /** The global round state (one cheap query; read per manifest request and before each batch). */
+  head(): Promise<RoundHead>;
+  /**
+   * commitUpdates for one of several writers: `partial` is this process's partial sum including `updates`.
+   * Throws StoreConflict when the round is no longer open, would exceed `capacity`, or a key or client was
+   * taken by another process. Returns the round's accepted count over all processes after the commit.
+   */
+  commitPartial(
+    roundId: number,
+    updates: UpdateRecord[],
+    partial: RoundAccumulator,
+    capacity: number,
+  ): Promise<number>;
+  /** This process's committed partial sum of round `roundId` (empty when it has none). */
+  partial(roundId: number, paramCount: number): Promise<RoundAccumulator>;
+  /**
+   * Closes round `roundId` if it is still open: locks it, merges the partial sums, and commits what `plan`
+   * returns for the merged sum. Returns false (nothing written) when another process closed it first.
+   */
+  closeMerged(roundId: number, plan: (merged: RoundAccumulator) => CloseWrite): Promise<boolean>;
+  /** Calls `listener` whenever any process closed or opened a round (LISTEN/NOTIFY). */
+  onChange(listener: () => void): void;
 }

@@ -18,8 +18,8 @@ import type { SpendResult } from './store.ts';
 
 /** What the rule needs from the server: the key ring and the spent-nonce store. */
 export interface AdmitDeps {
-  /** The key `keyId` if its tokens are redeemable now, else null. */
-  redeemable(keyId: string): LoadedKey | null;
+  /** The key `keyId` if its tokens are redeemable now, else null (may look in the store). */
+  redeemable(keyId: string): LoadedKey | null | Promise<LoadedKey | null>;
   spend(keyId: string, nonce: string, binding: string | null, keepUntil: number): Promise<SpendResult>;
 }
 
@@ -43,7 +43,7 @@ export async function admitToken(p: TokenPresented, deps: AdmitDeps): Promise<'v
   if (token.purpose !== p.purpose)
     throw new FedrankError('TOKEN_INVALID', `a token for ${token.purpose} cannot pay for ${p.purpose}`);
   const keyId = toBase64Url(token.keyId);
-  const key = deps.redeemable(keyId);
+  const key = await deps.redeemable(keyId);
   if (!key) throw new FedrankError('TOKEN_INVALID', 'unknown or expired key');
   if (!(await verifyToken(key.verifier, token)))
     throw new FedrankError('TOKEN_INVALID', 'the signature does not verify');

@@ -25,6 +25,8 @@ import type { StoredTokenKey, TokenStore } from './store.ts';
 const DAY_MS = 86_400_000;
 /** How often the ring re-reads the store and prunes (keys change once per epoch). */
 const REFRESH_MS = 60_000;
+/** Least time between two reloads for key ids this process does not know (redeemableShared). */
+const MISS_RELOAD_MS = 1000;
 
 /** A key ready to sign (server) and verify (shared verifier). */
 export interface LoadedKey {
@@ -103,6 +105,7 @@ export function blindSign(key: LoadedKey, blinded: Uint8Array): Uint8Array {
 export class TokenKeyRing {
   private loaded: LoadedKey[] = [];
   private refreshedAt = -Infinity;
+  private missReloadAt = -Infinity;
   private pending: Promise<void> | null = null;
   readonly epochMs: number;
 
@@ -158,6 +161,22 @@ export class TokenKeyRing {
     const k = this.loaded.find((x) => x.stored.notBefore <= t && t < x.stored.issueUntil);
     if (!k) throw new FedrankError('UNAVAILABLE', 'no token key for this epoch yet');
     return k;
+  }
+
+  /**
+   * redeemable(), but a key id this process has not loaded yet sends it to the store first: with several
+   * processes on one database another one may have created this epoch's key since the last refresh.
+   * At most one such reload per MISS_RELOAD_MS, so made-up key ids cannot turn into a query each.
+   */
+  async redeemableShared(keyId: string): Promise<LoadedKey | null> {
+    const k = this.redeemable(keyId);
+    const t = this.now();
+    if (k || this.loaded.some((x) => x.stored.keyId === keyId) || t - this.missReloadAt < MISS_RELOAD_MS)
+      return k;
+    this.missReloadAt = t;
+    this.refreshedAt = -Infinity;
+    await this.refresh();
+    return this.redeemable(keyId);
   }
 
   /** The key `keyId` if its tokens are redeemable now, else null. */

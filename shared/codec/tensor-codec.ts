@@ -332,7 +332,9 @@ function firstNonFinite(v: Float32Array): number {
 
 /** `n` little-endian float32 at `off` as a fresh array: one bulk copy (which also fixes alignment). */
 function readFloat32s(buf: Uint8Array, off: number, n: number): Float32Array {
-  if (LITTLE_ENDIAN_HOST) return new Float32Array(buf.slice(off, off + n * 4).buffer);
+  // Uint8Array's slice copies; a Node Buffer's own slice() would return a view of its (pooled) memory.
+  if (LITTLE_ENDIAN_HOST)
+    return new Float32Array(Uint8Array.prototype.slice.call(buf, off, off + n * 4).buffer);
   const dv = new DataView(buf.buffer, buf.byteOffset + off, n * 4);
   const out = new Float32Array(n);
   for (let i = 0; i < n; i++) out[i] = dv.getFloat32(i * 4, true);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { manifest, weightsBytes } from '../../e2e/sdk/support.ts';
 import { encodeTensor } from '../codec/tensor-codec.ts';
+import { encodeCompactWeights, weightsPath } from '../codec/weights.ts';
 import { isFedrankError } from '../errors.ts';
 import { DEFAULT_SPEC, initGlobalParams, modelIdOf } from '../model/spec.ts';
 import { HttpTransport } from './http.ts';
@@ -52,6 +53,33 @@ describe('HttpTransport.fetchModel', () => {
     expect(r.model.params).toEqual(initGlobalParams(DEFAULT_SPEC));
     expect(s.seen.map(([u]) => u)).toEqual(['https://agg/v1/model', 'https://agg/v1/model/weights']);
     expect(s.seen[0]![1].headers.accept).toBe('application/json');
+  });
+
+  it("follows the manifest's weightsUrl to the version's compact int8 weights", async () => {
+    const m = manifest();
+    const url = weightsPath(m.modelId, m.version);
+    const exact = initGlobalParams(DEFAULT_SPEC);
+    const s = server({
+      '/v1/model': { status: 200, body: { ...m, weightsUrl: url }, etag: '"m1"' },
+      [url]: { status: 200, bytes: encodeCompactWeights(m.modelId, m.version, 0, exact), etag: '"c1"' },
+    });
+    const r = await new HttpTransport('https://agg', s.fetch).fetchModel(null);
+    expect(s.seen.map(([u]) => u)).toEqual(['https://agg/v1/model', `https://agg${url}`]);
+    expect(r.model.weightsEtag).toBe('"c1"');
+    // int8 with a scale per block of 64, rounded to nearest: within half a step of the exact weights.
+    let worst = 0;
+    for (let i = 0; i < exact.length; i++) worst = Math.max(worst, Math.abs(r.model.params[i]! - exact[i]!));
+    let maxAbs = 0;
+    for (const v of exact) maxAbs = Math.max(maxAbs, Math.abs(v));
+    expect(worst).toBeLessThanOrEqual(maxAbs / 127 / 2 + 1e-7);
+    // Weights of another model at that URL are refused.
+    const other = server({
+      '/v1/model': { status: 200, body: { ...m, weightsUrl: url } },
+      [url]: { status: 200, bytes: encodeCompactWeights('other-model', m.version, 0, exact) },
+    });
+    expect(await code(new HttpTransport('https://agg', other.fetch).fetchModel(null))).toBe(
+      'CODEC_BAD_HEADER',
+    );
   });
 
   it('sends If-None-Match and keeps the cached model on 304, or on a new manifest of the same version', async () => {

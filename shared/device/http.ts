@@ -3,7 +3,7 @@
  * with If-None-Match, weights only when changed), the plain-upload Submitter and the eval sink. Everything
  * received is validated here, at the boundary, by the shared parsers.
  */
-import { decodeTensor } from '../codec/tensor-codec.ts';
+import { decodeWeights } from '../codec/weights.ts';
 import { FedrankError } from '../errors.ts';
 import type { ErrorCode } from '../errors.ts';
 import { paramCount } from '../model/spec.ts';
@@ -73,17 +73,15 @@ export class HttpTransport implements ModelSource, Submitter, EvalSink {
     ) {
       return { model: { ...cached, manifest, manifestEtag }, weightsChanged: false };
     }
-    const wres = await this.get(ROUTES.weights, {}, WEIGHTS_TIMEOUT_MS);
-    if (!wres.ok) throw await failure(wres, ROUTES.weights);
+    // The version's immutable compact weights (CDN-cacheable) when the server names them, else the f32 route.
+    const path = manifest.weightsUrl ?? ROUTES.weights;
+    const wres = await this.get(path, {}, WEIGHTS_TIMEOUT_MS);
+    if (!wres.ok) throw await failure(wres, path);
     const buf = new Uint8Array(await wres.arrayBuffer());
-    const { header, values } = decodeTensor(buf, { maxCount: manifest.paramCount });
-    if (
-      header.kind !== 'weights' ||
-      header.modelId !== manifest.modelId ||
-      header.count !== manifest.paramCount
-    ) {
-      throw new FedrankError('CODEC_BAD_HEADER', 'weights do not match the manifest');
-    }
+    const { header, values } = decodeWeights(buf, {
+      modelId: manifest.modelId,
+      paramCount: manifest.paramCount,
+    });
     if (header.baseVersion !== manifest.version) {
       // A round closed between the two requests: the next sync picks up the newer pair.
       throw new FedrankError('SDK_SERVER_UNREACHABLE', 'model version changed during download');

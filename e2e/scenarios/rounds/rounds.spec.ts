@@ -85,6 +85,13 @@ test('three shoppers close a round; everyone gets the new model; the dashboard s
       expect(after.ready).toBe(true);
       expect(after.epsilonSpent).toBeGreaterThan(0);
       expect(s.errors).toEqual([]);
+      // ... from the version's immutable compact weights (the manifest's weightsUrl, CDN-cacheable).
+      const weights = s.serverRequests
+        .map((r) => new URL(r.url()).pathname)
+        .filter((p) => p.endsWith('/weights'));
+      expect(weights).toContain(
+        `/v1/model/${encodeURIComponent(st.model.modelId)}/${st.model.version}/weights`,
+      );
     }
 
     // The dashboard shows the closed round and the epsilon spent.

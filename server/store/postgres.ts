@@ -1,0 +1,524 @@
+/**
+ * PostgreSQL implementation of the Store (node-postgres pool), shared by several server processes.
+ *
+ * Multi-process design: every process keeps a partial sum of the updates it accepted, persisted as its own
+ * row (round_partials, keyed by round and a per-process writer id) in the same transaction as the update
+ * rows. Updates are unique per idempotency key and per (round, client). The round row carries the global
+ * accepted count; a commit increments it as its last statement (WHERE state = 'open'), so the row lock is
+ * held only from there to COMMIT and processes never serialize on the multi-megabyte sum writes. A close
+ * takes the round row FOR UPDATE, so exactly one process closes a round and no commit can slip in between
+ * its merge of the partial sums and its commit; a commit that arrives after it finds the round closed and
+ * rolls back (StoreConflict). Closes NOTIFY the other processes, which reload at once.
+ */
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import { FedrankError } from '../../shared/errors.ts';
+import { migrate } from './pg-migrations.ts';
+import {
+  StoreConflict,
+  type CloseWrite,
+  type EvalTotals,
+  type RoundAccumulator,
+  type RoundHead,
+  type RoundRecord,
+  type SharedRounds,
+  type Store,
+  type StoredModel,
+  type StoredState,
+  type UpdateRecord,
+} from './types.ts';
+
+const CHANNEL = 'fedrank_rounds';
+
+interface RoundRow {
+  id: number;
+  base_version: number;
+  opened_at: string;
+  closed_at: string | null;
+  state: 'open' | 'closed';
+  accepted: number;
+  participants: number;
+  weight_sum: number;
+  noise_std: number | null;
+  sigma: number | null;
+  q: number | null;
+  epsilon_after: number | null;
+  result_version: number | null;
+}
+
+interface UpdateRow {
+  idem_key: string;
+  client_id: string;
+  round_id: number;
+  payload_hash: string;
+  base_version: number;
+  weight: number;
+  model_version: number;
+  received_at: string;
+}
+
+interface PartialRow {
+  sum: Buffer;
+  weight: number;
+  count: number;
+  sq_weight_sum: number;
+  max_weight: number;
+}
+
+function bytes(a: Float32Array | Float64Array): Buffer {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+}
+function f64(b: Buffer, n: number): Float64Array {
+  if (b.byteLength !== n * 8) throw new FedrankError('STORE_CORRUPT', `sum has ${b.byteLength} bytes`);
+  return new Float64Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+}
+function f32(b: Buffer, n: number): Float32Array {
+  if (b.byteLength !== n * 4)
+    throw new FedrankError('STORE_CORRUPT', `float32 column has ${b.byteLength} bytes`);
+  return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+}
+
+function toRound(r: RoundRow): RoundRecord {
+  return {
+    id: r.id,
+    baseVersion: r.base_version,
+    openedAt: r.opened_at,
+    closedAt: r.closed_at,
+    state: r.state,
+    participants: r.state === 'open' ? r.accepted : r.participants,
+    weightSum: r.weight_sum,
+    noiseStd: r.noise_std,
+    sigma: r.sigma,
+    q: r.q,
+    epsilonAfter: r.epsilon_after,
+    resultVersion: r.result_version,
+  };
+}
+function toUpdate(r: UpdateRow): UpdateRecord {
+  return {
+    idempotencyKey: r.idem_key,
+    clientId: r.client_id,
+    roundId: r.round_id,
+    payloadHash: r.payload_hash,
+    baseVersion: r.base_version,
+    weight: r.weight,
+    modelVersion: r.model_version,
+    receivedAt: r.received_at,
+  };
+}
+function emptyAcc(n: number): RoundAccumulator {
+  return { sum: new Float64Array(n), weight: 0, count: 0, sqWeightSum: 0, maxWeight: 0 };
+}
+function toAcc(p: PartialRow, n: number): RoundAccumulator {
+  return {
+    sum: f64(p.sum, n),
+    weight: p.weight,
+    count: p.count,
+    sqWeightSum: p.sq_weight_sum,
+    maxWeight: p.max_weight,
+  };
+}
+/** Adds partial b into a (the close's merge). */
+function mergeInto(a: RoundAccumulator, b: RoundAccumulator): void {
+  for (let i = 0; i < a.sum.length; i++) a.sum[i]! += b.sum[i]!;
+  a.weight += b.weight;
+  a.count += b.count;
+  a.sqWeightSum += b.sqWeightSum;
+  a.maxWeight = Math.max(a.maxWeight, b.maxWeight);
+}
+
+/** Unique violation, serialization failure, deadlock: another process won the race. */
+function isRace(err: unknown): boolean {
+  const code = (err as { code?: string }).code;
+  return code === '23505' || code === '40001' || code === '40P01';
+}
+
+/** Options of the PostgreSQL store. */
+export interface PostgresStoreOptions {
+  /** postgres://USER@HOST:PORT/DB */
+  url: string;
+  /** Pool size (default 10). */
+  maxConnections?: number;
+}
+
+/** Store on a PostgreSQL database, safe for several server processes at once. */
+export class PostgresStore implements Store, SharedRounds {
+  readonly shared: SharedRounds = this;
+  /** This process's writer id: the key of its partial sums. */
+  readonly writer = randomUUID();
+  private listener: pg.PoolClient | null = null;
+  private readonly listeners: (() => void)[] = [];
+
+  private constructor(private readonly pool: pg.Pool) {}
+
+  /** Connects, applies pending migrations and starts listening for other processes' round changes. */
+  static async open(opts: PostgresStoreOptions): Promise<PostgresStore> {
+    const pool = new pg.Pool({ connectionString: opts.url, max: opts.maxConnections ?? 10 });
+    // An idle client losing its connection (server restart) must not crash the process.
+    pool.on('error', () => {});
+    try {
+      await migrate(pool);
+      const store = new PostgresStore(pool);
+      await store.listen();
+      return store;
+    } catch (err) {
+      await pool.end();
+      throw err;
+    }
+  }
+
+  private async listen(): Promise<void> {
+    const c = await this.pool.connect();
+    c.on('notification', (msg) => {
+      // A process's own closes are applied in memory already.
+      if (msg.payload?.startsWith(`${this.writer} `)) return;
+      for (const l of this.listeners) l();
+    });
+    c.on('error', () => {});
+    await c.query(`LISTEN ${CHANNEL}`);
+    this.listener = c;
+  }
+
+  onChange(listener: () => void): void {
+    this.listeners.push(listener);
+  }
+
+  /** Runs `fn` in one transaction on one connection. */
+  private async tx<T>(fn: (c: pg.PoolClient) => Promise<T>, mode = 'BEGIN'): Promise<T> {
+    const c = await this.pool.connect();
+    try {
+      await c.query(mode);
+      const out = await fn(c);
+      await c.query('COMMIT');
+      return out;
+    } catch (err) {
+      await c.query('ROLLBACK').catch(() => {});
+      throw err;
+    } finally {
+      c.release();
+    }
+  }
+
+  async load(): Promise<StoredState | null> {
+    return this.tx(async (c) => {
+      const m = (await c.query('SELECT * FROM model WHERE id = 1')).rows[0] as
+        | {
+            model_id: string;
+            version: number;
+            param_count: number;
+            params: Buffer;
+            adam_m: Buffer | null;
+            adam_v: Buffer | null;
+          }
+        | undefined;
+      if (!m) return null;
+      const n = m.param_count;
+      const params = f32(m.params, n);
+      const adam = m.adam_m && m.adam_v ? { m: f32(m.adam_m, n), v: f32(m.adam_v, n) } : null;
+      const row = (await c.query(`SELECT * FROM rounds WHERE state = 'open'`)).rows[0] as
+        RoundRow | undefined;
+      let open: StoredState['open'] = null;
+      if (row) {
+        const acc = emptyAcc(n);
+        const parts = (await c.query('SELECT * FROM round_partials WHERE round_id = $1', [row.id]))
+          .rows as PartialRow[];
+        for (const p of parts) mergeInto(acc, toAcc(p, n));
+        if (acc.count !== row.accepted)
+          throw new FedrankError(
+            'STORE_CORRUPT',
+            `round ${row.id}: partial sums count ${acc.count}, round ${row.accepted}`,
+          );
+        open = { round: toRound(row), acc };
+      }
+      const closedPrivacy = (await c.query(`SELECT q, sigma FROM rounds WHERE state = 'closed' ORDER BY id`))
+        .rows as { q: number; sigma: number }[];
+      return { model: { modelId: m.model_id, version: m.version, params, adam }, open, closedPrivacy };
+    }, 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+  }
+
+  async initialize(model: StoredModel, firstRound: RoundRecord | null, paramCount: number): Promise<void> {
+    await this.tx(async (c) => {
+      // Two processes initializing a fresh database at once: the primary key lets exactly one win.
+      try {
+        await this.saveModel(c, model, paramCount, true);
+      } catch (err) {
+        if (isRace(err)) throw new FedrankError('STORE_CORRUPT', 'store is already initialized');
+        throw err;
+      }
+      if (firstRound) await this.insertRound(c, firstRound);
+    });
+  }
+
+  async findUpdates(keys: string[]): Promise<Map<string, UpdateRecord>> {
+    const out = new Map<string, UpdateRecord>();
+    if (keys.length === 0) return out;
+    const rows = (await this.pool.query('SELECT * FROM updates WHERE idem_key = ANY($1)', [keys]))
+      .rows as UpdateRow[];
+    for (const r of rows) out.set(r.idem_key, toUpdate(r));
+    return out;
+  }
+
+  async clientsInRound(roundId: number, clientIds: string[]): Promise<Set<string>> {
+    if (clientIds.length === 0) return new Set();
+    const rows = (
+      await this.pool.query('SELECT client_id FROM updates WHERE round_id = $1 AND client_id = ANY($2)', [
+        roundId,
+        clientIds,
+      ])
+    ).rows as { client_id: string }[];
+    return new Set(rows.map((r) => r.client_id));
+  }
+
+  async commitUpdates(roundId: number, updates: UpdateRecord[], acc: RoundAccumulator): Promise<void> {
+    await this.commitPartial(roundId, updates, acc, 2 ** 31 - 1);
+  }
+
+  async commitPartial(
+    roundId: number,
+    updates: UpdateRecord[],
+    partial: RoundAccumulator,
+    capacity: number,
+  ): Promise<number> {
+    try {
+      return await this.tx(async (c) => {
+        if (updates.length > 0) await this.insertUpdates(c, updates);
+        await c.query(
+          `INSERT INTO round_partials (round_id, writer, sum, weight, count, sq_weight_sum, max_weight)
+           VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (round_id, writer) DO UPDATE SET sum = excluded.sum,
+           weight = excluded.weight, count = excluded.count, sq_weight_sum = excluded.sq_weight_sum,
+           max_weight = excluded.max_weight`,
+          [
+            roundId,
+            this.writer,
+            bytes(partial.sum),
+            partial.weight,
+            partial.count,
+            partial.sqWeightSum,
+            partial.maxWeight,
+          ],
+        );
+        // Last statement: the round row lock is held only from here to COMMIT.
+        const r = await c.query(
+          `UPDATE rounds SET accepted = accepted + $2 WHERE id = $1 AND state = 'open' AND accepted + $2 <= $3
+           RETURNING accepted`,
+          [roundId, updates.length, capacity],
+        );
+        if (r.rowCount !== 1) throw new StoreConflict(`round ${roundId} is closed or full`);
+        return (r.rows[0] as { accepted: number }).accepted;
+      });
+    } catch (err) {
+      if (isRace(err)) throw new StoreConflict(`another process won: ${(err as Error).message}`);
+      throw err;
+    }
+  }
+
+  private async insertUpdates(c: pg.PoolClient, updates: UpdateRecord[]): Promise<void> {
+    const cols = [
+      updates.map((u) => u.idempotencyKey),
+      updates.map((u) => u.clientId),
+      updates.map((u) => u.roundId),
+      updates.map((u) => u.payloadHash),
+      updates.map((u) => u.baseVersion),
+      updates.map((u) => u.weight),
+      updates.map((u) => u.modelVersion),
+      updates.map((u) => u.receivedAt),
+    ];
+    await c.query(
+      `INSERT INTO updates (idem_key, client_id, round_id, payload_hash, base_version, weight, model_version,
+         received_at)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::int[], $6::float8[], $7::int[],
+         $8::text[])`,
+      cols,
+    );
+  }
+
+  async head(): Promise<RoundHead> {
+    const r = await this.pool.query(
+      `SELECT m.version, r.id, r.accepted FROM model m LEFT JOIN rounds r ON r.state = 'open' WHERE m.id = 1`,
+    );
+    const row = r.rows[0] as { version: number; id: number | null; accepted: number | null } | undefined;
+    if (!row) throw new FedrankError('STORE_CORRUPT', 'store is not initialized');
+    return { version: row.version, round: row.id === null ? null : { id: row.id, accepted: row.accepted! } };
+  }
+
+  async partial(roundId: number, paramCount: number): Promise<RoundAccumulator> {
+    const r = await this.pool.query('SELECT * FROM round_partials WHERE round_id = $1 AND writer = $2', [
+      roundId,
+      this.writer,
+    ]);
+    const p = r.rows[0] as PartialRow | undefined;
+    return p ? toAcc(p, paramCount) : emptyAcc(paramCount);
+  }
+
+  async closeMerged(roundId: number, plan: (merged: RoundAccumulator) => CloseWrite): Promise<boolean> {
+    const won = await this.tx(async (c) => {
+      const r = await c.query(`SELECT * FROM rounds WHERE id = $1 FOR UPDATE`, [roundId]);
+      const row = r.rows[0] as RoundRow | undefined;
+      if (!row || row.state !== 'open') return false;
+      const n = (await c.query('SELECT param_count FROM model WHERE id = 1')).rows[0].param_count as number;
+      const merged = emptyAcc(n);
+      const parts = (await c.query('SELECT * FROM round_partials WHERE round_id = $1', [roundId]))
+        .rows as PartialRow[];
+      for (const p of parts) mergeInto(merged, toAcc(p, n));
+      if (merged.count !== row.accepted)
+        throw new FedrankError(
+          'STORE_CORRUPT',
+          `round ${roundId}: partial sums count ${merged.count}, round ${row.accepted}`,
+        );
+      await this.writeClose(c, plan(merged));
+      return true;
+    });
+    if (won) await this.scrubPartials(roundId);
+    return won;
+  }
+
+  async closeRound(
+    closed: RoundRecord,
+    model: StoredModel,
+    next: RoundRecord | null,
+    keepFromVersion: number,
+  ): Promise<void> {
+    await this.tx(async (c) => {
+      const r = await c.query(`SELECT state FROM rounds WHERE id = $1 FOR UPDATE`, [closed.id]);
+      if ((r.rows[0] as { state: string } | undefined)?.state !== 'open')
+        throw new FedrankError('STORE_CORRUPT', `round ${closed.id} is not open`);
+      await this.writeClose(c, { closed, model, next, keepFromVersion });
+    });
+    await this.scrubPartials(closed.id);
+  }
+
+  /**
+   * After a close has committed: deletes the closed round's partial sums (a late commit holding one of their
+   * row locks has failed on the closed round by now, so this cannot deadlock with it) and VACUUMs the
+   * table, so the dead versions of the sums (two successive ones differ by one batch of uploads) are
+   * reclaimed rather than kept until autovacuum. Best effort: the next close deletes them again.
+   */
+  private async scrubPartials(roundId: number): Promise<void> {
+    try {
+      await this.pool.query('DELETE FROM round_partials WHERE round_id <= $1', [roundId]);
+      await this.pool.query('VACUUM round_partials');
+    } catch {
+      // The close has committed; the rows go at the next close.
+    }
+  }
+
+  private async writeClose(c: pg.PoolClient, w: CloseWrite): Promise<void> {
+    const { closed, model, next, keepFromVersion } = w;
+    await c.query(
+      `UPDATE rounds SET state = 'closed', closed_at = $2, participants = $3, weight_sum = $4, noise_std = $5,
+         sigma = $6, q = $7, epsilon_after = $8, result_version = $9 WHERE id = $1`,
+      [
+        closed.id,
+        closed.closedAt,
+        closed.participants,
+        closed.weightSum,
+        closed.noiseStd,
+        closed.sigma,
+        closed.q,
+        closed.epsilonAfter,
+        closed.resultVersion,
+      ],
+    );
+    // Partial sums of earlier rounds (left by a scrub that failed): no commit can touch them any more. This
+    // round's go right after the commit (scrubPartials), so a late commit's row lock never blocks this one.
+    await c.query('DELETE FROM round_partials WHERE round_id < $1', [closed.id]);
+    // A replay is only ever accepted while its base version is fresh: older dedupe rows serve nothing.
+    await c.query('DELETE FROM updates WHERE base_version < $1', [keepFromVersion]);
+    await this.saveModel(c, model, model.params.length, false);
+    if (next) await this.insertRound(c, next);
+    await c.query(`SELECT pg_notify($1, $2)`, [CHANNEL, `${this.writer} version ${model.version}`]);
+  }
+
+  async openRound(round: RoundRecord, _paramCount: number): Promise<void> {
+    await this.tx(async (c) => {
+      try {
+        await this.insertRound(c, round);
+      } catch (err) {
+        if (isRace(err)) throw new StoreConflict(`a round is already open: ${(err as Error).message}`);
+        throw err;
+      }
+      await c.query(`SELECT pg_notify($1, $2)`, [CHANNEL, `${this.writer} open ${round.id}`]);
+    });
+  }
+
+  async listRounds(limit: number): Promise<RoundRecord[]> {
+    const rows = (await this.pool.query('SELECT * FROM rounds ORDER BY id DESC LIMIT $1', [limit]))
+      .rows as RoundRow[];
+    return rows.map(toRound);
+  }
+
+  async addEval(r: Omit<EvalTotals, 'reports'>): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO evals (model_version, reports, examples, hits, ndcg) VALUES ($1, 1, $2, $3, $4)
+       ON CONFLICT (model_version) DO UPDATE SET reports = evals.reports + 1,
+       examples = evals.examples + excluded.examples, hits = evals.hits + excluded.hits,
+       ndcg = evals.ndcg + excluded.ndcg`,
+      [r.modelVersion, r.examples, r.hitsAt10, r.ndcgAt10],
+    );
+  }
+
+  async evalTotals(versions: number[]): Promise<EvalTotals[]> {
+    if (versions.length === 0) return [];
+    const rows = (
+      await this.pool.query('SELECT * FROM evals WHERE model_version = ANY($1) ORDER BY model_version', [
+        versions,
+      ])
+    ).rows as { model_version: number; reports: number; examples: string; hits: number; ndcg: number }[];
+    const byVersion = new Map(rows.map((r) => [r.model_version, r]));
+    const out: EvalTotals[] = [];
+    for (const v of versions) {
+      const r = byVersion.get(v);
+      if (r)
+        out.push({
+          modelVersion: v,
+          reports: r.reports,
+          examples: Number(r.examples),
+          hitsAt10: r.hits,
+          ndcgAt10: r.ndcg,
+        });
+    }
+    return out;
+  }
+
+  async ping(): Promise<boolean> {
+    return (await this.pool.query('SELECT 1 AS ok')).rowCount === 1;
+  }
+
+  async close(): Promise<void> {
+    if (this.listener) {
+      this.listener.release();
+      this.listener = null;
+    }
+    await this.pool.end();
+  }
+
+  private async saveModel(c: pg.PoolClient, m: StoredModel, n: number, insert: boolean): Promise<void> {
+    const args = [
+      m.modelId,
+      m.version,
+      n,
+      bytes(m.params),
+      m.adam ? bytes(m.adam.m) : null,
+      m.adam ? bytes(m.adam.v) : null,
+    ];
+    if (insert)
+      await c.query(
+        `INSERT INTO model (id, model_id, version, param_count, params, adam_m, adam_v) VALUES (1, $1, $2, $3, $4, $5, $6)`,
+        args,
+      );
+    else
+      await c.query(
+        `UPDATE model SET model_id = $1, version = $2, param_count = $3, params = $4, adam_m = $5, adam_v = $6
+         WHERE id = 1`,
+        args,
+      );
+  }
+
+  private async insertRound(c: pg.PoolClient, r: RoundRecord): Promise<void> {
+    await c.query(`INSERT INTO rounds (id, base_version, opened_at, state) VALUES ($1, $2, $3, 'open')`, [
+      r.id,
+      r.baseVersion,
+      r.openedAt,
+    ]);
+  }
+}
