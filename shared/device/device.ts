@@ -199,13 +199,13 @@ export class Device {
     if (this.ports.store.kind !== 'memory') void this.ports.tokens?.prefetch();
   }
 
-  /** One eval report, paid for by its own token when the deployment uses them (none on hand: skipped). */
+  /** One eval report, paid for by its own token when the deployment uses them. */
   private async sendEval(report: EvalReport, clientId: string): Promise<void> {
     const { tokens, evals, random } = this.ports;
     if (!tokens) return evals.sendEval(report, clientId);
     const key = random.id();
+    // None on hand: sent without (accepted where tokens are optional; refused, and lost, where required).
     const token = await tokens.tokenFor('eval', key);
-    if (token === null) return;
     // Best effort and never retried, so the token is used up whatever the answer.
     await evals.sendEval(report, clientId, token);
     await tokens.settle(key, 'spent');

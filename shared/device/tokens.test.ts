@@ -178,15 +178,22 @@ describe('flushOutbox with the token wallet', () => {
     expect(await store.outbox()).toEqual([]);
   });
 
-  it('waits with backoff while no token is on hand, without submitting', async () => {
+  it('sends without a token when none is on hand, and retries with one after a TOKEN_REQUIRED refusal', async () => {
     const { store, clock, issuer, wallet } = rig();
     issuer.hold();
     await store.putOutbox(rec('w'.repeat(20), clock.now()));
     const submitter = new FakeSubmitter();
-    const r = await flushOutbox({ store, submitter, clock, random: cryptoRandom, tokens: wallet });
-    expect(submitter.calls).toEqual([]);
+    submitter.answer = (c) =>
+      c.token === null ? { kind: 'rejected', code: 'TOKEN_REQUIRED' } : { kind: 'accepted', ack: ackFor(c) };
+    const ports = { store, submitter, clock, random: cryptoRandom, tokens: wallet };
+    const r = await flushOutbox(ports);
+    expect(r.error).toBe('TOKEN_REQUIRED');
     expect(r.nextInMs).toBeGreaterThan(0);
     expect((await store.outbox())[0]!.attempts).toBe(1);
     issuer.release();
+    await wallet.prefetch();
+    await clock.advance(3_600_000);
+    expect((await flushOutbox(ports)).sent).toBe(1);
+    expect(submitter.calls.map((c) => c.token === null)).toEqual([true, false]);
   });
 });
