@@ -48,6 +48,7 @@ function url(x: unknown, base: string): string | null {
 export function resolveOptions(
   o: FedrankOptions | Record<string, string | undefined>,
   base: string,
+  page: string = globalThis.location?.href ?? base,
 ): ResolvedOptions {
   const r = o as Record<string, unknown>;
   const backend =
@@ -62,14 +63,14 @@ export function resolveOptions(
     evalReports: bool(r.evalReports ?? r.eval, false),
     dpOff: r.dp === 'off',
     workerUrl: url(r.workerUrl, base),
-    tokens: tokenMode(r, base),
+    tokens: tokenMode(r, page),
   };
 }
 
 /** The token mode: 'off' when the shop says so; a relay only on the page's own origin (it carries its cookies). */
-function tokenMode(r: Record<string, unknown>, base: string): WorkerInit['tokens'] {
+function tokenMode(r: Record<string, unknown>, page: string): WorkerInit['tokens'] {
   if (r.tokens === 'off') return { mode: 'off' };
-  const relay = url(r.tokenUrl, base);
-  if (relay && new URL(relay).origin === new URL(base).origin) return { mode: 'relay', url: relay };
+  const relay = url(r.tokenUrl, page);
+  if (relay && new URL(relay).origin === new URL(page).origin) return { mode: 'relay', url: relay };
   return { mode: 'pow' };
 }
