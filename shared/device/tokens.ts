@@ -24,6 +24,8 @@ export const TOKEN_LOW_WATER = 2;
 export const TOKEN_MAX_STOCK = 16;
 
 const empty = (): TokenWalletRecord => ({ update: [], eval: [], held: {} });
+const isEmpty = (w: TokenWalletRecord): boolean =>
+  w.update.length === 0 && w.eval.length === 0 && Object.keys(w.held).length === 0;
 
 /** The device's token wallet (a TokenSource). */
 export class TokenWallet implements TokenSource {
@@ -76,7 +78,8 @@ export class TokenWallet implements TokenSource {
 
   clear(): Promise<void> {
     this.generation++;
-    return this.locked(async () => ({ w: empty(), out: undefined, changed: true }));
+    // Nothing stored (forget() already cleared the store): nothing is written back either.
+    return this.locked(async (w) => ({ w: empty(), out: undefined, changed: !isEmpty(w) }));
   }
 
   /** Tokens on hand per purpose (status, tests). */
@@ -92,11 +95,13 @@ export class TokenWallet implements TokenSource {
         const w = await this.read();
         if (w[purpose].length >= TOKEN_LOW_WATER) continue;
         const fresh = await this.fetchTokens(purpose, TOKEN_BATCH);
-        if (gen !== this.generation) return;
-        await this.locked(async (cur) => {
+        const kept = await this.locked(async (cur) => {
+          // Checked under the lock: a clear() while the batch was fetched wins.
+          if (gen !== this.generation) return { w: cur, out: false, changed: false };
           cur[purpose] = [...cur[purpose], ...fresh].slice(-TOKEN_MAX_STOCK);
-          return { w: cur, out: undefined, changed: true };
+          return { w: cur, out: true, changed: true };
         });
+        if (!kept) return;
       }
       this.failures = 0;
       this.nextRefillAt = 0;
