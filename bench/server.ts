@@ -42,6 +42,8 @@ async function benchModel(
       maxStaleness: 1_000_000,
     },
     limits: { perIpPerMinute: 0, perClientPerMinute: 0 },
+    // The upload and merge path only; redemption costs are measured by bench/tokens.ts.
+    tokens: { required: false },
     logLevel: 'warn',
   });
   const server = await startServer(config, { logger: false });

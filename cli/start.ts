@@ -82,6 +82,7 @@ export async function run(argv: string[]): Promise<number> {
       const { startShoppers } = await import('../demo/shoppers.ts');
       sim = await startShoppers({
         serverUrl: stack.serverUrl,
+        shopUrl: stack.shopUrl,
         count: shoppers,
         catalog: loadCatalog(),
         log: say,

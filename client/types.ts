@@ -107,6 +107,13 @@ export interface FedrankOptions {
   evalReports?: boolean;
   /** URL of the worker script (default: next to the SDK). */
   workerUrl?: string;
+  /**
+   * The shop's token relay, same origin as the page (data-token-url="/fedrank/tokens"): its backend adds the
+   * shopper's session and forwards to POST /v1/tokens/issue. Without it the device pays by proof of work.
+   */
+  tokenUrl?: string;
+  /** 'off': the device fetches no contribution tokens (for servers that do not use them; default 'on'). */
+  tokens?: 'on' | 'off';
 }
 
 /** The SDK API, as window.fedrank and as the ES export's createFedrank() result. No method throws. */

@@ -112,7 +112,10 @@ describe('parseWorkerStatus / parseWorkerInit', () => {
       dpOff: false,
       gpcOptOut: false,
     };
-    expect(parseWorkerInit(ok)).toEqual(ok);
+    expect(parseWorkerInit(ok)).toEqual({ ...ok, tokens: { mode: 'pow' } });
+    const relay = { mode: 'relay', url: 'https://shop.example/fedrank/tokens' };
+    expect(parseWorkerInit({ ...ok, tokens: relay })?.tokens).toEqual(relay);
+    expect(parseWorkerInit({ ...ok, tokens: { mode: 'relay', url: 'javascript:x' } })).toBeNull();
     expect(parseWorkerInit({ ...ok, backend: 'tpu' })).toBeNull();
     expect(parseWorkerInit({ ...ok, epsilonCap: -1 })).toBeNull();
     expect(parseWorkerInit({ ...ok, server: 5 })).toBeNull();

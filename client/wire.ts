@@ -20,6 +20,8 @@ export interface WorkerInit {
   dpOff: boolean;
   /** GPC applies (and the shop respects it): behave as opted out whatever is stored. */
   gpcOptOut: boolean;
+  /** How the device gets contribution tokens (absent: proof of work). */
+  tokens?: { mode: 'relay'; url: string } | { mode: 'pow' } | { mode: 'off' };
 }
 
 /** Worker status: the public status minus the page-side fields. */
@@ -158,6 +160,15 @@ export function parseWorkerStatus(x: unknown): WorkerStatus | null {
   };
 }
 
+function parseTokenMode(x: unknown): WorkerInit['tokens'] | null {
+  if (x === undefined) return { mode: 'pow' };
+  if (typeof x !== 'object' || x === null) return null;
+  const t = x as Record<string, unknown>;
+  if (t.mode === 'pow' || t.mode === 'off') return { mode: t.mode };
+  if (t.mode !== 'relay' || typeof t.url !== 'string' || !/^https?:\/\//.test(t.url)) return null;
+  return { mode: 'relay', url: t.url };
+}
+
 /** A validated worker init request, or null. */
 export function parseWorkerInit(x: unknown): WorkerInit | null {
   if (typeof x !== 'object' || x === null) return null;
@@ -167,7 +178,10 @@ export function parseWorkerInit(x: unknown): WorkerInit | null {
   if (!isNum(o.epsilonCap) || o.epsilonCap < 0) return null;
   if (typeof o.evalReports !== 'boolean' || typeof o.gpcOptOut !== 'boolean') return null;
   if (typeof o.dpOff !== 'boolean') return null;
+  const tokens = parseTokenMode(o.tokens);
+  if (!tokens) return null;
   return {
+    tokens,
     server: o.server as string | null,
     backend: o.backend as BackendName | null,
     epsilonCap: o.epsilonCap,

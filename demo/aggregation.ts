@@ -16,6 +16,8 @@ export interface AggregationServer {
   port: number;
   /** Graceful stop (drains pending writes), or for a child process a kill with `signal`. */
   close(signal?: 'SIGTERM' | 'SIGKILL'): Promise<void>;
+  /** Contributions admitted with a verified token and without one (in-process servers only). */
+  tokensAdmitted?: () => { verified: number; unverified: number };
 }
 
 const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '..');
@@ -24,7 +26,12 @@ const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '..');
 export async function startAggregationServer(overrides: Record<string, unknown>): Promise<AggregationServer> {
   const config = makeConfig(overrides);
   const s = await startServer(config);
-  return { url: s.url, port: Number(new URL(s.url).port), close: () => s.close() };
+  return {
+    url: s.url,
+    port: Number(new URL(s.url).port),
+    close: () => s.close(),
+    tokensAdmitted: () => ({ ...s.tokens.admitted }),
+  };
 }
 
 /** A port that was free a moment ago (for a child process that must be told its port up front). */

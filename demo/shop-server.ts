@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import { parseCatalog, type Catalog, type Product } from './catalog-types.ts';
 import { renderPage, type PageContext } from './shop-pages.ts';
+import { handleTokenRelay, ShopSessions, TOKEN_RELAY_PATH } from './token-relay.ts';
 
 /** Options of the storefront server. */
 export interface ShopOptions {
@@ -27,6 +28,8 @@ export interface ShopOptions {
   sdkAttributes?: Record<string, string>;
   /** Products on the home page (default 60). */
   featured?: number;
+  /** The shop's issuer secret: serves the token relay (token-relay.ts) and points the SDK at it. */
+  shopSecret?: string;
 }
 
 /** A running storefront. */
@@ -103,15 +106,26 @@ export async function startShop(opts: ShopOptions): Promise<Shop> {
   const publicDir = join(HERE, 'public');
   const featured = catalog.products.slice(0, opts.featured ?? 60);
   const categories = [...new Set(catalog.products.map((p) => p.category))].sort();
-  const ctx: PageContext = { serverUrl: opts.serverUrl, sdkAttributes: opts.sdkAttributes ?? {}, categories };
+  const sessions = opts.shopSecret ? new ShopSessions() : null;
+  const sdkAttributes = {
+    ...(sessions ? { 'token-url': TOKEN_RELAY_PATH } : {}),
+    ...(opts.sdkAttributes ?? {}),
+  };
+  const ctx: PageContext = { serverUrl: opts.serverUrl, sdkAttributes, categories };
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    if (sessions && req.url === TOKEN_RELAY_PATH && req.method === 'POST') {
+      await handleTokenRelay(req, res, { serverUrl: ctx.serverUrl, shopSecret: opts.shopSecret!, sessions });
+      return;
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD' }).end();
       return;
     }
     const url = new URL(req.url ?? '/', 'http://shop.invalid');
     const path = decodeURIComponent(url.pathname);
+    // Pages open a shop session (the relay vouches only for shoppers the shop knows).
+    if (path === '/' || path === '/search') sessions?.ensure(req, res);
     if (path === '/') {
       sendHtml(
         res,

@@ -28,7 +28,9 @@ import { encodeItem } from '../shared/model/features.ts';
 import type { EncodedItem } from '../shared/model/features.ts';
 import { Ranker } from '../shared/model/ranker.ts';
 import { mulberry32 } from '../shared/model/spec.ts';
-import { nodeClock, nodeFetch } from '../node/device-ports.ts';
+import { nodeClock, nodeFetch, nodeTokenFetch, shopSessionCookie } from '../node/device-ports.ts';
+import { TokenWallet, tokenIssuer, tokenPurposes } from '../shared/device/tokens.ts';
+import { TOKEN_RELAY_PATH } from './token-relay.ts';
 import type { Catalog, Product } from './catalog-types.ts';
 
 /** Options of the shopper simulation. */
@@ -44,6 +46,13 @@ export interface ShopperOptions {
   evalReports?: boolean;
   /** Each device's epsilon cap, as a shop's script tag would set it (default 8, the SDK's). */
   epsilonCap?: number;
+  /**
+   * Contribution tokens: 'relay' through the shop at `shopUrl` (each shopper with its own shop session),
+   * 'pow' by proof of work, 'off' none (default: 'relay' when shopUrl is given, else 'off').
+   */
+  tokens?: 'relay' | 'pow' | 'off';
+  /** The demo shop, whose token relay the shoppers use. */
+  shopUrl?: string;
   /** Progress lines (default: none). */
   log?: (line: string) => void;
 }
@@ -137,10 +146,29 @@ export async function startShoppers(opts: ShopperOptions): Promise<ShopperSim> {
     },
   };
   const evals: EvalSink = {
-    async sendEval(report: EvalReport, clientId: string): Promise<void> {
+    async sendEval(report: EvalReport, clientId: string, token?: string | null): Promise<void> {
       stats.evalReports++;
-      await http.sendEval(report, clientId);
+      await http.sendEval(report, clientId, token);
     },
+  };
+  const tokenMode = opts.tokens ?? (opts.shopUrl ? 'relay' : 'off');
+  const evalReports = opts.evalReports !== false;
+  /** A shopper's own token wallet: its own shop session for the relay, its own proofs of work otherwise. */
+  const walletFor = async (store: MemoryStore): Promise<TokenWallet | null> => {
+    if (tokenMode === 'off') return null;
+    const relay = tokenMode === 'relay' && opts.shopUrl ? opts.shopUrl + TOKEN_RELAY_PATH : null;
+    const cookie = relay ? await shopSessionCookie(opts.shopUrl!) : null;
+    const fetchTokens = tokenIssuer({
+      serverUrl: opts.serverUrl,
+      fetch: nodeTokenFetch(),
+      relayUrl: relay,
+      relayFetch: nodeTokenFetch(cookie ?? undefined),
+    });
+    return new TokenWallet(store, fetchTokens, {
+      clock: nodeClock,
+      random: cryptoRandom,
+      purposes: tokenPurposes(evalReports),
+    });
   };
   // One ranker of the current global model for every shopper's page ranking and evaluation.
   let ranker: Ranker | null = null;
@@ -161,30 +189,34 @@ export async function startShoppers(opts: ShopperOptions): Promise<ShopperSim> {
   };
   const learner = new RankerLearner(rankerOf);
 
-  const shoppers: Shopper[] = Array.from({ length: opts.count }, (_, i) => {
+  const shoppers: Shopper[] = [];
+  for (let i = 0; i < opts.count; i++) {
     const a = categories[Math.floor(seedRand() * categories.length)]!;
     let b = categories[Math.floor(seedRand() * categories.length)]!;
     if (b === a) b = categories[(categories.indexOf(a) + 1 + i) % categories.length]!;
+    const store = new MemoryStore('indexeddb');
+    const tokens = await walletFor(store);
     const device = new Device(
       {
-        store: new MemoryStore('indexeddb'),
+        store,
         clock: nodeClock,
         random: cryptoRandom,
         models,
         submitter,
         evals,
         learner,
+        ...(tokens ? { tokens } : {}),
       },
       {
         hasServer: true,
         epsilonCap: opts.epsilonCap ?? 8,
-        evalReports: opts.evalReports !== false,
+        evalReports,
         gpcOptOut: false,
         dpOff: false,
       },
     );
-    return { device, likes: new Set([a, b]), rand: mulberry32((opts.seed ?? 1) * 7919 + i) };
-  });
+    shoppers.push({ device, likes: new Set([a, b]), rand: mulberry32((opts.seed ?? 1) * 7919 + i) });
+  }
 
   /** One browsing step: a page of PAGE items, ranked by the current model for this shopper, some clicked. */
   async function browse(s: Shopper): Promise<void> {

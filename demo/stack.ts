@@ -5,7 +5,10 @@
  */
 import { join } from 'node:path';
 import { startShop, type Shop, type ShopOptions } from './shop-server.ts';
-import { ensureDataDir, ensureOperatorToken } from '../server/operator-token.ts';
+import { ensureDataDir, ensureOperatorToken, ensureTokenFile } from '../server/operator-token.ts';
+
+/** File name of the demo shop's issuer secret in the data folder. */
+export const SHOP_SECRET_FILE = 'shop-secret';
 import { spawnAggregationServer, startAggregationServer, type AggregationServer } from './aggregation.ts';
 
 /** Options of the local stack. */
@@ -41,6 +44,8 @@ export interface Stack {
   stopServer(signal?: 'SIGTERM' | 'SIGKILL'): Promise<void>;
   /** Starts the server again on the same port and database. */
   startServer(): Promise<void>;
+  /** Contributions the running server admitted with a verified token and without (inline server only, else null). */
+  tokensAdmitted(): { verified: number; unverified: number } | null;
   close(): Promise<void>;
 }
 
@@ -56,6 +61,9 @@ export function demoServerConfig(): Record<string, unknown> {
     rounds: { minClients: 2, maxClients: 50, deadlineSeconds: 20, maxStaleness: 3 },
     training: { expectedClientsPerRound: 2, minNewEvents: 4, localEpochs: 1, clipNorm: 0.05 },
     privacy: { epsilonBudget: 100 },
+    // Only token-paid contributions count; shoppers get them through the shop's relay (proof of work is
+    // the fallback, kept cheap here: 12 bits is ~30 ms; the production default is 18, a few seconds).
+    tokens: { required: true, powDifficulty: 12 },
     logLevel: 'warn',
   };
 }
@@ -81,10 +89,18 @@ function mergeDeep(a: Record<string, unknown>, b: Record<string, unknown>): Reco
 export async function startStack(opts: StackOptions): Promise<Stack> {
   ensureDataDir(opts.dataDir);
   const { token, path: tokenPath } = ensureOperatorToken(opts.dataDir);
+  // The shop's issuer secret, shared by the shop's relay and the server, kept like the operator token (0600).
+  const shopSecret = ensureTokenFile(join(opts.dataDir, SHOP_SECRET_FILE));
   const host = opts.host ?? '127.0.0.1';
   const dbPath = join(opts.dataDir, 'fedrank.db');
   // The shop starts first (its origin goes into the server's allowedOrigins); it learns the server URL after.
-  const shop: Shop = await startShop({ ...(opts.shop ?? {}), serverUrl: '', port: opts.shopPort ?? 0, host });
+  const shop: Shop = await startShop({
+    shopSecret: shopSecret.token,
+    ...(opts.shop ?? {}),
+    serverUrl: '',
+    port: opts.shopPort ?? 0,
+    host,
+  });
   let port = opts.serverPort ?? 0;
   let server: AggregationServer | null = null;
   const config = mergeDeep(mergeDeep(demoServerConfig(), opts.server ?? {}), {
@@ -92,6 +108,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     db: dbPath,
     operatorTokenFile: tokenPath,
     allowedOrigins: [shop.url],
+    tokens: { shopSecretFile: shopSecret.path },
   });
   const start = async (): Promise<void> => {
     server =
@@ -124,6 +141,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     startServer: async () => {
       if (!server) await start();
     },
+    tokensAdmitted: () => (server as AggregationServer | null)?.tokensAdmitted?.() ?? null,
     close: async () => {
       const s = server;
       server = null;

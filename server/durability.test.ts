@@ -118,6 +118,8 @@ describe('SIGKILL durability', () => {
         writeFileSync(
           configPath,
           JSON.stringify({
+            // Durability, not admission: uploads come without contribution tokens.
+            tokens: { required: false },
             model: { spec: smallSpec() },
             training: {
               clipNorm: 1000,

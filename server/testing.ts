@@ -52,6 +52,8 @@ export function testConfig(over: Record<string, unknown> = {}): ServerConfig {
       // No noise, so no budget (a budget needs sigma > 0); privacy tests set both.
       privacy: { epsilonBudget: null },
       robust: UNBOUNDED_ROBUST,
+      // Tests of other features upload without tokens; the token tests turn them on.
+      tokens: { required: false },
       logLevel: 'silent',
     },
     over,

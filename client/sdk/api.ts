@@ -77,6 +77,7 @@ export class Sdk {
         evalReports: this.opts.evalReports,
         dpOff: this.opts.dpOff,
         gpcOptOut: this.gpcApplies(),
+        tokens: this.opts.tokens,
       });
       const r = await Promise.race([
         within(init, WORKER_START_TIMEOUT_MS, TIMEOUT),

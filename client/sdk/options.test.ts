@@ -15,7 +15,16 @@ describe('resolveOptions', () => {
       evalReports: false,
       dpOff: false,
       workerUrl: null,
+      tokens: { mode: 'pow' },
     });
+  });
+  it("uses the shop's token relay only on the page's own origin, else proof of work, or none when off", () => {
+    const page = 'https://shop.example/products/1';
+    const relay = (tokenUrl: string) =>
+      resolveOptions({ tokenUrl }, 'https://cdn.example/fedrank.js', page).tokens;
+    expect(relay('/fedrank/tokens')).toEqual({ mode: 'relay', url: 'https://shop.example/fedrank/tokens' });
+    expect(relay('https://evil.example/tokens')).toEqual({ mode: 'pow' });
+    expect(resolveOptions({ tokens: 'off', tokenUrl: '/t' }, BASE, page).tokens).toEqual({ mode: 'off' });
   });
   it('turns differential privacy off only for an explicit dp="off"', () => {
     expect(resolveOptions({ dp: 'off' }, BASE).dpOff).toBe(true);

@@ -1,6 +1,7 @@
 /** SDK options: from the script tag's data-* attributes or from code, validated, with defaults. */
 import type { BackendName, FedrankOptions } from '../types.ts';
 import { BACKENDS } from '../wire.ts';
+import type { WorkerInit } from '../wire.ts';
 
 /** Options after defaults; every field present. */
 export interface ResolvedOptions {
@@ -14,6 +15,8 @@ export interface ResolvedOptions {
   /** True only when the shop wrote dp: 'off' (data-dp="off"). */
   dpOff: boolean;
   workerUrl: string | null;
+  /** Contribution tokens: via the shop's relay (a same-origin URL), by proof of work, or not at all. */
+  tokens: WorkerInit['tokens'];
 }
 
 /** Hard ceiling of the device epsilon budget, whatever the shop or the server says. */
@@ -45,6 +48,7 @@ function url(x: unknown, base: string): string | null {
 export function resolveOptions(
   o: FedrankOptions | Record<string, string | undefined>,
   base: string,
+  page: string = globalThis.location?.href ?? base,
 ): ResolvedOptions {
   const r = o as Record<string, unknown>;
   const backend =
@@ -59,5 +63,14 @@ export function resolveOptions(
     evalReports: bool(r.evalReports ?? r.eval, false),
     dpOff: r.dp === 'off',
     workerUrl: url(r.workerUrl, base),
+    tokens: tokenMode(r, page),
   };
+}
+
+/** The token mode: 'off' when the shop says so; a relay only on the page's own origin (it carries its cookies). */
+function tokenMode(r: Record<string, unknown>, page: string): WorkerInit['tokens'] {
+  if (r.tokens === 'off') return { mode: 'off' };
+  const relay = url(r.tokenUrl, page);
+  if (relay && new URL(relay).origin === new URL(page).origin) return { mode: 'relay', url: relay };
+  return { mode: 'pow' };
 }

@@ -11,6 +11,7 @@ import { personalOrder } from '../../shared/device/local-rank.ts';
 import { RankerLearner } from '../../shared/device/ranker-learner.ts';
 import type { EventRecord, ModelRecord } from '../../shared/device/records.ts';
 import { MemoryStore } from '../../shared/device/store.ts';
+import { TokenWallet, tokenIssuer, tokenPurposes } from '../../shared/device/tokens.ts';
 import type { Store } from '../../shared/device/store.ts';
 import { isFedrankError } from '../../shared/errors.ts';
 import type { ErrorCode } from '../../shared/errors.ts';
@@ -23,7 +24,7 @@ import type { BackendName, RankItem, TrackEvent } from '../types.ts';
 import { parseWorkerInit, sanitizeEvent, sanitizeItems } from '../wire.ts';
 import type { WorkerApi, WorkerDebug, WorkerInit, WorkerStatus } from '../wire.ts';
 import { chooseBackend, currentBackend, demoteBackend, numTensors } from './backend.ts';
-import { browserFetch } from './http.ts';
+import { browserFetch, tokenRelayFetch, tokenServerFetch } from './http.ts';
 import { webLocks } from './locks.ts';
 import { Scorer } from './scorer.ts';
 import { openStore } from './storage.ts';
@@ -59,8 +60,10 @@ export class Engine implements WorkerApi {
     this.store = await openStore();
     if (this.store.kind === 'memory') this.lastError = 'SDK_STORAGE_UNAVAILABLE';
     const transport = new HttpTransport(cfg.server ?? '', browserFetch);
+    const tokens = this.tokenWallet(cfg);
     this.device = new Device(
       {
+        ...(tokens ? { tokens } : {}),
         store: this.store,
         clock: browserClock,
         random: cryptoRandom,
@@ -89,6 +92,23 @@ export class Engine implements WorkerApi {
     await this.device.open();
     if (!this.device.optedOut) await this.start();
     return this.status();
+  }
+
+  /** The device's token wallet (IndexedDB), over the shop's relay or proof of work; null when off. */
+  private tokenWallet(cfg: WorkerInit): TokenWallet | null {
+    const mode = cfg.tokens ?? { mode: 'pow' };
+    if (cfg.server === null || mode.mode === 'off') return null;
+    const fetchTokens = tokenIssuer({
+      serverUrl: cfg.server,
+      fetch: tokenServerFetch,
+      relayUrl: mode.mode === 'relay' ? mode.url : null,
+      relayFetch: tokenRelayFetch,
+    });
+    return new TokenWallet(this.store, fetchTokens, {
+      clock: browserClock,
+      random: cryptoRandom,
+      purposes: tokenPurposes(cfg.evalReports),
+    });
   }
 
   /** Backend, model and personal state: only for shoppers who have not opted out. */

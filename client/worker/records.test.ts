@@ -81,7 +81,20 @@ describe('stored record validation', () => {
 
 describe('records from an older version', () => {
   it('ignore a stored stable client id: the device no longer reads one', () => {
-    expect(Object.keys(checkSetting).sort()).toEqual(['backend', 'optedOut', 'trainedSeq', 'updatesSent']);
+    expect(Object.keys(checkSetting).sort()).toEqual([
+      'backend',
+      'optedOut',
+      'tokens',
+      'trainedSeq',
+      'updatesSent',
+    ]);
+  });
+  it('accept a stored token wallet only in its shape', () => {
+    const tok = 'A'.repeat(40);
+    expect(checkSetting.tokens({ update: [tok], eval: [], held: { ['k'.repeat(20)]: tok } })).toBe(true);
+    expect(checkSetting.tokens({ update: ['short'], eval: [], held: {} })).toBe(false);
+    expect(checkSetting.tokens({ update: [], eval: [], held: { bad: tok } })).toBe(false);
+    expect(checkSetting.tokens({ update: [], held: {} })).toBe(false);
   });
   it('accept every event type the SDK tracks, and nothing else', () => {
     for (const type of ['impression', 'click', 'add_to_cart', 'purchase']) {

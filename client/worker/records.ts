@@ -10,6 +10,7 @@ import type {
   OutboxRecord,
   PersonalRecord,
   Settings,
+  TokenWalletRecord,
 } from '../../shared/device/records.ts';
 import { EVENT_TYPES } from '../../shared/device/records.ts';
 import type { ModelManifest } from '../../shared/protocol.ts';
@@ -20,6 +21,9 @@ import { BACKENDS, sanitizeItem } from '../wire.ts';
 const isObj = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null;
 const isNum = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
 const isInt = (x: unknown): x is number => Number.isInteger(x) && (x as number) >= 0;
+// An encoded token is base64url of a few hundred bytes (4096-bit keys at most); checked in full when spent.
+const isToken = (x: unknown): x is string => typeof x === 'string' && /^[A-Za-z0-9_-]{16,1024}$/.test(x);
+const isTokenList = (x: unknown): x is string[] => Array.isArray(x) && x.length <= 64 && x.every(isToken);
 
 export function checkEvent(x: unknown): EventRecord | null {
   if (!isObj(x) || !isInt(x.seq) || !EVENT_TYPES.includes(x.type as EventRecord['type']) || !isNum(x.time))
@@ -102,4 +106,10 @@ export const checkSetting: { [K in keyof Settings]: (v: unknown) => v is Setting
     typeof v.reason === 'string',
   trainedSeq: (v): v is number => isInt(v),
   updatesSent: (v): v is number => isInt(v),
+  tokens: (v): v is TokenWalletRecord =>
+    isObj(v) &&
+    isTokenList(v.update) &&
+    isTokenList(v.eval) &&
+    isObj(v.held) &&
+    Object.entries(v.held).every(([k, t]) => ID_PATTERN.test(k) && isToken(t)),
 };

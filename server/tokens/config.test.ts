@@ -3,9 +3,9 @@ import { makeConfig } from '../config.ts';
 import { resolveShopSecret, tokenDbPath } from './config.ts';
 
 describe('tokens configuration', () => {
-  it('defaults to optional tokens with quotas, and checks every key', () => {
+  it('defaults to required tokens with quotas, and checks every key', () => {
     const c = makeConfig({ operatorToken: 'x'.repeat(16) }).tokens;
-    expect(c).toMatchObject({ required: false, perSessionPerDay: 16, keyBits: 2048, keyRotationDays: 7 });
+    expect(c).toMatchObject({ required: true, perSessionPerDay: 16, keyBits: 2048, keyRotationDays: 7 });
     const bad: [Record<string, unknown>, RegExp][] = [
       [{ required: 'yes' }, /tokens.required: must be true or false/],
       [{ keyBits: 1024 }, /tokens.keyBits: must be 2048, 3072 or 4096/],

@@ -28,10 +28,13 @@ export interface TokensConfig {
   shopSecretFile?: string;
 }
 
-/** Off by default (the browser client does not fetch tokens yet); quotas sized for a few rounds a day. */
+/**
+ * Required by default: the SDK gets tokens through the shop's relay, or by proof of work where the shop
+ * configured no secret, so `fedrank serve` alone works. Quotas sized for a few rounds a day.
+ */
 export function defaultTokensConfig(): TokensConfig {
   return {
-    required: false,
+    required: true,
     perSessionPerDay: 16,
     powDifficulty: 18,
     powPerIpPerDay: 16,

@@ -16,6 +16,7 @@ import { flushOutbox } from './outbox.ts';
 import type { DevicePorts } from './ports.ts';
 import { SAFEGUARD_PRIOR, chooseGlobalWeight } from './safeguard.ts';
 import type { SafeguardDecision } from './safeguard.ts';
+import type { EvalReport } from '../protocol.ts';
 import type { EventRecord, LedgerRecord, ModelRecord } from './records.ts';
 import { MAX_EVENTS } from './store.ts';
 import { DEFAULT_FLOORS, backoffDelay, budgetState, canContribute, isWaiting, shouldTrain } from './rules.ts';
@@ -88,6 +89,7 @@ export class Device {
     await this.assess();
     if (this.cfg.hasServer && !this.optedOut) {
       await this.sync();
+      this.prefetchTokens();
       this.scheduleFlush(0);
     }
   }
@@ -135,6 +137,7 @@ export class Device {
       if (this.model && shouldTrain(this.newPositives, this.model.manifest)) {
         if (this.ports.clock.now() - this.lastSync > ROUND_RECHECK_MS) await this.sync();
       }
+      this.prefetchTokens();
       if (this.model && shouldTrain(this.newPositives, this.model.manifest)) {
         const lock = this.ports.lock;
         const pass = (): Promise<IdleResult> => this.contributionPass();
@@ -153,7 +156,7 @@ export class Device {
 
   /** One decision and, when allowed, one contribution (under the cross-tab lock when there is one). */
   private async contributionPass(): Promise<IdleResult> {
-    const { store, clock, random, learner, evals } = this.ports;
+    const { store, clock, random, learner } = this.ports;
     const gen = this.generation;
     const model = this.model!;
     // Read back, not cached: another tab of this shopper may have contributed meanwhile.
@@ -177,7 +180,7 @@ export class Device {
     const clientId = random.id();
     if (this.cfg.evalReports) {
       const report = await evaluate(model, learner, events, since);
-      if (report && gen === this.generation) await evals.sendEval(report, clientId);
+      if (report && gen === this.generation) await this.sendEval(report, clientId);
     }
     const t0 = clock.now();
     const prepared = await prepareContribution(
@@ -220,6 +223,24 @@ export class Device {
   globalWeight(): number | null {
     if (!this.model) return null;
     return this.safeguard?.weight ?? SAFEGUARD_PRIOR;
+  }
+
+  /** Tokens are fetched ahead of need, not before an upload, so issuance timing links to no contribution. */
+  private prefetchTokens(): void {
+    // A memory-only device never contributes, so it asks for no tokens either.
+    if (this.ports.store.kind !== 'memory') void this.ports.tokens?.prefetch();
+  }
+
+  /** One eval report, paid for by its own token when the deployment uses them. */
+  private async sendEval(report: EvalReport, clientId: string): Promise<void> {
+    const { tokens, evals, random } = this.ports;
+    if (!tokens) return evals.sendEval(report, clientId);
+    const key = random.id();
+    // None on hand: sent without (accepted where tokens are optional; refused, and lost, where required).
+    const token = await tokens.tokenFor('eval', key);
+    // Best effort and never retried, so the token is used up whatever the answer.
+    await evals.sendEval(report, clientId, token);
+    await tokens.settle(key, 'spent');
   }
 
   /** canContribute over this device's current state. */
@@ -324,6 +345,7 @@ export class Device {
       this.generation++;
       this.cancelFlush();
       await this.ports.store.clearOutbox();
+      await this.ports.tokens?.clear();
       this.updatesPending = 0;
     }
   }
@@ -352,6 +374,8 @@ export class Device {
     this.ports.store.badRecords = 0;
     // The opt-out choice itself survives, or forgetting would silently opt the shopper back in.
     await this.ports.store.clear(this.optedOut ? { optedOut: true } : {});
+    // The store's clear took the tokens with it; the wallet also drops a batch still in flight.
+    await this.ports.tokens?.clear();
     // The public global model stays in memory for ranking, but is no longer stored on the device.
   }
 

@@ -150,3 +150,27 @@ describe('HttpTransport.sendEval', () => {
     ).resolves.toBe(undefined);
   });
 });
+
+describe('HttpTransport with contribution tokens', () => {
+  it('sends the token in x-fedrank-token on an upload and an eval report, and no header without one', async () => {
+    const ack = { accepted: true, duplicate: false, round: 2, modelVersion: 1 };
+    const s = server({ '/v1/updates': { status: 200, body: ack }, '/v1/eval': { status: 202, body: {} } });
+    const t = new HttpTransport('https://agg', s.fetch);
+    const record = {
+      key: 'k'.repeat(20),
+      body: new Uint8Array([1]),
+      modelId: 'm',
+      baseVersion: 1,
+      round: 2,
+      createdAt: 0,
+      attempts: 0,
+      nextAttemptAt: 0,
+    };
+    await t.submit({ record, clientId: 'c'.repeat(20), token: 'update-token' });
+    await t.submit({ record, clientId: 'c'.repeat(20), token: null });
+    const report = { modelVersion: 1, examples: 2, hitsAt10: 1, ndcgAt10: 0.5 };
+    await t.sendEval(report, 'c'.repeat(20), 'eval-token');
+    const headers = s.seen.map(([, req]) => req.headers['x-fedrank-token']);
+    expect(headers).toEqual(['update-token', undefined, 'eval-token']);
+  });
+});

@@ -9,6 +9,7 @@ import type { ErrorCode } from '../errors.ts';
 import { paramCount } from '../model/spec.ts';
 import { parseErrorReply, parseManifest, parseUpdateAck } from '../protocol-parse.ts';
 import type { EvalReport } from '../protocol.ts';
+import { HEADER_TOKEN } from '../tokens/types.ts';
 import { HEADER_CLIENT_ID, HEADER_IDEMPOTENCY_KEY, ROUTES, TENSOR_CONTENT_TYPE } from '../routes.ts';
 import type { Contribution, EvalSink, ModelSource, SubmitOutcome, Submitter, SyncResult } from './ports.ts';
 import type { ModelRecord } from './records.ts';
@@ -102,6 +103,7 @@ export class HttpTransport implements ModelSource, Submitter, EvalSink {
           'content-type': TENSOR_CONTENT_TYPE,
           [HEADER_CLIENT_ID]: c.clientId,
           [HEADER_IDEMPOTENCY_KEY]: c.record.key,
+          ...(c.token ? { [HEADER_TOKEN]: c.token } : {}),
         },
         body: c.record.body,
         timeoutMs: UPLOAD_TIMEOUT_MS,
@@ -121,11 +123,16 @@ export class HttpTransport implements ModelSource, Submitter, EvalSink {
     return { kind: isRetryable(res.status) ? 'retry' : 'rejected', code };
   }
 
-  async sendEval(report: EvalReport, clientId: string): Promise<void> {
+  async sendEval(report: EvalReport, clientId: string, token: string | null = null): Promise<void> {
+    const headers: Record<string, string> = {
+      'content-type': 'application/json',
+      [HEADER_CLIENT_ID]: clientId,
+    };
+    if (token) headers[HEADER_TOKEN] = token;
     try {
       await this.fetch(this.base + ROUTES.eval, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', [HEADER_CLIENT_ID]: clientId },
+        headers,
         body: JSON.stringify(report),
         timeoutMs: EVAL_TIMEOUT_MS,
       });

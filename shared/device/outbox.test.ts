@@ -110,24 +110,7 @@ describe('flushOutbox', () => {
   });
 });
 
-describe('flushOutbox with a token source', () => {
-  it('hands each contribution its round token, and waits (with backoff) while none is available', async () => {
-    const store = new MemoryStore();
-    await store.putOutbox(rec('t'.repeat(20)));
-    const submitter = new FakeSubmitter();
-    let token: string | null = null;
-    const tokens = { tokenFor: async (round: number) => (token === null ? null : `${token}-${round}`) };
-    const ports = { store, submitter, clock: { now: () => NOW }, random: cryptoRandom, tokens };
-    const r1 = await flushOutbox(ports);
-    expect(submitter.calls).toEqual([]);
-    expect(r1.nextInMs).toBeGreaterThan(0);
-    expect((await store.outbox())[0]!.attempts).toBe(1);
-    token = 'tok';
-    const later = { ...ports, clock: { now: () => NOW + 3_600_000 } };
-    const r2 = await flushOutbox(later);
-    expect(r2.sent).toBe(1);
-    expect(submitter.calls[0]!.token).toBe('tok-2');
-  });
+describe('flushOutbox when the device is forgotten', () => {
   it('stops before submitting once the device was forgotten or opted out', async () => {
     const store = new MemoryStore();
     await store.putOutbox(rec('f'.repeat(20)));

@@ -8,6 +8,9 @@ import type { Clock, Random, Submitter, TokenSource } from './ports.ts';
 import type { Store } from './store.ts';
 import { backoffDelay } from './rules.ts';
 
+/** Refusals of the token, not the contribution (a retry of one key presents one token: these are no replays). */
+const TOKEN_REFUSALS: readonly ErrorCode[] = ['TOKEN_REQUIRED', 'TOKEN_SPENT', 'TOKEN_INVALID'];
+
 /** Contributions older than this are dropped: the server would reject them as stale anyway. */
 export const OUTBOX_MAX_AGE_MS = 24 * 3600_000;
 
@@ -57,19 +60,23 @@ export async function flushOutbox(
       out.nextInMs = Math.min(out.nextInMs ?? Infinity, rec.nextAttemptAt - now());
       continue;
     }
-    const token = p.tokens ? await p.tokens.tokenFor(rec.round, rec.modelId) : null;
-    if (p.tokens && token === null) {
-      await retry(rec, 'SDK_SERVER_UNREACHABLE');
-      continue;
-    }
+    // The token this contribution took on its first try, else a fresh one. With none on hand it goes
+    // without: a server that requires tokens refuses it (TOKEN_REQUIRED) and it is retried with one later.
+    const token = p.tokens ? await p.tokens.tokenFor('update', rec.key) : null;
     if (!stillValid()) break;
     const r = await p.submitter.submit({ record: rec, clientId: rec.clientId ?? p.random.id(), token });
     if (r.kind === 'accepted') {
       await p.store.deleteOutbox(rec.key);
+      await p.tokens?.settle(rec.key, 'spent');
       out.sent++;
       out.bytes = rec.body.byteLength;
+    } else if (r.kind === 'rejected' && p.tokens && TOKEN_REFUSALS.includes(r.code)) {
+      // The token, not the contribution, was refused: drop it and try again with another one.
+      await p.tokens.settle(rec.key, 'bad');
+      await retry(rec, r.code);
     } else if (r.kind === 'rejected') {
       await p.store.deleteOutbox(rec.key);
+      await p.tokens?.settle(rec.key, 'spent');
       out.dropped++;
       out.error = r.code;
     } else await retry(rec, r.code);

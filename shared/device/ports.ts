@@ -8,6 +8,7 @@ import type { EncodedItem } from '../model/features.ts';
 import type { TrainingExample, UserContext } from '../model/ranker.ts';
 import type { NegativeSource } from '../fl/local-update.ts';
 import type { EvalReport, UpdateAck } from '../protocol.ts';
+import type { TokenPurpose } from '../tokens/types.ts';
 import type { ModelRecord, OutboxRecord } from './records.ts';
 import type { Store } from './store.ts';
 
@@ -62,14 +63,24 @@ export interface Submitter {
   submit(c: Contribution): Promise<SubmitOutcome>;
 }
 
-/** Yields one anonymous contribution token per round (optional; null: none available now, try later). */
+/**
+ * Anonymous contribution tokens (optional port; implementation: tokens.ts). One token per contribution,
+ * held by its idempotency key so that only a retry of the same request presents it again.
+ */
 export interface TokenSource {
-  tokenFor(round: number, modelId: string): Promise<string | null>;
+  /** The token held by `key` (a retry), else a fresh one of `purpose`; null: none on hand, try later. */
+  tokenFor(purpose: TokenPurpose, key: string): Promise<string | null>;
+  /** `key` is done with its token: 'spent' (the server took it, or its request is dropped), or 'bad' (refused as spent or invalid: never presented again). */
+  settle(key: string, verdict: 'spent' | 'bad'): Promise<void>;
+  /** Tops up the tokens on hand ahead of need (best effort, never throws). */
+  prefetch(): Promise<void>;
+  /** Erases every token (forget, opt-out). */
+  clear(): Promise<void>;
 }
 
-/** Receives federated evaluation reports (best effort, never retried). */
+/** Receives federated evaluation reports (best effort, never retried); `token` pays for it when tokens are used. */
 export interface EvalSink {
-  sendEval(report: EvalReport, clientId: string): Promise<void>;
+  sendEval(report: EvalReport, clientId: string, token?: string | null): Promise<void>;
 }
 
 /** The tensor backend: local training and scoring against a model's parameters. */

@@ -85,4 +85,13 @@ export interface Settings {
   /** Highest event seq already used for training or evaluation. */
   trainedSeq: number;
   updatesSent: number;
+  /** Contribution tokens on hand (shared/device/tokens.ts). */
+  tokens: TokenWalletRecord;
+}
+
+/** The device's unused tokens per purpose, and the one each pending contribution (by idempotency key) took. */
+export interface TokenWalletRecord {
+  update: string[];
+  eval: string[];
+  held: Record<string, string>;
 }

@@ -9,6 +9,9 @@ import { join } from 'node:path';
 import { test, expect } from '@playwright/test';
 import { ARTIFACTS, admin, fastRounds, privateStack, waitFor } from '../support.ts';
 import { loadCatalog } from '../../../demo/shop-server.ts';
+import { TOKEN_RELAY_PATH } from '../../../demo/token-relay.ts';
+import { nodeTokenFetch, shopSessionCookie } from '../../../node/device-ports.ts';
+import { tokenIssuer } from '../../../shared/device/tokens.ts';
 
 // tfjs-core's ESM files use extensionless imports plain Node cannot resolve (see the hook).
 registerTfjsResolveHook();
@@ -25,6 +28,7 @@ test.beforeAll(async () => {
   const { startShoppers } = await import('../../../demo/shoppers.ts');
   const sim = await startShoppers({
     serverUrl: stack.serverUrl,
+    shopUrl: stack.shopUrl,
     count: 3,
     catalog: loadCatalog(),
     pauseMs: 100,
@@ -39,10 +43,19 @@ test.beforeAll(async () => {
   } finally {
     await sim.stop();
   }
-  // One hostile upload, so the rejections table has a reason to show.
+  // One hostile upload, so the rejections table has a reason to show (paid with a token from the shop's
+  // relay, as the demo requires: a token buys admission, not acceptance).
+  const cookie = (await shopSessionCookie(stack.shopUrl)) ?? undefined;
+  const [token] = await tokenIssuer({
+    serverUrl: stack.serverUrl,
+    fetch: nodeTokenFetch(),
+    relayUrl: stack.shopUrl + TOKEN_RELAY_PATH,
+    relayFetch: nodeTokenFetch(cookie),
+  })('update', 1);
   const bad = await fetch(`${stack.serverUrl}/v1/updates`, {
     method: 'POST',
     headers: {
+      'x-fedrank-token': token!,
       'content-type': 'application/vnd.fedrank.tensor',
       'x-fedrank-client': 'e2e-dashboard-client-0001',
       'idempotency-key': 'e2e-dashboard-key-000001',
