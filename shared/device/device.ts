@@ -202,6 +202,7 @@ export class Device {
       storage: this.ports.store.kind,
       optedOut: this.optedOut,
       hasServer: this.cfg.hasServer,
+      ...(this.cfg.participation ? { participation: this.cfg.participation } : {}),
     });
   }
 
@@ -334,6 +335,7 @@ export class Device {
       updatesSent: this.updatesSent,
       updatesPending: this.updatesPending,
       epsilonSpent: p.spent,
+      epsilonAgainst: 'server',
       epsilonBudget: p.budget,
       privacyDelta: p.delta,
       budgetExhausted: p.exhausted,
