@@ -153,9 +153,7 @@ export function budgetState(
   const budget = deviceBudget(manifest, cap);
   const spent = ledgerEpsilon(ledger, delta);
   const t = manifest?.training;
-  const next = t
-    ? ledgerEpsilon(ledger, delta, { q: 1, sigma: nextSigma(manifest) })
-    : spent;
+  const next = t ? ledgerEpsilon(ledger, delta, { q: 1, sigma: nextSigma(manifest) }) : spent;
   return { spent, budget, delta, next, exhausted: spent >= budget || next > budget };
 }
 
@@ -208,7 +206,9 @@ export function canContribute(x: ContributeInput): ContributeDecision {
 
 /** Refusals that pass with time (a round opens): the new interactions stay counted for the next try. */
 export function isWaiting(why: Refusal): boolean {
-  return why === 'no-round' || why === 'already-contributed' || why === 'no-model' || why === 'min-separation';
+  return (
+    why === 'no-round' || why === 'already-contributed' || why === 'no-model' || why === 'min-separation'
+  );
 }
 
 /** True when enough new positive interactions arrived for another training pass. */
