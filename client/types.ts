@@ -58,8 +58,10 @@ export interface FedrankStatus {
   updatesSent: number;
   /** Updates waiting in the outbox. */
   updatesPending: number;
-  /** Epsilon this device has spent (user-level, at `privacyDelta`). */
+  /** Epsilon this device has spent (user-level, at `privacyDelta`), against `epsilonAgainst`. */
   epsilonSpent: number;
+  /** The party epsilonSpent protects against: the aggregation server (per shopper, as `fedrank privacy explain`). */
+  epsilonAgainst: 'server';
   /** The device's epsilon budget: min(server suggestion, SDK cap). */
   epsilonBudget: number;
   privacyDelta: number;

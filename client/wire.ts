@@ -25,7 +25,7 @@ export interface WorkerInit {
 }
 
 /** Worker status: the public status minus the page-side fields. */
-export type WorkerStatus = Omit<FedrankStatus, 'version' | 'gpc'>;
+export type WorkerStatus = Omit<FedrankStatus, 'version' | 'gpc' | 'epsilonAgainst'>;
 
 /** Debug view of the worker (tests and benchmarks). */
 export interface WorkerDebug {

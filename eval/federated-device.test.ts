@@ -66,6 +66,12 @@ describe('federated simulation through the device core', () => {
     expect(stats.map((s) => s.clients)).toEqual([USERS, USERS, 0, 0, 0, 0]);
     expect(stats.slice(2).every((s) => s.refused === USERS)).toBe(true);
   });
+  it('each simulated device enforces the manifest participation caps: k = 2, b = 2', () => {
+    const stats: RoundStats[] = [];
+    const participation = { maxContributions: 2, minSeparationRounds: 2 };
+    runFederated(makeWorkbench(data, spec), options({ participation }), (s) => stats.push(s));
+    expect(stats.map((s) => s.clients)).toEqual([USERS, 0, USERS, 0, 0, 0]);
+  });
   it('without a device cap every sampled client contributes, as before', () => {
     const stats: RoundStats[] = [];
     runFederated(makeWorkbench(data, spec), options({}), (s) => stats.push(s));

@@ -52,7 +52,7 @@ import { Ranker } from '../shared/model/ranker.ts';
 import type { TrainingExample } from '../shared/model/ranker.ts';
 import { denseLayout } from '../shared/model/client-gradients.ts';
 import { initGlobalParams, modelIdOf, mulberry32, paramCount } from '../shared/model/spec.ts';
-import type { ModelManifest, TrainingConfig } from '../shared/protocol.ts';
+import type { ModelManifest, ParticipationPolicy, TrainingConfig } from '../shared/protocol.ts';
 import { SparseUploader } from './sparse-upload.ts';
 import { userExamples } from './workbench.ts';
 import type { Workbench } from './workbench.ts';
@@ -88,6 +88,8 @@ export interface FederatedOptions {
   deviceEpsilonCap?: number;
   /** delta of the device ledgers (default 1e-5). */
   delta?: number;
+  /** The participation caps the round manifests carry, enforced by each simulated device (default: none). */
+  participation?: ParticipationPolicy;
 }
 
 /** The eval simulates the mechanism it is given: no device floor refuses its noise settings. */
@@ -177,7 +179,11 @@ export function runFederated(
   let steps = 0;
   try {
     for (let round = 1; round <= opts.rounds; round++) {
-      const manifest = roundManifest(wb, t, modelId, round, cap, delta);
+      const manifest = roundManifest(wb, t, modelId, round, {
+        cap,
+        delta,
+        participation: opts.participation,
+      });
       const sampled = draw();
       const selected = sampled.filter((u) => {
         const d = canContribute({
@@ -217,7 +223,7 @@ export function runFederated(
       const add = (d: SparseDelta): number =>
         opts.noisePath === 'client' ? addDense(sparseToDense(d, n, width)) : uploader.add(acc, d, t.clipNorm);
       const count = (u: number, norm: number, loss: number): void => {
-        const at = { key: `u${u}r${round}`, round, modelVersion: round - 1, time: round, delta };
+        const at = { key: `u${u}r${round}`, round, modelId, modelVersion: round - 1, time: round, delta };
         ledgers[u]!.push(ledgerEntry(t, at, clientNoiseStd, norm));
         normSum += norm;
         if (norm > t.clipNorm) clipped++;
@@ -282,9 +288,9 @@ function roundManifest(
   t: TrainingConfig,
   modelId: string,
   round: number,
-  cap: number,
-  delta: number,
+  privacy: { cap: number; delta: number; participation: ParticipationPolicy | undefined },
 ): ModelManifest {
+  const { cap, delta, participation } = privacy;
   return {
     protocol: 1,
     modelId,
@@ -297,11 +303,18 @@ function roundManifest(
       id: round,
       state: 'open',
       accepted: 0,
-      minClients: 1,
+      // The round's noise is sized for expectedClientsPerRound: the device ledger accounts it at that.
+      minClients: Math.min(t.expectedClientsPerRound, wb.train.length),
       maxClients: wb.train.length,
       deadline: null,
     },
-    privacy: { delta, epsilonSpent: 0, epsilonBudget: null, deviceEpsilonBudget: cap },
+    privacy: {
+      delta,
+      epsilonSpent: 0,
+      epsilonBudget: null,
+      deviceEpsilonBudget: cap,
+      ...(participation ? { participation } : {}),
+    },
     maxStaleness: 0,
   };
 }

@@ -54,6 +54,11 @@ export function manifestOf(
       epsilonSpent: encodeEpsilon(epsilonSpent),
       epsilonBudget: c.privacy.epsilonBudget,
       deviceEpsilonBudget: c.privacy.deviceEpsilonBudget,
+      // The caps the server's ledger and `privacy explain` assume: only the device can enforce them.
+      participation: {
+        maxContributions: c.privacy.maxContributions,
+        minSeparationRounds: c.privacy.minSeparationRounds,
+      },
     },
     maxStaleness: c.rounds.maxStaleness,
     weightsUrl: weightsPath(model.modelId, version),

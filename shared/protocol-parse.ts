@@ -14,6 +14,7 @@ import {
   type LossReduction,
   type ModelManifest,
   type NoiseMode,
+  type ParticipationPolicy,
   type PrivacyInfo,
   type RoundInfo,
   type TensorEncoding,
@@ -163,11 +164,25 @@ export function parsePrivacyInfo(x: unknown, path = 'privacy'): PrivacyInfo {
   if (typeof delta !== 'number' || !(delta > 0 && delta < 1))
     bad(`${path}.delta`, 'must be a number in (0, 1)');
   const budget = own(o, 'epsilonBudget', path);
+  const participation = Object.hasOwn(o, 'participation') ? o.participation : undefined;
   return {
     delta,
     epsilonSpent: nonNegative(o, 'epsilonSpent', path),
     epsilonBudget: budget === null ? null : positive(o, 'epsilonBudget', path),
     deviceEpsilonBudget: positive(o, 'deviceEpsilonBudget', path),
+    ...(participation === undefined
+      ? {}
+      : { participation: parseParticipation(participation, `${path}.participation`) }),
+  };
+}
+
+/** Validates a participation policy: k null or an integer >= 1, b an integer >= 1. */
+export function parseParticipation(x: unknown, path = 'participation'): ParticipationPolicy {
+  const o = object(x, path);
+  const k = own(o, 'maxContributions', path);
+  return {
+    maxContributions: k === null ? null : integer(o, 'maxContributions', path, 1, MAX_COUNT),
+    minSeparationRounds: integer(o, 'minSeparationRounds', path, 1, MAX_COUNT),
   };
 }
 

@@ -62,6 +62,17 @@ export interface PrivacyInfo {
   epsilonBudget: number | null;
   /** Suggested per-device epsilon budget, per shopper against the server (the SDK caps it further). */
   deviceEpsilonBudget: number;
+  /**
+   * The participation the server's figures assume and the device enforces from its own ledger (the SDK may
+   * be stricter). Absent: the device applies the SDK's defaults (shared/device/rules.ts).
+   */
+  participation?: ParticipationPolicy;
+}
+
+/** At most `maxContributions` contributions per model id (null: only the epsilon budget bounds them), at least `minSeparationRounds` round ids apart. */
+export interface ParticipationPolicy {
+  maxContributions: number | null;
+  minSeparationRounds: number;
 }
 
 /** The round currently accepting updates, if any. */

@@ -92,6 +92,7 @@ export function checkLedger(x: unknown): LedgerRecord | null {
   for (const k of ['clipNorm', 'noiseMultiplier', 'noiseStd', 'sigma', 'q', 'preClipNorm', 'delta'])
     if (!isNum(x[k]) || (x[k] as number) < 0) return null;
   if (x.noiseMode !== 'local' && x.noiseMode !== 'distributed') return null;
+  if (x.modelId !== undefined && typeof x.modelId !== 'string') return null;
   if ((x.q as number) > 1 || (x.delta as number) >= 1) return null;
   return x as unknown as LedgerRecord;
 }

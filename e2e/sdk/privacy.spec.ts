@@ -142,6 +142,36 @@ test('one update per round: more clicks in the same open round train nothing mor
   expect(s).toMatchObject({ updatesSent: 1, updatesPending: 0, lastError: null });
 });
 
+test('participation cap k = 2: the device uploads to two rounds, then to none of the rounds that follow', async ({
+  page,
+}) => {
+  const training = trainingConfig({ noiseMultiplier: 4 });
+  const participation = { maxContributions: 2, minSeparationRounds: 1 };
+  // The mock opens the next round after each upload; the shopper comes back (a reload) to each new one.
+  const seen = await mockServer(page, site.origin, { training, participation, advanceRound: true });
+  const visit = async (skus: string[]): Promise<void> => {
+    await page.goto(`${site.origin}/shop.html?backend=wasm`);
+    await waitForSdk(page);
+    await page.waitForFunction(async () => (await (window as unknown as Win).fedrank.status()).ready);
+    for (const sku of skus) await page.click(`[data-fedrank-item="${sku}"] a`);
+  };
+  await visit(['sku-1', 'sku-4', 'sku-7', 'sku-10']);
+  await expect.poll(() => uploads(seen).length, { timeout: 30_000 }).toBe(1);
+  await visit(['sku-2', 'sku-5', 'sku-8', 'sku-11']);
+  await expect.poll(() => uploads(seen).length, { timeout: 30_000 }).toBe(2);
+  const before = await status(page);
+  // Round 9 is open now: new clicks on a fresh visit, but no third upload.
+  await visit(['sku-3', 'sku-6', 'sku-9', 'sku-1']);
+  await expect.poll(async () => (await status(page)).eventsStored).toBeGreaterThan(before.eventsStored);
+  await page.waitForTimeout(6000);
+  expect(
+    uploads(seen).map((u) => decodeTensor(new Uint8Array(u.body!), { maxCount: 1e7 }).header.round),
+  ).toEqual([7, 8]);
+  const after = await status(page);
+  expect(after).toMatchObject({ modelVersion: 1, updatesSent: 2, updatesPending: 0, lastError: null });
+  expect(after.epsilonSpent).toBe(before.epsilonSpent);
+});
+
 test('a failed upload is retried with the same idempotency key', async ({ page }) => {
   const seen = await mockServer(page, site.origin, { mode: 'flaky-upload' });
   await page.goto(`${site.origin}/shop.html?backend=wasm`);

@@ -9,7 +9,7 @@ import { extname, join, normalize, resolve } from 'node:path';
 import type { BrowserContext, Page, Route } from '@playwright/test';
 import { encodeTensor } from '../../shared/codec/tensor-codec.ts';
 import { DEFAULT_SPEC, initGlobalParams, modelIdOf, paramCount } from '../../shared/model/spec.ts';
-import type { ModelManifest, TrainingConfig } from '../../shared/protocol.ts';
+import type { ModelManifest, ParticipationPolicy, TrainingConfig } from '../../shared/protocol.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const MIME: Record<string, string> = {
@@ -111,6 +111,8 @@ export interface MockOptions {
   delta?: number;
   /** Each accepted upload closes the round and opens the next (same model version), as a busy server would. */
   advanceRound?: boolean;
+  /** The participation caps the manifest carries (default: none, the SDK's own). */
+  participation?: ParticipationPolicy;
 }
 
 /** Installs the mock aggregation server on `${origin}/agg/**`; returns every captured request. */
@@ -122,6 +124,7 @@ export async function mockServer(
   const seen: Captured[] = [];
   const m = manifest(1, o.training ?? trainingConfig());
   if (o.delta !== undefined) m.privacy = { ...m.privacy, delta: o.delta };
+  if (o.participation) m.privacy = { ...m.privacy, participation: o.participation };
   let uploads = 0;
   await target.route(`${origin}/agg/**`, async (route: Route) => {
     const req = route.request();

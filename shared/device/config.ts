@@ -1,5 +1,6 @@
 /** How a device is configured (the shop's script tag, the shopper's browser), its hooks and what it reports. */
 import type { ErrorCode } from '../errors.ts';
+import type { ParticipationPolicy } from '../protocol.ts';
 import type { ContributeDecision, DeviceFloors, Refusal } from './rules.ts';
 import type { ModelRecord } from './records.ts';
 
@@ -14,6 +15,8 @@ export interface DeviceConfig {
   /** The shop turned differential privacy off explicitly: the noise floors are not enforced. */
   dpOff: boolean;
   floors?: DeviceFloors;
+  /** The SDK's own participation caps (default DEFAULT_PARTICIPATION): a manifest may tighten, never loosen them. */
+  participation?: ParticipationPolicy;
 }
 
 /** Callbacks to the adapter that owns the tensors (ranker, scorer). */
@@ -31,7 +34,10 @@ export interface DeviceStatus {
   eventsStored: number;
   updatesSent: number;
   updatesPending: number;
+  /** Epsilon at privacyDelta per shopper (this browser profile) against `epsilonAgainst`, from the ledger. */
   epsilonSpent: number;
+  /** The party epsilonSpent protects against: the aggregation server, as `fedrank privacy explain` counts it. */
+  epsilonAgainst: 'server';
   epsilonBudget: number;
   privacyDelta: number;
   budgetExhausted: boolean;

@@ -47,9 +47,10 @@ export async function prepareContribution(
   return {
     ledger: ledgerEntry(
       t,
-      { key, round, modelVersion: version, time, delta: privacy.delta },
+      { key, round, modelId, modelVersion: version, time, delta: privacy.delta },
       noiseStd,
       preClipNorm,
+      model.manifest.round?.minClients,
     ),
     outbox: {
       key,
@@ -68,20 +69,22 @@ export async function prepareContribution(
 /** The ledger entry of one contribution privatized under `t` with noise of std `noiseStd`. */
 export function ledgerEntry(
   t: TrainingConfig,
-  at: { key: string; round: number; modelVersion: number; time: number; delta: number },
+  at: { key: string; round: number; modelId?: string; modelVersion: number; time: number; delta: number },
   noiseStd: number,
   preClipNorm: number,
+  threshold?: number,
 ): LedgerRecord {
   return {
     time: at.time,
     key: at.key,
     round: at.round,
+    ...(at.modelId === undefined ? {} : { modelId: at.modelId }),
     modelVersion: at.modelVersion,
     clipNorm: t.clipNorm,
     noiseMultiplier: t.noiseMultiplier,
     noiseStd,
     noiseMode: t.noiseMode,
-    sigma: accountedSigma(t, noiseStd),
+    sigma: accountedSigma(t, noiseStd, threshold),
     q: 1,
     preClipNorm,
     delta: at.delta,

@@ -255,6 +255,7 @@ export class Device {
       storage: this.ports.store.kind,
       optedOut: this.optedOut,
       hasServer: this.cfg.hasServer,
+      ...(this.cfg.participation ? { participation: this.cfg.participation } : {}),
     });
   }
 
@@ -393,6 +394,7 @@ export class Device {
       updatesSent: this.updatesSent,
       updatesPending: this.updatesPending,
       epsilonSpent: p.spent,
+      epsilonAgainst: 'server',
       epsilonBudget: p.budget,
       privacyDelta: p.delta,
       budgetExhausted: p.exhausted,

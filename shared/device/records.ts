@@ -58,12 +58,14 @@ export interface LedgerRecord {
   time: number;
   key: string;
   round: number;
+  /** The model id contributed to (participation caps are per model id); absent in entries from older SDKs. */
+  modelId?: string;
   modelVersion: number;
   clipNorm: number;
   noiseMultiplier: number;
   noiseStd: number;
   noiseMode: 'local' | 'distributed';
-  /** Noise multiplier the device accounts with (see ledger.ts). */
+  /** Noise multiplier of what the server sees of this contribution (rules.ts accountedSigma). */
   sigma: number;
   /** Sampling rate the device accounts with (1: no amplification assumed). */
   q: number;

@@ -3,8 +3,14 @@
  * refuses a manifest, the one `canContribute` decision, when to train, and the retry schedule. No I/O:
  * device.ts applies them over the injected ports.
  */
-import { RdpAccountant } from '../dp/accountant.ts';
-import type { ModelManifest, TrainingConfig } from '../protocol.ts';
+import { composedEpsilon, gaussianRdp } from '../dp/mechanisms.ts';
+import type { ModelManifest, ParticipationPolicy, TrainingConfig } from '../protocol.ts';
+import {
+  effectiveParticipation,
+  participationViolation,
+  roundsOfModel,
+  type ParticipationRefusal,
+} from './participation.ts';
 import type { LedgerRecord } from './records.ts';
 
 /** Default delta when no manifest said otherwise. */
@@ -39,18 +45,31 @@ export type Refusal =
   | 'no-round'
   | 'already-contributed'
   | 'below-floors'
+  | ParticipationRefusal
   | 'budget-exhausted';
 
 /**
- * Noise multiplier this device accounts with. Local mode: the device's own noise (sigma). Distributed mode:
- * the aggregate's sigma, which assumes the server sums about expectedClientsPerRound honest updates.
+ * Noise multiplier of what the server sees of this device's contribution, as `fedrank privacy explain`
+ * (shared/dp/participation.ts) accounts it. Local mode: the device's own noise. Distributed mode: the sum
+ * over the round's `threshold` honest survivors (secure aggregation), each adding sigma/sqrt(m) of the
+ * clip for m = expectedClientsPerRound; never more than the m the noise was sized for.
  */
-export function accountedSigma(t: TrainingConfig, noiseStd: number): number {
+export function accountedSigma(
+  t: TrainingConfig,
+  noiseStd: number,
+  threshold = t.expectedClientsPerRound,
+): number {
   if (t.clipNorm <= 0) return 0;
-  return t.noiseMode === 'local' ? noiseStd / t.clipNorm : t.noiseMultiplier;
+  if (t.noiseMode === 'local') return noiseStd / t.clipNorm;
+  const m = t.expectedClientsPerRound;
+  return t.noiseMultiplier * Math.sqrt(Math.min(threshold, m) / m);
 }
 
-/** Epsilon at `delta` after the ledger's contributions (and optionally one more), or Infinity without noise. */
+/**
+ * Epsilon at `delta` after the ledger's contributions (and optionally one more), or Infinity without noise:
+ * per shopper against the aggregation server, composed with the shared accountant exactly as
+ * userLevelPrivacy composes the server's view (one Gaussian release per contribution, no sampling).
+ */
 export function ledgerEpsilon(
   entries: Pick<LedgerRecord, 'q' | 'sigma'>[],
   delta: number,
@@ -59,9 +78,11 @@ export function ledgerEpsilon(
   const all = extra ? [...entries, extra] : entries;
   if (all.length === 0) return 0;
   if (all.some((e) => !(e.sigma > 0))) return Number.POSITIVE_INFINITY;
-  const acc = new RdpAccountant();
-  for (const e of all) acc.compose(e.q, e.sigma, 1);
-  return acc.epsilon(delta).epsilon;
+  // No amplification is claimed: every contribution is composed in full, whatever its q (always 1 today).
+  return composedEpsilon(
+    all.map((e) => ({ rdp: gaussianRdp(e.sigma), times: 1 })),
+    delta,
+  ).epsilon;
 }
 
 /** The device budget: the server's suggestion, never above the SDK cap. */
@@ -132,10 +153,14 @@ export function budgetState(
   const budget = deviceBudget(manifest, cap);
   const spent = ledgerEpsilon(ledger, delta);
   const t = manifest?.training;
-  const next = t
-    ? ledgerEpsilon(ledger, delta, { q: 1, sigma: accountedSigma(t, t.noiseMultiplier * t.clipNorm) })
-    : spent;
+  const next = t ? ledgerEpsilon(ledger, delta, { q: 1, sigma: nextSigma(manifest) }) : spent;
   return { spent, budget, delta, next, exhausted: spent >= budget || next > budget };
+}
+
+/** The sigma a contribution under `m` would be accounted with (the device's noise is sigma*C per upload). */
+function nextSigma(m: ModelManifest): number {
+  const t = m.training;
+  return accountedSigma(t, t.noiseMultiplier * t.clipNorm, m.round?.minClients);
 }
 
 /** Everything canContribute looks at. */
@@ -150,6 +175,8 @@ export interface ContributeInput {
   storage: 'indexeddb' | 'memory';
   optedOut: boolean;
   hasServer: boolean;
+  /** The SDK's own participation policy (default DEFAULT_PARTICIPATION): the manifest's may only tighten it. */
+  participation?: ParticipationPolicy;
 }
 
 /** The one decision whether this device contributes now: the round to join, or why not. */
@@ -165,6 +192,10 @@ export function canContribute(x: ContributeInput): ContributeDecision {
   if (!x.manifest.round || x.manifest.round.state !== 'open') return { ok: false, why: 'no-round' };
   const round = roundToJoin(x.manifest, contributedRounds(x.ledger, x.outbox));
   if (round === null) return { ok: false, why: 'already-contributed' };
+  // The caps the server's figures assume: enforced here, from this device's own ledger and outbox.
+  const policy = effectiveParticipation(x.manifest.privacy.participation, x.participation);
+  const capped = participationViolation(policy, roundsOfModel(x.ledger, x.outbox, x.manifest.modelId), round);
+  if (capped) return { ok: false, why: capped };
   const floor = floorViolation(x.manifest, x.floors, x.dpOff);
   if (floor) return { ok: false, why: 'below-floors', detail: floor };
   // With DP off (explicitly, on the script tag) there is no guarantee for a budget to keep.
@@ -175,7 +206,9 @@ export function canContribute(x: ContributeInput): ContributeDecision {
 
 /** Refusals that pass with time (a round opens): the new interactions stay counted for the next try. */
 export function isWaiting(why: Refusal): boolean {
-  return why === 'no-round' || why === 'already-contributed' || why === 'no-model';
+  return (
+    why === 'no-round' || why === 'already-contributed' || why === 'no-model' || why === 'min-separation'
+  );
 }
 
 /** True when enough new positive interactions arrived for another training pass. */
