@@ -24,6 +24,7 @@ const BASE: FedrankStatus = {
   updatesPending: 0,
   epsilonSpent: 0,
   epsilonBudget: 8,
+  epsilonAgainst: 'server',
   privacyDelta: 1e-5,
   budgetExhausted: false,
   dp: 'on',
