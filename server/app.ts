@@ -19,6 +19,10 @@ import { registerPublicRoutes } from './routes-public.ts';
 import { roundSignal } from './round-signal.ts';
 import { registerTokenRoutes, type TokenService } from './routes-tokens.ts';
 import { SqliteStore } from './store/sqlite.ts';
+import type { SecAggResult } from './secagg/coordinator.ts';
+import type { SecAggStore } from './secagg/store.ts';
+import type { SecureRounds } from './secure-rounds.ts';
+import { startSecureRounds } from './secure-wiring.ts';
 import { InFlightBytes } from './upload-limits.ts';
 import type { Store } from './store/types.ts';
 import type { TokenStore } from './tokens/store.ts';
@@ -34,6 +38,9 @@ export interface ServerDeps {
   model?: ModelSource;
   /** Contribution-token persistence (default: SQLite beside the database). */
   tokenStore?: TokenStore;
+  /** Secure-aggregation persistence (default: SQLite beside the database) and its test seam. */
+  secAggStore?: SecAggStore;
+  onSecAggResult?: (r: SecAggResult) => void;
 }
 
 /** What buildServer returns: the fastify app plus the state behind it. */
@@ -46,6 +53,8 @@ export interface FedrankServer {
   inflight: InFlightBytes;
   /** Contribution tokens: keys, issuance, and the counts of verified contributions. */
   tokens: TokenService;
+  /** The secure-aggregation lifecycle, when privacy.secureAggregation is on. */
+  secure: SecureRounds | null;
   /** Stops accepting, drains the writer, closes the store. */
   close(): Promise<void>;
 }
@@ -76,10 +85,12 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     connectionsCheckingInterval: 1000,
   });
   let aggregator: Aggregator;
+  let secure: SecureRounds | null = null;
   try {
     aggregator = await Aggregator.open(config, model, store, app.log, deps.clock ?? Date.now, {
       onAccepted: (n) => (metrics.accepted += n),
       onRoundClosed: () => (metrics.roundsClosed += 1),
+      onRoundOpened: (id) => void secure?.roundOpened(id),
     });
   } catch (err) {
     await store.close();
@@ -199,7 +210,15 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     store: deps.tokenStore,
   });
   registerPublicRoutes(app, { aggregator, metrics, config, perClient, store, inflight });
-  registerAdminRoutes(app, { aggregator, metrics, config, store, checkOperator, started });
+  if (config.privacy.secureAggregation)
+    secure = await startSecureRounds(app, {
+      config,
+      aggregator,
+      now: deps.clock ?? Date.now,
+      store: deps.secAggStore,
+      onResult: deps.onSecAggResult,
+    });
+  registerAdminRoutes(app, { aggregator, metrics, config, store, checkOperator, started, secure });
   await registerDashboard(app);
 
   app.addHook('onClose', async () => {
@@ -214,6 +233,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     config,
     inflight,
     tokens,
+    secure,
     close: async () => {
       await app.close();
     },
