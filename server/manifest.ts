@@ -53,6 +53,7 @@ export function manifestOf(
       epsilonSpent: encodeEpsilon(epsilonSpent),
       epsilonBudget: c.privacy.epsilonBudget,
       deviceEpsilonBudget: c.privacy.deviceEpsilonBudget,
+      secureAggregation: c.privacy.secureAggregation,
     },
     maxStaleness: c.rounds.maxStaleness,
   };
