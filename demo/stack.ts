@@ -45,14 +45,14 @@ export interface Stack {
 }
 
 /**
- * Secure aggregation by default: a cohort of 10 (SecAgg+ over the complete graph, t = 6 survivors, on
- * whose noise the privacy rests), short phase deadlines so rounds move on screen. Fewer than 6 shoppers
- * never complete a secure round: `demoLocalConfig` is the local-noise setting for one person with two
- * browsers (`npm start -- --config`).
+ * Secure aggregation by default, sized for `npm start -- --shoppers 20`: a cohort of 20 (SecAgg+ over the
+ * complete graph, t = 13 survivors, on whose noise the privacy rests), short phase deadlines so rounds
+ * move on screen. Fewer than 13 participants never complete a secure round: `demoLocalConfig` is the
+ * local-noise setting for one person with two browsers.
  */
 export function demoServerConfig(): Record<string, unknown> {
   return {
-    rounds: { minClients: 6, maxClients: 10, deadlineSeconds: 20, maxStaleness: 3 },
+    rounds: { minClients: 6, maxClients: 20, deadlineSeconds: 20, maxStaleness: 3 },
     training: {
       noiseMode: 'distributed',
       expectedClientsPerRound: 6,
