@@ -53,4 +53,31 @@ describe('simulated shoppers', () => {
     expect(sim.stats().updatesAccepted).toBe(accepted);
     expect(s.errors).toBe(0);
   }, 60_000);
+
+  it('run secure rounds: the device core with the SecAggSubmitter, nothing uploaded in the clear', async () => {
+    server = await startServer(
+      testConfig({
+        port: 0,
+        host: '127.0.0.1',
+        training: {
+          clipNorm: 1,
+          noiseMultiplier: 1,
+          noiseMode: 'distributed',
+          expectedClientsPerRound: 5,
+          minNewEvents: 2,
+        },
+        rounds: { minClients: 5, maxClients: 8, deadlineSeconds: null, maxStaleness: 5, stalenessAlpha: 0.5 },
+        privacy: { secureAggregation: true },
+      }),
+    );
+    sim = await startShoppers({ serverUrl: server.url, count: 8, catalog, pauseMs: 2, evalReports: false });
+    const secure = server.secure!;
+    await until(() => secure.status().totals.completed >= 1 && server!.aggregator.version >= 1);
+    const done = secure.status().recent.find((r) => r.phase === 'done')!;
+    expect(done.survivors.unmask).toBeGreaterThanOrEqual(done.minSurvivors);
+    // Every shopper whose unmask the server took hears 202 and counts its contribution as accepted.
+    await until(() => sim!.stats().updatesAccepted >= done.survivors.unmask);
+    expect(server.metrics.accepted).toBe(0); // no plain upload was ever counted
+    expect(sim.stats().errors).toBe(0);
+  }, 120_000);
 });

@@ -9,6 +9,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { Device } from '../shared/device/device.ts';
 import { HttpTransport } from '../shared/device/http.ts';
+import { DEFAULT_FLOORS } from '../shared/device/rules.ts';
+import { RoutingSubmitter, SecAggSubmitter } from '../shared/device/secagg-submitter.ts';
 import type {
   Contribution,
   EvalSink,
@@ -137,14 +139,15 @@ export async function startShoppers(opts: ShopperOptions): Promise<ShopperSim> {
   const http = new HttpTransport(opts.serverUrl, nodeFetch);
   const models = new SharedModelSource(http);
   // Counting wrappers: the simulation reports what the server answered, and nothing more.
-  const submitter: Submitter = {
+  // Each shopper's submitter: plain uploads, or secure aggregation with its round secrets in its own store.
+  const counting = (inner: Submitter): Submitter => ({
     async submit(c: Contribution): Promise<SubmitOutcome> {
-      const r = await http.submit(c);
+      const r = await inner.submit(c);
       if (r.kind === 'accepted') stats.updatesAccepted++;
       else stats.updatesRefused[r.code] = (stats.updatesRefused[r.code] ?? 0) + 1;
       return r;
     },
-  };
+  });
   const evals: EvalSink = {
     async sendEval(report: EvalReport, clientId: string, token?: string | null): Promise<void> {
       stats.evalReports++;
@@ -196,13 +199,14 @@ export async function startShoppers(opts: ShopperOptions): Promise<ShopperSim> {
     if (b === a) b = categories[(categories.indexOf(a) + 1 + i) % categories.length]!;
     const store = new MemoryStore('indexeddb');
     const tokens = await walletFor(store);
+    const secure = new SecAggSubmitter(opts.serverUrl, nodeFetch, store, nodeClock, DEFAULT_FLOORS);
     const device = new Device(
       {
         store,
         clock: nodeClock,
         random: cryptoRandom,
         models,
-        submitter,
+        submitter: counting(new RoutingSubmitter(http, secure)),
         evals,
         learner,
         ...(tokens ? { tokens } : {}),

@@ -50,13 +50,35 @@ export interface Stack {
 }
 
 /**
+ * Secure aggregation by default, sized for `npm start -- --shoppers 20`: a cohort of 20 (SecAgg+ over the
+ * complete graph, t = 13 survivors, on whose noise the privacy rests), short phase deadlines so rounds
+ * move on screen. Fewer than 13 participants never complete a secure round: `demoLocalConfig` is the
+ * local-noise setting for one person with two browsers.
+ */
+export function demoServerConfig(): Record<string, unknown> {
+  return {
+    rounds: { minClients: 6, maxClients: 20, deadlineSeconds: 20, maxStaleness: 3 },
+    training: {
+      noiseMode: 'distributed',
+      expectedClientsPerRound: 6,
+      minNewEvents: 4,
+      localEpochs: 1,
+      clipNorm: 0.05,
+    },
+    privacy: { epsilonBudget: 100, secureAggregation: true },
+    secureAggregation: { deadlines: { advertise: 10, share: 10, mask: 30, unmask: 10 } },
+    logLevel: 'warn',
+  };
+}
+
+/**
  * Demo-sized rounds: two shoppers can close a round (so one person with two browsers sees it happen), a
  * round lasts at least 20 s so the epsilon budget lasts about half an hour of simulated traffic.
  * The clip bound is small because rounds are tiny: the mean delta carries noise of std sigma*C/m per
  * parameter, and with C = 1 and m = 2-3 a few rounds bury the model (init std 0.05) in noise that
  * outweighs the on-device personal signal; C = 0.05 keeps both visible for a demo's worth of rounds.
  */
-export function demoServerConfig(): Record<string, unknown> {
+export function demoLocalConfig(): Record<string, unknown> {
   return {
     rounds: { minClients: 2, maxClients: 50, deadlineSeconds: 20, maxStaleness: 3 },
     training: { expectedClientsPerRound: 2, minNewEvents: 4, localEpochs: 1, clipNorm: 0.05 },

@@ -23,7 +23,7 @@ import type { ServerConfig } from './config.ts';
 import { emptyAccumulator } from './ingest.ts';
 import { encodeWeights, manifestOf, roundInfoOf } from './manifest.ts';
 import type { ModelSource } from './model-source.ts';
-import { plannedSigma, PrivacyLedger, refuseUnrunMechanisms } from './privacy.ts';
+import { plannedSigma, PrivacyLedger, type RoundNoise } from './privacy.ts';
 import { newRound, planClose, type ClosePlan } from './round-close.ts';
 import {
   StoreConflict,
@@ -45,6 +45,17 @@ export interface Log {
 export interface AggregatorEvents {
   onAccepted?(n: number): void;
   onRoundClosed?(r: RoundRecord): void;
+  /** A round opened (secure-rounds.ts opens its secure round for it). */
+  onRoundOpened?(id: number): void;
+}
+
+/** A secure round's unmasked result, closed through the ordinary close path (secure-rounds.ts). */
+export interface SecureClose {
+  round: number;
+  /** Decoded sum of the survivors' clipped, noised updates. */
+  sum: Float64Array;
+  survivors: number;
+  noise: RoundNoise;
 }
 
 const MAX_BATCH = 256;
@@ -73,6 +84,8 @@ export class Aggregator {
   private deadlineTimer: NodeJS.Timeout | null = null;
   private weightsCache: { version: number; bytes: Uint8Array } | null = null;
   private closed = false;
+  // --- secure aggregation: the unmasked result waiting for the writer to close its round ---
+  private secureResult: SecureClose | null = null;
   /** What a plain upload may look like (codec parameters, norm, shape), fixed by the configuration. */
   readonly bounds: UploadBounds;
 
@@ -102,7 +115,6 @@ export class Aggregator {
     now: () => number = Date.now,
     events: AggregatorEvents = {},
   ): Promise<Aggregator> {
-    refuseUnrunMechanisms(config);
     let state = await store.load();
     const wantsAdam = config.optimizer.kind === 'fedadam';
     if (!state) {
@@ -166,6 +178,8 @@ export class Aggregator {
    */
   submit(clientId: string, key: string, body: Uint8Array): Promise<UpdateAck> {
     if (this.closed) return Promise.reject(new FedrankError('UNAVAILABLE', 'server is shutting down'));
+    // --- secure aggregation: the server must never see one upload on its own ---
+    if (this.config.privacy.secureAggregation) return Promise.reject(new FedrankError('SECURE_ROUND_ONLY'));
     const { view } = checkUpload(this.model, body, this.bounds);
     if (this.queuedBytes + body.byteLength > MAX_QUEUED_BYTES)
       throw new FedrankError('UNAVAILABLE', 'too many uploads queued; retry later');
@@ -281,6 +295,8 @@ export class Aggregator {
 
   private shouldClose(): boolean {
     if (!this.open) return false;
+    // --- secure aggregation: only an unmasked result closes a secure round ---
+    if (this.config.privacy.secureAggregation) return this.secureResult?.round === this.open.round.id;
     const { minClients, maxClients } = this.config.rounds;
     const n = this.roundAccepted;
     if (n >= maxClients) return true;
@@ -442,6 +458,15 @@ export class Aggregator {
   private async closeRound(): Promise<boolean> {
     const open = this.open!;
     const acc = open.acc;
+    // --- secure aggregation: the round's sum is the unmasked one ---
+    // (privacy.secureAggregation is refused with a shared store, so only the single-store path sees one.)
+    const secure = this.secureResult;
+    this.secureResult = null;
+    if (secure) {
+      acc.sum.set(secure.sum);
+      const n = secure.survivors;
+      Object.assign(acc, { weight: n, count: n, sqWeightSum: n, maxWeight: 1 });
+    }
     const planOf = (o: { round: RoundRecord; acc: RoundAccumulator }): ClosePlan =>
       planClose({
         config: this.config,
@@ -453,6 +478,7 @@ export class Aggregator {
         ledger: this.ledger,
         open: o,
         now: () => this.now(),
+        noise: secure?.noise,
       });
     let plan: ClosePlan | null = null;
     try {
@@ -472,6 +498,7 @@ export class Aggregator {
       }
     } catch (err) {
       this.log.error({ err, round: open.round.id }, 'closing the round failed; it stays open');
+      if (secure) acc.sum.fill(0); // an unmasked sum is never kept past its close
       return false;
     }
     const done = plan as ClosePlan | null;
@@ -488,6 +515,7 @@ export class Aggregator {
       Object.assign(acc, { weight: 0, count: 0, sqWeightSum: 0, maxWeight: 0 });
       this.open = { round: next, acc };
       this.sharedAccepted = 0;
+      this.events.onRoundOpened?.(next.id);
     } else {
       this.open = null;
       this.log.warn({ reason: refusal }, 'BUDGET_EXHAUSTED: no further round opens');
@@ -528,5 +556,19 @@ export class Aggregator {
     }
     this.sharedAccepted = 0;
     this.open = { round, acc: emptyAccumulator(this.model.paramCount) };
+    this.events.onRoundOpened?.(round.id);
+  }
+
+  /**
+   * Closes secure round `c.round` with its unmasked sum through the ordinary close path (robust step,
+   * optimizer, ledger); false when that round is no longer open or the store refused the close.
+   */
+  async closeSecure(c: SecureClose): Promise<boolean> {
+    if (this.open?.round.id !== c.round || this.closed) return false;
+    this.secureResult = c;
+    this.checkDeadline();
+    await this.idle();
+    this.secureResult = null;
+    return this.open?.round.id !== c.round;
   }
 }

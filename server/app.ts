@@ -19,6 +19,10 @@ import { registerPublicRoutes } from './routes-public.ts';
 import { roundSignal } from './round-signal.ts';
 import { registerTokenRoutes, type TokenService } from './routes-tokens.ts';
 import { openStore } from './store/open.ts';
+import type { SecAggResult } from './secagg/coordinator.ts';
+import type { SecAggStore } from './secagg/store.ts';
+import type { SecureRounds } from './secure-rounds.ts';
+import { startSecureRounds } from './secure-wiring.ts';
 import { InFlightBytes } from './upload-limits.ts';
 import type { Store } from './store/types.ts';
 import { PostgresTokenStore } from './tokens/postgres.ts';
@@ -35,6 +39,9 @@ export interface ServerDeps {
   model?: ModelSource;
   /** Contribution-token persistence (default: the PostgreSQL store's database, else SQLite beside the database). */
   tokenStore?: TokenStore;
+  /** Secure-aggregation persistence (default: SQLite beside the database) and its test seam. */
+  secAggStore?: SecAggStore;
+  onSecAggResult?: (r: SecAggResult) => void;
 }
 
 /** What buildServer returns: the fastify app plus the state behind it. */
@@ -47,6 +54,8 @@ export interface FedrankServer {
   inflight: InFlightBytes;
   /** Contribution tokens: keys, issuance, and the counts of verified contributions. */
   tokens: TokenService;
+  /** The secure-aggregation lifecycle, when privacy.secureAggregation is on. */
+  secure: SecureRounds | null;
   /** Stops accepting, drains the writer, closes the store. */
   close(): Promise<void>;
 }
@@ -77,10 +86,12 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     connectionsCheckingInterval: 1000,
   });
   let aggregator: Aggregator;
+  let secure: SecureRounds | null = null;
   try {
     aggregator = await Aggregator.open(config, model, store, app.log, deps.clock ?? Date.now, {
       onAccepted: (n) => (metrics.accepted += n),
       onRoundClosed: () => (metrics.roundsClosed += 1),
+      onRoundOpened: (id) => void secure?.roundOpened(id),
     });
   } catch (err) {
     await store.close();
@@ -202,7 +213,15 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
       deps.tokenStore ?? (config.store ? await PostgresTokenStore.open({ url: config.store }) : undefined),
   });
   registerPublicRoutes(app, { aggregator, metrics, config, perClient, store, inflight });
-  registerAdminRoutes(app, { aggregator, metrics, config, store, checkOperator, started });
+  if (config.privacy.secureAggregation)
+    secure = await startSecureRounds(app, {
+      config,
+      aggregator,
+      now: deps.clock ?? Date.now,
+      store: deps.secAggStore,
+      onResult: deps.onSecAggResult,
+    });
+  registerAdminRoutes(app, { aggregator, metrics, config, store, checkOperator, started, secure });
   await registerDashboard(app);
 
   app.addHook('onClose', async () => {
@@ -217,6 +236,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     config,
     inflight,
     tokens,
+    secure,
     close: async () => {
       await app.close();
     },

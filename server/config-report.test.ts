@@ -92,8 +92,11 @@ describe('training settings: one table of bounds for server config and device ma
   const base = (): TrainingConfig => ({ ...makeConfig().training, noiseMode: 'local' });
   // Far rounds, so the cross-section rule on expectedClientsPerRound never hides a bound.
   const rounds = { minClients: 1e9, maxClients: 1e9 };
-  // Nor the privacy rules (distributed noise needs secure aggregation; a budget needs noise).
-  const privacy = { secureAggregation: true, epsilonBudget: null };
+  // Nor the privacy rules (distributed noise and secure aggregation go together; a budget needs noise).
+  const privacyOf = (t: TrainingConfig) => ({
+    secureAggregation: t.noiseMode === 'distributed',
+    epsilonBudget: null,
+  });
 
   for (const [key, field] of Object.entries(TRAINING_FIELDS) as [keyof TrainingConfig, TrainingField][]) {
     it(`${key}: the server accepts exactly what devices accept, with the same reason`, () => {
@@ -101,7 +104,7 @@ describe('training settings: one table of bounds for server config and device ma
       for (const v of good) {
         const training = { ...base(), [key]: v };
         expect(parseTrainingConfig(training)[key]).toBe(v);
-        expect(makeConfig({ training, rounds, privacy }).training[key]).toBe(v);
+        expect(makeConfig({ training, rounds, privacy: privacyOf(training) }).training[key]).toBe(v);
       }
       for (const v of bad) {
         const training = { ...base(), [key]: v };
@@ -112,7 +115,7 @@ describe('training settings: one table of bounds for server config and device ma
           device = (err as { detail: string }).detail;
         }
         expect(device.startsWith(`training.${key} `)).toBe(true);
-        const server = problems({ training, rounds, privacy });
+        const server = problems({ training, rounds, privacy: privacyOf(training) });
         expect(server).toEqual([
           { path: `training.${key}`, reason: device.slice(`training.${key} `.length) },
         ]);

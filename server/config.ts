@@ -12,6 +12,7 @@ import type { TrainingConfig } from '../shared/protocol.ts';
 import type { EvalSettings } from './eval-reports.ts';
 import { DEFAULT_ROBUST, type RobustBounds } from './robust-step.ts';
 import { checkTokensConfig, defaultTokensConfig, type TokensConfig } from './tokens/config.ts';
+import { checkSecureAggregation, defaultSecAggSection, type SecAggSection } from './secagg/config.ts';
 
 /** Everything `fedrank serve` can be configured with. */
 export interface ServerConfig {
@@ -87,6 +88,8 @@ export interface ServerConfig {
   evals: EvalSettings;
   /** Contribution tokens (server/tokens/config.ts). */
   tokens: TokensConfig;
+  /** SecAgg+ protocol parameters (server/secagg/config.ts); the switch is privacy.secureAggregation. */
+  secureAggregation: SecAggSection;
   /** SQLite synchronous pragma: FULL survives power loss, NORMAL (WAL) survives process crashes only. */
   durability: 'full' | 'normal';
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -140,6 +143,7 @@ export function defaultConfig(): ServerConfig {
     trustProxy: false,
     evals: { minReports: 20, maxExamples: 20 },
     tokens: defaultTokensConfig(),
+    secureAggregation: defaultSecAggSection(),
     durability: 'full',
     logLevel: 'info',
   };
@@ -159,7 +163,7 @@ function merge(base: unknown, over: unknown): unknown {
 const TOP_KEYS = [
   ...['host', 'port', 'db', 'operatorToken', 'operatorTokenFile', 'allowedOrigins', 'model', 'training'],
   ...['rounds', 'optimizer', 'privacy', 'limits', 'durability', 'logLevel', '$schema', 'comment'],
-  ...['robust', 'trustProxy', 'evals', 'tokens', 'store'],
+  ...['robust', 'trustProxy', 'evals', 'tokens', 'store', 'secureAggregation'],
 ];
 const HOST = /^([A-Za-z0-9.-]+|\[?[0-9A-Fa-f:.]+\]?)$/;
 const ORIGIN = /^(\*|https?:\/\/[^/\s]+)$/;
@@ -347,6 +351,11 @@ function checkAcross(c: ConfigCheck, x: ServerConfig): void {
       'training.noiseMode',
       "distributed noise needs privacy.secureAggregation: without it the server sees each upload with 1/sqrt(m) of the noise; use 'local'",
     );
+  if (ok('training.noiseMode', 'privacy.secureAggregation') && t.noiseMode === 'local' && p.secureAggregation)
+    c.problem(
+      'training.noiseMode',
+      "secure aggregation calibrates each client's discrete noise to the survivor threshold: use 'distributed'",
+    );
   if (
     ok('training.noiseMode', 'training.expectedClientsPerRound', 'rounds.minClients') &&
     t.noiseMode === 'distributed' &&
@@ -376,6 +385,7 @@ export function validateConfig(x: unknown): ServerConfig {
     section(c, x);
   for (const section of [checkPrivacy, checkLimits, checkRobust, checkNetwork, checkTokensConfig])
     section(c, x);
+  checkSecureAggregation(c, x);
   // Cross-section rules read the sections as typed values: only sections that are objects get there.
   if (isObj(x.training) && isObj(x.rounds) && isObj(x.privacy)) checkAcross(c, x as unknown as ServerConfig);
   c.done();

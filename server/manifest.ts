@@ -59,6 +59,7 @@ export function manifestOf(
         maxContributions: c.privacy.maxContributions,
         minSeparationRounds: c.privacy.minSeparationRounds,
       },
+      secureAggregation: c.privacy.secureAggregation,
     },
     maxStaleness: c.rounds.maxStaleness,
     weightsUrl: weightsPath(model.modelId, version),

@@ -10,7 +10,6 @@
  * every round, or in at most `privacy.maxContributions` rounds when devices enforce that cap: then the k
  * rounds with the least noise bound what one shopper can lose.
  */
-import { FedrankError } from '../shared/errors.ts';
 import { composedEpsilon, gaussianRdp } from '../shared/dp/mechanisms.ts';
 import { noiseStdPerClient } from '../shared/dp/noise.ts';
 import { stalenessWeight } from '../shared/fl/aggregate.ts';
@@ -52,18 +51,6 @@ export function plannedSigma(config: ServerConfig, n: number): number {
   const t = config.training;
   const w = minStalenessWeight(config.rounds);
   return (noiseStdPerClient(t) * Math.sqrt(1 + (n - 1) * w * w)) / t.clipNorm;
-}
-
-/** Whether this server runs secure aggregation; set when the secure-aggregation rounds are wired in. */
-export const SECURE_AGGREGATION_RUNS = false;
-
-/** A configuration may only claim the mechanisms this server runs (as for sampling, refused at start). */
-export function refuseUnrunMechanisms(config: ServerConfig): void {
-  if (config.privacy.secureAggregation && !SECURE_AGGREGATION_RUNS)
-    throw new FedrankError(
-      'CONFIG_INVALID',
-      'privacy.secureAggregation: this server does not run secure aggregation yet; the guarantee it implies would not hold',
-    );
 }
 
 /** What the ledger's figure is, in words, for every place that shows it. */

@@ -6,7 +6,7 @@
 import { applyServerStep, type AdamState } from '../shared/fl/aggregate.ts';
 import type { ModelSpec } from '../shared/model/spec.ts';
 import type { ServerConfig } from './config.ts';
-import { meanDenominator, plannedSigma, type PrivacyLedger, roundNoise } from './privacy.ts';
+import { meanDenominator, plannedSigma, type PrivacyLedger, roundNoise, type RoundNoise } from './privacy.ts';
 import { clipRoundUpdate, honestRoundNorm, robustStep, type RobustReport } from './robust-step.ts';
 import type { RoundAccumulator, RoundRecord, StoredModel } from './store/types.ts';
 
@@ -23,6 +23,8 @@ export interface CloseInput {
   open: { round: RoundRecord; acc: RoundAccumulator };
   /** Read once, after the optimizer step, for the close and open timestamps. */
   now: () => number;
+  /** A secure round's noise (secure-accounting.ts); absent: the plain uploads' noise from the accumulator. */
+  noise?: RoundNoise;
 }
 
 /** Everything a close persists in one transaction, plus what the ledger records once it has committed. */
@@ -56,22 +58,17 @@ export function planClose(input: CloseInput): ClosePlan {
   const acc = open.acc;
   const t = config.training;
   const mean = fixedMean(acc, meanDenominator(t));
+  const noise = input.noise ?? roundNoise(t, acc);
   // Server-side clipping of the round update (an honest round's mean of clipped deltas over the fixed
   // denominator is at most C * max(1, weight/D), plus its noise), then the per-row and bias bounds.
   const honestSignal = t.clipNorm * Math.max(1, acc.weight / meanDenominator(t));
-  const roundBound = honestRoundNorm(
-    honestSignal,
-    roundNoise(t, acc).noiseStd,
-    mean.length,
-    config.privacy.normTailZ,
-  );
+  const roundBound = honestRoundNorm(honestSignal, noise.noiseStd, mean.length, config.privacy.normTailZ);
   const roundClipped = clipRoundUpdate(mean, roundBound);
   // Copies: the step must not touch the live model until the store has committed the close.
   const params = input.params.slice();
   const adam = input.adam ? { m: input.adam.m.slice(), v: input.adam.v.slice() } : null;
   applyServerStep(params, mean, config.optimizer, adam ?? undefined, version + 1);
   const robust = robustStep(input.spec, input.params, params, config.robust);
-  const noise = roundNoise(t, acc);
   const nowIso = new Date(input.now()).toISOString();
   const epsilonAfter = ledger.projected(noise.sigma);
   const closed: RoundRecord = {

@@ -2,11 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { makeConfig } from './config.ts';
 import { roundSignal } from './round-signal.ts';
 
+// Secure aggregation goes with distributed noise (one switch): set it as the noise mode asks.
 const training = (over: Record<string, unknown>) =>
   makeConfig({
     training: over,
     rounds: { minClients: 1000, maxClients: 1000 },
-    privacy: { secureAggregation: true, epsilonBudget: null },
+    privacy: { secureAggregation: over.noiseMode === 'distributed', epsilonBudget: null },
   }).training;
 
 describe('roundSignal', () => {

@@ -137,13 +137,13 @@ describe('rounds', () => {
     expect(late.json().error.code).toBe('BUDGET_EXHAUSTED');
   });
 
-  it('refuses to start with distributed noise under a secure aggregation it does not run', async () => {
+  it('refuses secure aggregation with local noise: one switch, not two that can disagree', async () => {
     await expect(
       make({
-        training: { clipNorm: 100, noiseMultiplier: 2, noiseMode: 'distributed', expectedClientsPerRound: 2 },
+        training: { clipNorm: 100, noiseMultiplier: 2, noiseMode: 'local', expectedClientsPerRound: 2 },
         privacy: { secureAggregation: true },
       }),
-    ).rejects.toThrow(/does not run secure aggregation yet/);
+    ).rejects.toThrow(/use 'distributed'/);
   });
 
   it('divides the round sum by the configured cohort size, whatever the realized count', async () => {

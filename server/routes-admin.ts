@@ -9,6 +9,7 @@ import { ledgerAssumptions } from './privacy.ts';
 import { evalAggregate, type EvalAggregate } from './eval-reports.ts';
 import type { Store } from './store/types.ts';
 import { roundSignal } from './round-signal.ts';
+import { secureRoundMetrics, type SecureRounds } from './secure-rounds.ts';
 
 interface Ctx {
   aggregator: Aggregator;
@@ -17,6 +18,8 @@ interface Ctx {
   store: Store;
   checkOperator(req: FastifyRequest): Promise<void>;
   started: number;
+  /** Secure rounds (null: off). */
+  secure?: SecureRounds | null;
 }
 
 const finite = (x: number): number | null => (Number.isFinite(x) ? x : null);
@@ -98,6 +101,7 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: Ctx): void {
           rssBytes: process.memoryUsage().rss,
           refusedOrigins: metrics.refusedOrigins.list(),
           roundSignal: signalView(config, agg.model.paramCount),
+          secureAggregation: ctx.secure?.status() ?? null,
         };
       });
 
@@ -146,7 +150,8 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: Ctx): void {
           epsilonBudget: config.privacy.epsilonBudget,
           counts: true,
         });
-        return reply.type('text/plain; version=0.0.4; charset=utf-8').send(text);
+        const secure = ctx.secure ? secureRoundMetrics(ctx.secure.status()) : '';
+        return reply.type('text/plain; version=0.0.4; charset=utf-8').send(text + secure);
       });
     },
     { prefix: '/v1/admin' },

@@ -5,6 +5,7 @@
  *   POST /v1/secagg/rounds/:round/messages      a client message (application/vnd.fedrank.secagg), 202
  *   GET  /v1/secagg/rounds/:round/slots/:slot   the server message for the slot in this phase, or 204
  *   GET  /v1/secagg/rounds/:round               { phase, deadline } (no per-round counts: they are private)
+ *   GET  /v1/secagg/current                     { round, forRound }: the secure round to join now, or 404
  * Every body is validated once, by the shared codec, inside the coordinator. A slot's messages and relayed
  * data are only served to the client id that joined it.
  */
@@ -32,6 +33,10 @@ export interface SecAggRoutesCtx {
   /** The configured neighbour count k: sizes the body limit of share-keys (k sealed pairs). */
   neighbours: number;
   now?: () => number;
+  /** The secure round open now (secure-rounds.ts); absent: no /v1/secagg/current. */
+  current?: () => { round: number; forRound: number } | null;
+  /** Called after each accepted message (the lifecycle closes a round as soon as it has unmasked). */
+  onMessage?: () => void;
 }
 
 function clientId(req: FastifyRequest): string {
@@ -65,6 +70,15 @@ export function registerSecAggRoutes(app: FastifyInstance, ctx: SecAggRoutesCtx)
     },
     (_req, body, done) => done(null, body),
   );
+
+  const current = ctx.current;
+  if (current)
+    app.get('/v1/secagg/current', async (_req, reply) => {
+      const c = current();
+      if (!c) throw new FedrankError('NOT_FOUND', 'no secure round is open');
+      void reply.header('cache-control', 'no-store');
+      return c;
+    });
 
   app.get<{ Params: { round: string } }>('/v1/secagg/rounds/:round', async (req) => {
     const r = await ctx.store.loadRound(intParam(req.params.round, 0xffffffff));
@@ -101,6 +115,7 @@ export function registerSecAggRoutes(app: FastifyInstance, ctx: SecAggRoutesCtx)
     if (m.round !== round) throw new FedrankError('SECAGG_INCONSISTENT', 'message names another round');
     checkOwner(round, m.slot, id);
     const r = await ctx.coordinator.receive(bytes, now());
+    ctx.onMessage?.();
     return reply.code(202).send({ phase: r.phase });
   });
 

@@ -89,6 +89,10 @@ export const ERRORS = {
     status: 422,
     message: 'The secure-aggregation message contradicts the round (wrong peers, parameters or shares).',
   },
+  SECURE_ROUND_ONLY: {
+    status: 409,
+    message: 'Rounds run secure aggregation: plain updates are refused; contribute through /v1/secagg.',
+  },
   SECAGG_BELOW_THRESHOLD: {
     status: 409,
     message: 'Too few participants survive: the round will not be unmasked below its threshold.',

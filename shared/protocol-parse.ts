@@ -170,6 +170,9 @@ export function parsePrivacyInfo(x: unknown, path = 'privacy'): PrivacyInfo {
     epsilonSpent: nonNegative(o, 'epsilonSpent', path),
     epsilonBudget: budget === null ? null : positive(o, 'epsilonBudget', path),
     deviceEpsilonBudget: positive(o, 'deviceEpsilonBudget', path),
+    ...(o.secureAggregation === undefined
+      ? {}
+      : { secureAggregation: boolean(o, 'secureAggregation', path) }),
     ...(participation === undefined
       ? {}
       : { participation: parseParticipation(participation, `${path}.participation`) }),

@@ -62,6 +62,8 @@ export interface PrivacyInfo {
   epsilonBudget: number | null;
   /** Suggested per-device epsilon budget, per shopper against the server (the SDK caps it further). */
   deviceEpsilonBudget: number;
+  /** Rounds run secure aggregation: contribute through /v1/secagg (absent: false, for older servers). */
+  secureAggregation?: boolean;
   /**
    * The participation the server's figures assume and the device enforces from its own ledger (the SDK may
    * be stricter). Absent: the device applies the SDK's defaults (shared/device/rules.ts).

@@ -8,6 +8,8 @@ import { Device } from '../../shared/device/device.ts';
 import { HttpTransport } from '../../shared/device/http.ts';
 import { cryptoRandom } from '../../shared/device/random.ts';
 import { personalOrder } from '../../shared/device/local-rank.ts';
+import { DEFAULT_FLOORS } from '../../shared/device/rules.ts';
+import { RoutingSubmitter, SecAggSubmitter } from '../../shared/device/secagg-submitter.ts';
 import { RankerLearner } from '../../shared/device/ranker-learner.ts';
 import type { EventRecord, ModelRecord } from '../../shared/device/records.ts';
 import { MemoryStore } from '../../shared/device/store.ts';
@@ -68,7 +70,11 @@ export class Engine implements WorkerApi {
         clock: browserClock,
         random: cryptoRandom,
         models: transport,
-        submitter: transport,
+        // Contributions privatized for a secure round go through secure aggregation, never as plain uploads.
+        submitter: new RoutingSubmitter(
+          transport,
+          new SecAggSubmitter(cfg.server ?? '', browserFetch, this.store, browserClock, DEFAULT_FLOORS),
+        ),
         evals: transport,
         learner: new RankerLearner(() => this.ranker, yieldToMessages),
         lock: webLocks,

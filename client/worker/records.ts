@@ -9,6 +9,7 @@ import type {
   ModelRecord,
   OutboxRecord,
   PersonalRecord,
+  RoundSecretsRecord,
   Settings,
   TokenWalletRecord,
 } from '../../shared/device/records.ts';
@@ -83,7 +84,19 @@ export function checkOutbox(x: unknown): OutboxRecord | null {
   if (x.clientId !== undefined && (typeof x.clientId !== 'string' || !ID_PATTERN.test(x.clientId)))
     return null;
   if (!isNum(x.createdAt) || !isInt(x.attempts) || !isNum(x.nextAttemptAt)) return null;
+  if (x.secure !== undefined && typeof x.secure !== 'boolean') return null;
   return x as unknown as OutboxRecord;
+}
+
+/** A round's secrets: the shape the client round resumes from (it re-checks every message against it). */
+export function checkRoundSecrets(x: unknown): RoundSecretsRecord | null {
+  if (!isObj(x) || typeof x.key !== 'string' || !ID_PATTERN.test(x.key)) return null;
+  if (!isInt(x.secureRound) || !isInt(x.forRound) || !isObj(x.state)) return null;
+  const s = x.state;
+  if (!['advertised', 'shared', 'masked', 'done', 'aborted'].includes(s.phase as string)) return null;
+  if (!isInt(s.round) || !isInt(s.slot) || !Array.isArray(s.held) || !Array.isArray(s.revealed)) return null;
+  for (const k of ['cSk', 'cPk', 'sSk', 'sPk', 'selfSeed']) if (!(s[k] instanceof Uint8Array)) return null;
+  return x as unknown as RoundSecretsRecord;
 }
 
 export function checkLedger(x: unknown): LedgerRecord | null {

@@ -11,14 +11,24 @@ import type {
   ModelRecord,
   OutboxRecord,
   PersonalRecord,
+  RoundSecretsRecord,
   Settings,
 } from '../../shared/device/records.ts';
 import { MAX_EVENTS, MemoryStore } from '../../shared/device/store.ts';
 import type { Store } from '../../shared/device/store.ts';
 import { DEVICE_DB_NAME } from '../../shared/routes.ts';
-import { checkEvent, checkLedger, checkModel, checkOutbox, checkPersonal, checkSetting } from './records.ts';
+import {
+  checkEvent,
+  checkLedger,
+  checkModel,
+  checkOutbox,
+  checkPersonal,
+  checkRoundSecrets,
+  checkSetting,
+} from './records.ts';
 
-const DB_VERSION = 1;
+/** 2: adds roundSecrets (secure-aggregation rounds in progress). */
+const DB_VERSION = 2;
 
 interface Schema extends DBSchema {
   events: { key: number; value: EventRecord };
@@ -27,8 +37,9 @@ interface Schema extends DBSchema {
   outbox: { key: string; value: OutboxRecord };
   ledger: { key: number; value: LedgerRecord };
   settings: { key: string; value: { key: string; value: unknown } };
+  roundSecrets: { key: string; value: RoundSecretsRecord };
 }
-const STORES = ['events', 'model', 'personal', 'outbox', 'ledger', 'settings'] as const;
+const STORES = ['events', 'model', 'personal', 'outbox', 'ledger', 'settings', 'roundSecrets'] as const;
 
 export { MAX_EVENTS, MemoryStore };
 export type { Store };
@@ -49,6 +60,7 @@ export async function openStore(): Promise<Store> {
             d.createObjectStore('ledger', { keyPath: 'seq', autoIncrement: true });
             d.createObjectStore('settings', { keyPath: 'key' });
           }
+          if (oldVersion < 2) d.createObjectStore('roundSecrets', { keyPath: 'key' });
         },
       }),
       3000,
@@ -137,7 +149,17 @@ class IdbStore implements Store {
     );
   }
   async clearOutbox(): Promise<void> {
-    await this.db.clear('outbox');
+    const tx = this.db.transaction(['outbox', 'roundSecrets'], 'readwrite');
+    await Promise.all([tx.objectStore('outbox').clear(), tx.objectStore('roundSecrets').clear(), tx.done]);
+  }
+  getRoundSecrets(key: string): Promise<RoundSecretsRecord | null> {
+    return this.one('roundSecrets', key, checkRoundSecrets);
+  }
+  async putRoundSecrets(r: RoundSecretsRecord): Promise<void> {
+    await this.db.put('roundSecrets', r);
+  }
+  async deleteRoundSecrets(key: string): Promise<void> {
+    await this.db.delete('roundSecrets', key);
   }
   async addContribution(l: LedgerRecord, o: OutboxRecord): Promise<void> {
     const { seq: _drop, ...rest } = l;
@@ -171,7 +193,7 @@ class IdbStore implements Store {
   }
 
   private async one<T>(
-    store: 'model' | 'personal',
+    store: 'model' | 'personal' | 'roundSecrets',
     key: string,
     check: (x: unknown) => T | null,
   ): Promise<T | null> {

@@ -30,7 +30,10 @@ export async function privateStack(
   };
 }
 
-/** Server settings that let a scenario close rounds in seconds. */
+/**
+ * Server settings that let a scenario close rounds in seconds, with plain uploads and local noise (the
+ * demo's default is secure aggregation with a cohort of 20, which these small scenarios cannot fill).
+ */
 export function fastRounds(
   minClients: number,
   maxClients = minClients,
@@ -38,8 +41,8 @@ export function fastRounds(
 ): Record<string, unknown> {
   return {
     rounds: { minClients, maxClients, deadlineSeconds, maxStaleness: 3 },
-    training: { expectedClientsPerRound: minClients, minNewEvents: 3, localEpochs: 1 },
-    privacy: { epsilonBudget: 100 },
+    training: { expectedClientsPerRound: minClients, minNewEvents: 3, localEpochs: 1, noiseMode: 'local' },
+    privacy: { epsilonBudget: 100, secureAggregation: false },
     limits: { perIpPerMinute: 0, perClientPerMinute: 0 },
     logLevel: 'error',
   };

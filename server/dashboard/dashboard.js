@@ -145,6 +145,15 @@ function render(v) {
     epsSeries.push({ label: 'budget', values: closed.map(() => budget), color: '#dc2626', dash: [6, 4] });
   draw('chart-epsilon', ids, epsSeries, { xLabel: 'round', yMin: 0 }, 'No round has closed yet.');
 
+  $('secure-text').textContent = v.secure.text;
+  const secureList = $('secure-rounds');
+  secureList.textContent = '';
+  for (const r of v.secure.rounds) {
+    const li = document.createElement('li');
+    li.textContent = `#${r.id} (round ${r.forRound}, ${r.phase}): ${r.text}`;
+    secureList.append(li);
+  }
+
   const help = learningVerdict(ev);
   $('helping').dataset.verdict = help.verdict;
   $('helping-text').textContent = help.text;

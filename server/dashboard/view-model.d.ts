@@ -49,7 +49,14 @@ export interface DashboardView {
   refusedOrigins: { origin: string; count: number }[];
   signalWarning: string | null;
   settings: { name: string; value: string | number; help: string }[];
+  secure: SecureSummary;
 }
+export interface SecureSummary {
+  on: boolean;
+  text: string;
+  rounds: { id: number; forRound: number; phase: string; text: string }[];
+}
+export function secureSummary(sa: unknown): SecureSummary;
 export function interval95(mean: number | null, n: number): [number, number] | null;
 export function learningVerdict(evals: EvalRow[]): LearningVerdict;
 export function roundWhy(round: DashboardView['round'], now: number): string | null;

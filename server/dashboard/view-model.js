@@ -224,6 +224,47 @@ function settingsOf(s) {
 }
 
 /** The dashboard's view of the three admin replies. */
+/**
+ * The secure-aggregation card: what the server sees of each upload, and the newest secure round's figures
+ * (admin status `secureAggregation`; null when it is off).
+ */
+export function secureSummary(sa) {
+  if (!sa || typeof sa !== 'object')
+    return {
+      on: false,
+      text: 'Off: rounds use local noise (each browser adds the full noise), for deployments too small for a cohort. The server sees each noised update on its own.',
+      rounds: [],
+    };
+  const t = sa.totals ?? {};
+  const list = [sa.current, ...(Array.isArray(sa.recent) ? sa.recent : [])].filter(
+    (r) => r && typeof r === 'object',
+  );
+  const rounds = list.slice(0, 5).map((r) => {
+    const v = r.survivors ?? {};
+    const ms = r.phaseMs ?? {};
+    const secs = ['advertise', 'share', 'mask', 'unmask']
+      .filter((p) => num(ms[p]) !== null)
+      .map((p) => `${p} ${(ms[p] / 1000).toFixed(1)} s`)
+      .join(', ');
+    return {
+      id: num(r.secureRound) ?? 0,
+      forRound: num(r.forRound) ?? 0,
+      phase: String(r.phase ?? '?'),
+      text:
+        `cohort ${num(r.cohort) ?? '?'}, threshold ${num(r.threshold) ?? '?'}; survivors ` +
+        `${num(v.advertise) ?? 0} / ${num(v.share) ?? 0} / ${num(v.mask) ?? 0} / ${num(v.unmask) ?? 0}` +
+        ` (advertise / share / mask / unmask), ${num(r.dropouts) ?? 0} dropped` +
+        (secs ? `; ${secs}` : '') +
+        (typeof r.failure === 'string' ? `; failed: ${r.failure}` : ''),
+    };
+  });
+  return {
+    on: true,
+    text: `On: the server only ever sees the sum of a round's masked updates. ${num(t.completed) ?? 0} secure rounds completed, ${num(t.failed) ?? 0} failed (${num(t.unmaskFailures) ?? 0} at unmask).`,
+    rounds,
+  };
+}
+
 export function toView(status, rounds, rejections) {
   const s = status ?? {};
   const model = s.model ?? s.manifest ?? {};
@@ -277,5 +318,6 @@ export function toView(status, rounds, rejections) {
       : [],
     signalWarning: s.roundSignal && typeof s.roundSignal.warning === 'string' ? s.roundSignal.warning : null,
     settings: settingsOf(s),
+    secure: secureSummary(s.secureAggregation),
   };
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { interval95, learningVerdict, roundWhy, toView } from './view-model.js';
+import { interval95, learningVerdict, roundWhy, secureSummary, toView } from './view-model.js';
 import type { EvalRow } from './view-model.js';
 
 // Shapes as server/routes-admin.ts answers them.
@@ -156,5 +156,39 @@ describe('is learning helping? picks a version with enough examples', () => {
     const v = learningVerdict([row(0, 400, 0.3), row(5, 400, 0.45), row(6, 4, 0)]);
     expect(v.latest!.version).toBe(5);
     expect(v.verdict).toBe('helping');
+  });
+});
+
+describe('secure-aggregation card', () => {
+  it('says local noise when off, and the newest rounds survivors, dropouts and timings when on', () => {
+    expect(toView(status, [], {}).secure).toMatchObject({ on: false, rounds: [] });
+    expect(secureSummary(null).text).toMatch(/local noise/);
+    const on = secureSummary({
+      current: null,
+      recent: [
+        {
+          secureRound: 2,
+          forRound: 2,
+          phase: 'done',
+          cohort: 20,
+          threshold: 13,
+          survivors: { advertise: 20, share: 20, mask: 18, unmask: 14 },
+          dropouts: 2,
+          phaseMs: { advertise: 5672, share: 1041, mask: 8702, unmask: 473 },
+          failure: null,
+        },
+      ],
+      totals: { opened: 3, completed: 1, failed: 1, unmaskFailures: 0 },
+    });
+    expect(on.on).toBe(true);
+    expect(on.text).toMatch(/1 secure rounds completed, 1 failed/);
+    expect(on.rounds).toEqual([
+      {
+        id: 2,
+        forRound: 2,
+        phase: 'done',
+        text: 'cohort 20, threshold 13; survivors 20 / 20 / 18 / 14 (advertise / share / mask / unmask), 2 dropped; advertise 5.7 s, share 1.0 s, mask 8.7 s, unmask 0.5 s',
+      },
+    ]);
   });
 });

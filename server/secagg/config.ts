@@ -1,8 +1,10 @@
 /**
- * The `secureAggregation` configuration block and what a round derives from it. The lead adds the block to
- * server/config.ts; until then `parseSecAggConfig` validates it on its own.
+ * The `secureAggregation` configuration block and what a round derives from it. The server config holds the
+ * protocol parameters (`checkSecureAggregation`); the one switch is `privacy.secureAggregation` (the
+ * accounting reads it too), so the block has no `enabled` of its own that could disagree with it.
  */
 import { FedrankError } from '../../shared/errors.ts';
+import type { ConfigCheck } from '../config-check.ts';
 
 /** Per-phase deadlines in seconds. */
 export interface SecAggDeadlines {
@@ -78,4 +80,36 @@ export function degreeAndThreshold(c: SecAggConfig, n: number): { k: number; t: 
   // At least 2 and a strict majority of the neighbourhood: fewer would let a few colluders unmask one client.
   const t = Math.min(k, Math.max(2, Math.ceil(c.threshold * k), Math.floor(k / 2) + 1));
   return { k, t };
+}
+
+/** The server config's block: the protocol parameters, without the switch (privacy.secureAggregation). */
+export type SecAggSection = Omit<SecAggConfig, 'enabled'>;
+
+/** The block's defaults. */
+export function defaultSecAggSection(): SecAggSection {
+  const { enabled: _e, ...rest } = defaultSecAggConfig();
+  return rest;
+}
+
+/** The coordinator's settings from the server config's block and its switch. */
+export function secAggSettings(section: SecAggSection, enabled: boolean): SecAggConfig {
+  return { ...section, deadlines: { ...section.deadlines }, enabled };
+}
+
+/** Checks a merged `secureAggregation` section, recording every problem (server/config.ts). */
+export function checkSecureAggregation(c: ConfigCheck, x: Record<string, unknown>): void {
+  const o = c.obj(x, 'secureAggregation', '');
+  if (!o) return;
+  if (o.enabled !== undefined)
+    c.problem(
+      'secureAggregation.enabled',
+      'the switch is privacy.secureAggregation (one switch for the protocol and its accounting)',
+    );
+  const { enabled: _e, ...rest } = o;
+  try {
+    parseSecAggConfig(rest);
+  } catch (err) {
+    const m = /^secureAggregation\.([^:]*): (.*)$/.exec((err as FedrankError).detail ?? '');
+    c.problem(`secureAggregation${m?.[1] ? '.' + m[1] : ''}`, m?.[2] ?? (err as Error).message);
+  }
 }

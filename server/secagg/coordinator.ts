@@ -57,6 +57,15 @@ export interface SecAggResult {
 export class SecAggCoordinator {
   private graphs = new Map<number, NeighbourGraph>();
   private results = new Map<number, SecAggResult>();
+  // One state change at a time: each reads the round record, applies a message and writes it back, so two
+  // concurrent requests would otherwise lose one another's slot.
+  private queue: Promise<unknown> = Promise.resolve();
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn);
+    this.queue = run.catch(() => {});
+    return run;
+  }
 
   constructor(
     private readonly store: SecAggStore,
@@ -122,11 +131,13 @@ export class SecAggCoordinator {
   }
 
   /** Validates and applies one client message (bytes from the wire); throws a catalogued error otherwise. */
-  async receive(bytes: Uint8Array, now: number): Promise<SecAggRoundRecord> {
+  receive(bytes: Uint8Array, now: number): Promise<SecAggRoundRecord> {
     const m = decodeMessage(bytes);
-    let r = await this.tick(m.round, now);
-    r = await this.apply(r, m);
-    return this.tick(r.round, now);
+    return this.serial(async () => {
+      let r = await this.advanceRound(m.round, now);
+      r = await this.apply(r, m);
+      return this.advanceRound(r.round, now);
+    });
   }
 
   private async apply(r: SecAggRoundRecord, m: SecAggMessage): Promise<SecAggRoundRecord> {
@@ -169,7 +180,11 @@ export class SecAggCoordinator {
   }
 
   /** Advances the round on completion or deadline; finishes it once the unmask phase can recover the sum. */
-  async tick(round: number, now: number): Promise<SecAggRoundRecord> {
+  tick(round: number, now: number): Promise<SecAggRoundRecord> {
+    return this.serial(() => this.advanceRound(round, now));
+  }
+
+  private async advanceRound(round: number, now: number): Promise<SecAggRoundRecord> {
     let r = await this.current(round);
     const before = r.phase;
     r = advance(r, now, this.config.deadlines);

@@ -4,6 +4,7 @@
  * outbox record. Only called once canContribute said yes; `cancelled` is asked after training, before any
  * noise is drawn, so a pass raced by forget() or opt-out leaves nothing behind.
  */
+import { noiseStdPerClient } from '../dp/noise.ts';
 import { buildExamples, makeUpdatePayload } from '../fl/local-update.ts';
 import type { TrainingConfig } from '../protocol.ts';
 import type { Learner, Random } from './ports.ts';
@@ -37,11 +38,15 @@ export async function prepareContribution(
   // Shared negatives come from the items this device has seen, like the per-example ones.
   const delta = await learner.train(model, examples, { pool: known, random: uniform });
   if (cancelled()) return null;
-  const { body, preClipNorm, noiseStd } = makeUpdatePayload(delta, t, {
+  // Secure rounds: clipped only, in f32; the secure-aggregation encoding draws the discrete noise.
+  const secure = privacy.secureAggregation === true;
+  const made = makeUpdatePayload(delta, secure ? { ...t, noiseMultiplier: 0, updateEncoding: 'f32' } : t, {
     modelId,
     baseVersion: version,
     round,
   });
+  const { body, preClipNorm } = made;
+  const noiseStd = secure ? noiseStdPerClient(t) : made.noiseStd;
   const key = random.id();
   const time = now();
   return {
@@ -56,6 +61,7 @@ export async function prepareContribution(
       key,
       clientId,
       body,
+      ...(secure ? { secure } : {}),
       modelId,
       baseVersion: version,
       round,

@@ -95,6 +95,8 @@ export class HttpTransport implements ModelSource, Submitter, EvalSink {
 
   /** The plain upload: one POST of the encoded, privatized delta. */
   async submit(c: Contribution): Promise<SubmitOutcome> {
+    // An un-noised secure contribution must never go out as a plain upload.
+    if (c.record.secure) return { kind: 'rejected', code: 'SECURE_ROUND_ONLY' };
     let res: HttpResponse;
     try {
       res = await this.fetch(this.base + ROUTES.updates, {

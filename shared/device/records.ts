@@ -5,6 +5,7 @@
 import type { ItemFeatures } from '../model/features.ts';
 import type { PersonalState } from '../model/personal.ts';
 import type { ModelManifest } from '../protocol.ts';
+import type { ClientRoundState } from '../secagg/client.ts';
 
 /** Interaction kinds a device learns from. */
 export type EventType = 'impression' | 'click' | 'add_to_cart' | 'purchase';
@@ -44,12 +45,27 @@ export interface OutboxRecord {
   /** A random id for this contribution only (unlinkable to the device's other rounds). */
   clientId?: string;
   body: Uint8Array;
+  /** A secure-aggregation contribution: `body` is the clipped, un-noised f32 delta and never leaves as is. */
+  secure?: boolean;
   modelId: string;
   baseVersion: number;
   round: number;
   createdAt: number;
   attempts: number;
   nextAttemptAt: number;
+}
+
+/**
+ * A contribution's secure-aggregation round in progress (keys, shares held, what was revealed), saved after
+ * every step so a page that navigates resumes it; deleted when the round ends.
+ */
+export interface RoundSecretsRecord {
+  /** The outbox key of the contribution. */
+  key: string;
+  /** The secure round (GET /v1/secagg/current) and the aggregation round it serves. */
+  secureRound: number;
+  forRound: number;
+  state: ClientRoundState;
 }
 
 /** One contribution in the privacy ledger (recorded when the noise is drawn, before upload). */

@@ -8,6 +8,7 @@ import type {
   ModelRecord,
   OutboxRecord,
   PersonalRecord,
+  RoundSecretsRecord,
   Settings,
 } from './records.ts';
 
@@ -31,8 +32,12 @@ export interface Store {
   outbox(): Promise<OutboxRecord[]>;
   putOutbox(r: OutboxRecord): Promise<void>;
   deleteOutbox(key: string): Promise<void>;
-  /** Erases every outbox record at once (opt-out). */
+  /** Erases every outbox record and every round's secrets at once (opt-out). */
   clearOutbox(): Promise<void>;
+  /** The secure-aggregation round state of contribution `key`, if one is in progress. */
+  getRoundSecrets(key: string): Promise<RoundSecretsRecord | null>;
+  putRoundSecrets(r: RoundSecretsRecord): Promise<void>;
+  deleteRoundSecrets(key: string): Promise<void>;
   ledger(): Promise<LedgerRecord[]>;
   /** Records a contribution in the ledger and queues it, in one transaction. */
   addContribution(l: LedgerRecord, o: OutboxRecord): Promise<void>;
@@ -51,6 +56,7 @@ export class MemoryStore implements Store {
   private personal: PersonalRecord | null = null;
   private box = new Map<string, OutboxRecord>();
   private led: LedgerRecord[] = [];
+  private secrets = new Map<string, RoundSecretsRecord>();
   private settings = new Map<string, unknown>();
 
   /** `kind` 'indexeddb' lets a Node simulation behave like a browser with persistent storage. */
@@ -89,6 +95,16 @@ export class MemoryStore implements Store {
   }
   async clearOutbox(): Promise<void> {
     this.box.clear();
+    this.secrets.clear();
+  }
+  async getRoundSecrets(key: string): Promise<RoundSecretsRecord | null> {
+    return this.secrets.get(key) ?? null;
+  }
+  async putRoundSecrets(r: RoundSecretsRecord): Promise<void> {
+    this.secrets.set(r.key, r);
+  }
+  async deleteRoundSecrets(key: string): Promise<void> {
+    this.secrets.delete(key);
   }
   async ledger(): Promise<LedgerRecord[]> {
     return this.led.slice();
@@ -108,6 +124,7 @@ export class MemoryStore implements Store {
     this.model = null;
     this.personal = null;
     this.box.clear();
+    this.secrets.clear();
     this.led = [];
     this.settings = new Map(Object.entries(keep));
   }

@@ -1,0 +1,52 @@
+/**
+ * Starts the secure-aggregation lifecycle of a server: its store (SQLite beside the main database, with
+ * secure_delete), the SecureRounds driver and the relay routes. Called by buildServer when
+ * privacy.secureAggregation is on.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { Aggregator } from './aggregator.ts';
+import type { ServerConfig } from './config.ts';
+import { registerSecAggRoutes } from './routes-secagg.ts';
+import type { SecAggResult } from './secagg/coordinator.ts';
+import { SqliteSecAggStore } from './secagg/store-sqlite.ts';
+import type { SecAggStore } from './secagg/store.ts';
+import { SecureRounds } from './secure-rounds.ts';
+
+/** The secure-aggregation database: beside the main one (':memory:' stays in memory). */
+export function secAggDbPath(mainDb: string): string {
+  return mainDb === ':memory:' ? ':memory:' : mainDb.replace(/(\.db)?$/, '.secagg.db');
+}
+
+/** Options of startSecureRounds. */
+export interface SecureWiring {
+  config: ServerConfig;
+  aggregator: Aggregator;
+  now: () => number;
+  /** Default: SQLite at secAggDbPath(config.db). */
+  store?: SecAggStore;
+  /** Test seam (SecureRounds). */
+  onResult?: (r: SecAggResult) => void;
+}
+
+/** Registers the relay routes and starts the lifecycle; stops it and closes its store with the app. */
+export async function startSecureRounds(app: FastifyInstance, w: SecureWiring): Promise<SecureRounds> {
+  const own = w.store ? null : SqliteSecAggStore.open(secAggDbPath(w.config.db));
+  const store = w.store ?? own!;
+  const secure = new SecureRounds(w.config, w.aggregator, store, app.log, w.now, w.onResult);
+  registerSecAggRoutes(app, {
+    coordinator: secure.coordinator,
+    store,
+    d: w.aggregator.model.paramCount,
+    neighbours: w.config.secureAggregation.neighbours,
+    now: w.now,
+    current: () => secure.currentRound(),
+    onMessage: () => void secure.check(),
+  });
+  app.addHook('onClose', async () => {
+    secure.stop();
+    await secure.check();
+    own?.close();
+  });
+  await secure.start();
+  return secure;
+}

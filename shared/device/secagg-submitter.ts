@@ -1,0 +1,218 @@
+/**
+ * The secure-aggregation Submitter: one contribution goes to the server as a SecAgg+ client (join,
+ * advertise keys, share keys, masked input, unmask) over the HTTP relay, never as a plain upload. The
+ * round state (shared/secagg/client.ts) is saved in the device store after every step, before its message
+ * is sent, so a page that navigates resumes the round instead of dropping out, and a reload can never be
+ * made to reveal both kinds of share for one peer. The secrets are deleted when the round ends.
+ *
+ * The outbox body holds the clipped, un-noised delta (f32): it never leaves the device; the discrete
+ * Gaussian noise is drawn by the encoding, calibrated by the round's public parameters, which the device
+ * checks against its floors before it takes part.
+ */
+import { decodeTensor } from '../codec/tensor-codec.ts';
+import { FedrankError, type ErrorCode } from '../errors.ts';
+import { parseErrorReply } from '../protocol-parse.ts';
+import { HEADER_CLIENT_ID } from '../routes.ts';
+import { SecAggClientRound, type ClientPhase } from '../secagg/client.ts';
+import { decodeMessage, encodeMessage, SECAGG_CONTENT_TYPE } from '../secagg/codec.ts';
+import type { SecAggMessage, SecAggRoundParams } from '../secagg/messages.ts';
+import type { FetchLike, HttpResponse } from './http.ts';
+import type { Clock, Contribution, SubmitOutcome, Submitter } from './ports.ts';
+import type { RoundSecretsRecord } from './records.ts';
+import type { DeviceFloors } from './rules.ts';
+import { isRetryable } from './rules.ts';
+import type { Store } from './store.ts';
+
+const TIMEOUT_MS = 15_000;
+/** How often a waiting client asks the relay whether its next message is there. */
+const DEFAULT_POLL_MS = 500;
+
+/** Why the device will not take part in a round with these public parameters, or null. */
+export function secAggFloorViolation(p: SecAggRoundParams, floors: DeviceFloors): string | null {
+  if (p.t < floors.minSecAggThreshold)
+    return `threshold t = ${p.t} below the floor ${floors.minSecAggThreshold}`;
+  if (p.minSurvivors < floors.minSecAggThreshold)
+    return `survivor threshold ${p.minSurvivors} below the floor ${floors.minSecAggThreshold}`;
+  const e = p.encoding;
+  // The noise of the sum over the fewest survivors, in units of the rounded sensitivity.
+  const z = Math.sqrt((p.minSurvivors * e.noiseVariance) / e.normBoundSq);
+  if (z < floors.minNoiseMultiplier)
+    return `noise multiplier ${z.toFixed(3)} below the floor ${floors.minNoiseMultiplier}`;
+  return null;
+}
+
+/** The server message each client phase waits for. */
+const NEXT_MESSAGE: Partial<Record<ClientPhase, SecAggMessage['type']>> = {
+  advertised: 'roster',
+  shared: 'shares-in',
+  masked: 'unmask-request',
+};
+
+class Stop extends Error {
+  constructor(readonly outcome: SubmitOutcome) {
+    super(outcome.kind);
+  }
+}
+
+/** Submits contributions through secure aggregation. */
+export class SecAggSubmitter implements Submitter {
+  private readonly base: string;
+
+  constructor(
+    server: string,
+    private readonly fetch: FetchLike,
+    private readonly store: Store,
+    private readonly clock: Clock,
+    private readonly floors: DeviceFloors,
+    private readonly pollMs = DEFAULT_POLL_MS,
+  ) {
+    this.base = server.replace(/\/$/, '');
+  }
+
+  async submit(c: Contribution): Promise<SubmitOutcome> {
+    try {
+      return await this.run(c);
+    } catch (err) {
+      if (err instanceof Stop) return err.outcome;
+      if (err instanceof FedrankError) return { kind: 'retry', code: err.code };
+      return { kind: 'retry', code: 'SDK_SERVER_UNREACHABLE' };
+    }
+  }
+
+  private async run(c: Contribution): Promise<SubmitOutcome> {
+    const rec = c.record;
+    let saved = await this.store.getRoundSecrets(rec.key);
+    if (!saved) {
+      const cur = await this.current();
+      if (cur.forRound !== rec.round)
+        // The contribution's round closed (or has not opened): the plain path's answer for a stale round.
+        return { kind: cur.forRound > rec.round ? 'rejected' : 'retry', code: 'UPDATE_WRONG_ROUND' };
+      const { slot } = (await this.json(await this.post(`/rounds/${cur.round}/join`, c.clientId))) as {
+        slot: number;
+      };
+      const { client, message } = await SecAggClientRound.begin(cur.round, slot);
+      saved = { key: rec.key, secureRound: cur.round, forRound: cur.forRound, state: client.state() };
+      await this.store.putRoundSecrets(saved);
+      await this.send(saved, message, c.clientId);
+    }
+    const client = SecAggClientRound.resume(saved.state);
+    const save = async (): Promise<void> => {
+      saved = { ...saved!, state: client.state() };
+      await this.store.putRoundSecrets(saved);
+    };
+    try {
+      while (client.phase !== 'done') {
+        const m = await this.waitFor(saved, c.clientId);
+        let reply: SecAggMessage;
+        if (m.type === 'roster') {
+          const why = secAggFloorViolation(m.params, this.floors);
+          if (why) throw new Stop({ kind: 'rejected', code: 'SECAGG_INCONSISTENT' });
+          reply = await client.onRoster(m);
+        } else if (m.type === 'shares-in') {
+          const delta = decodeTensor(rec.body, { maxCount: 1 << 26 }).values;
+          reply = (await client.onSharesIn(m, delta)).message;
+        } else if (m.type === 'unmask-request') reply = client.onUnmaskRequest(m);
+        else throw new Stop({ kind: 'retry', code: 'SECAGG_BAD_MESSAGE' });
+        await save(); // before sending: a reload resumes from what was sent, never reveals twice
+        await this.send(saved, reply, c.clientId);
+      }
+    } catch (err) {
+      // Unreachable server: keep the round to resume; anything else ends it here.
+      const o = err instanceof Stop ? err.outcome : null;
+      if (o?.kind === 'retry' && o.code === 'SDK_SERVER_UNREACHABLE') throw err;
+      client.abort();
+      await this.store.deleteRoundSecrets(rec.key);
+      throw err;
+    }
+    await this.store.deleteRoundSecrets(rec.key);
+    return {
+      kind: 'accepted',
+      ack: { accepted: true, duplicate: false, round: saved.forRound, modelVersion: rec.baseVersion },
+    };
+  }
+
+  /** Polls the slot until the server has this client's next message; stops when the round moved on. */
+  private async waitFor(s: RoundSecretsRecord, clientId: string): Promise<SecAggMessage> {
+    const path = `/rounds/${s.secureRound}/slots/${s.state.slot}`;
+    const want = NEXT_MESSAGE[s.state.phase];
+    for (;;) {
+      const res = await this.get(path, clientId);
+      if (res.status === 200) {
+        const m = decodeMessage(new Uint8Array(await res.arrayBuffer()));
+        if (m.round !== s.secureRound || m.slot !== s.state.slot)
+          throw new Stop({ kind: 'retry', code: 'SECAGG_INCONSISTENT' });
+        // Until the phase moves on, the server still serves the message this client already answered.
+        if (m.type === want) return m;
+      } else if (res.status !== 204) throw new Stop(await this.failure(res));
+      const st = (await this.json(await this.get(`/rounds/${s.secureRound}`, clientId))) as { phase: string };
+      // Past the phase that serves this client without a message for it: it was left out (or the round ended).
+      const serving = { advertised: 'share', shared: 'mask', masked: 'unmask' }[s.state.phase as 'shared'];
+      const order = ['advertise', 'share', 'mask', 'unmask', 'done'];
+      if (st.phase === 'failed' || order.indexOf(st.phase) > order.indexOf(serving))
+        throw new Stop({ kind: 'retry', code: 'SECAGG_BELOW_THRESHOLD' });
+      await new Promise<void>((r) => this.clock.setTimer(r, this.pollMs));
+    }
+  }
+
+  private async current(): Promise<{ round: number; forRound: number }> {
+    const res = await this.get('/current', undefined);
+    if (res.status === 404) throw new Stop({ kind: 'retry', code: 'ROUND_NOT_OPEN' });
+    const x = (await this.json(res)) as { round: unknown; forRound: unknown };
+    if (!Number.isInteger(x.round) || !Number.isInteger(x.forRound))
+      throw new Stop({ kind: 'retry', code: 'SDK_BAD_MESSAGE' });
+    return x as { round: number; forRound: number };
+  }
+
+  private async send(s: RoundSecretsRecord, m: SecAggMessage, clientId: string): Promise<void> {
+    const res = await this.post(`/rounds/${s.secureRound}/messages`, clientId, encodeMessage(m));
+    if (res.status !== 202) throw new Stop(await this.failure(res));
+  }
+
+  private async json(res: HttpResponse): Promise<unknown> {
+    if (!res.ok) throw new Stop(await this.failure(res));
+    return res.json();
+  }
+
+  private async failure(res: HttpResponse): Promise<SubmitOutcome> {
+    const body = await res.json().catch(() => null);
+    let code: ErrorCode = 'SDK_SERVER_UNREACHABLE';
+    try {
+      code = parseErrorReply(body).error.code;
+    } catch {
+      /* not a catalogued reply: treated as the server being unreachable */
+    }
+    // A refused protocol step loses this round, not the contribution: the next secure round may take it.
+    return { kind: isRetryable(res.status) || code.startsWith('SECAGG_') ? 'retry' : 'rejected', code };
+  }
+
+  private get(path: string, clientId: string | undefined): Promise<HttpResponse> {
+    const headers: Record<string, string> = clientId ? { [HEADER_CLIENT_ID]: clientId } : {};
+    return this.call(path, { method: 'GET', headers, timeoutMs: TIMEOUT_MS });
+  }
+
+  private post(path: string, clientId: string, body?: Uint8Array): Promise<HttpResponse> {
+    const headers: Record<string, string> = { [HEADER_CLIENT_ID]: clientId };
+    if (body) headers['content-type'] = SECAGG_CONTENT_TYPE;
+    return this.call(path, { method: 'POST', headers, body, timeoutMs: TIMEOUT_MS });
+  }
+
+  private async call(path: string, req: Parameters<FetchLike>[1]): Promise<HttpResponse> {
+    try {
+      return await this.fetch(`${this.base}/v1/secagg${path}`, req);
+    } catch {
+      throw new Stop({ kind: 'retry', code: 'SDK_SERVER_UNREACHABLE' });
+    }
+  }
+}
+
+/** Routes each contribution by how it was privatized: secure ones through secure aggregation, others plain. */
+export class RoutingSubmitter implements Submitter {
+  constructor(
+    private readonly plain: Submitter,
+    private readonly secure: Submitter,
+  ) {}
+
+  submit(c: Contribution): Promise<SubmitOutcome> {
+    return (c.record.secure ? this.secure : this.plain).submit(c);
+  }
+}
