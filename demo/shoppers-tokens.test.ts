@@ -35,6 +35,8 @@ describe('the demo stack with contribution tokens', () => {
         logLevel: 'silent',
         training: { clipNorm: 1, noiseMultiplier: 1, noiseMode: 'local', minNewEvents: 2 },
         rounds: { minClients: 2, maxClients: 2, deadlineSeconds: null, maxStaleness: 5 },
+        // Plain rounds (the demo default is secure aggregation, whose cohort three shoppers cannot fill).
+        privacy: { secureAggregation: false },
       },
     });
     const sim = await startShoppers({
