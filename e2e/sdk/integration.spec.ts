@@ -186,7 +186,15 @@ test('forget() empties IndexedDB', async ({ page }) => {
   await page.evaluate(() => (window as unknown as Win).fedrank.forget());
   const after = await count();
   // Nothing remains: the device keeps no client id (each round's messages carry a fresh one).
-  expect(after).toEqual({ events: 0, ledger: 0, model: 0, outbox: 0, personal: 0, settings: 0 });
+  expect(after).toEqual({
+    events: 0,
+    ledger: 0,
+    model: 0,
+    outbox: 0,
+    personal: 0,
+    roundSecrets: 0,
+    settings: 0,
+  });
   const st = await page.evaluate(() => (window as unknown as Win).fedrank.status());
   expect(st.eventsStored).toBe(0);
   expect(st.epsilonSpent).toBe(0);
