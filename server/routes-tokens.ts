@@ -22,7 +22,13 @@ import { SqliteTokenStore } from './tokens/sqlite.ts';
 import type { TokenStore } from './tokens/store.ts';
 
 /** The routes that a token pays for, and what for. */
-const PURPOSE_OF: Record<string, TokenPurpose> = { '/v1/updates': 'update', '/v1/eval': 'eval' };
+const PURPOSE_OF: Record<string, TokenPurpose> = {
+  '/v1/updates': 'update',
+  '/v1/eval': 'eval',
+  // A secure contribution pays once, when it joins a cohort (bound to its idempotency key like an upload,
+  // so that the same contribution joining again, in this round or a later one, is a replay and not a spend).
+  '/v1/secagg/rounds/:round/join': 'update',
+};
 
 /** What registerTokenRoutes leaves behind (tests and the benchmark read it). */
 export interface TokenService {

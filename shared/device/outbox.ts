@@ -62,7 +62,13 @@ export async function flushOutbox(
     }
     // The token this contribution took on its first try, else a fresh one. With none on hand it goes
     // without: a server that requires tokens refuses it (TOKEN_REQUIRED) and it is retried with one later.
-    const token = p.tokens ? await p.tokens.tokenFor('update', rec.key) : null;
+    let token = p.tokens ? await p.tokens.tokenFor('update', rec.key) : null;
+    if (p.tokens && token === null && rec.secure) {
+      // A secure contribution waits for its token rather than being refused: a refusal's back-off would
+      // scatter the devices that have to join one cohort at the same time.
+      await p.tokens.prefetch();
+      token = await p.tokens.tokenFor('update', rec.key);
+    }
     if (!stillValid()) break;
     const r = await p.submitter.submit({ record: rec, clientId: rec.clientId ?? p.random.id(), token });
     if (r.kind === 'accepted') {

@@ -12,7 +12,8 @@
 import { decodeTensor } from '../codec/tensor-codec.ts';
 import { FedrankError, type ErrorCode } from '../errors.ts';
 import { parseErrorReply } from '../protocol-parse.ts';
-import { HEADER_CLIENT_ID } from '../routes.ts';
+import { HEADER_CLIENT_ID, HEADER_IDEMPOTENCY_KEY } from '../routes.ts';
+import { HEADER_TOKEN } from '../tokens/types.ts';
 import { SecAggClientRound, type ClientPhase } from '../secagg/client.ts';
 import { decodeMessage, encodeMessage, SECAGG_CONTENT_TYPE } from '../secagg/codec.ts';
 import type { SecAggMessage, SecAggRoundParams } from '../secagg/messages.ts';
@@ -87,9 +88,10 @@ export class SecAggSubmitter implements Submitter {
       if (cur.forRound !== rec.round)
         // The contribution's round closed (or has not opened): the plain path's answer for a stale round.
         return { kind: cur.forRound > rec.round ? 'rejected' : 'retry', code: 'UPDATE_WRONG_ROUND' };
-      const { slot } = (await this.json(await this.post(`/rounds/${cur.round}/join`, c.clientId))) as {
-        slot: number;
-      };
+      // The join pays the contribution's token, bound to its idempotency key as a plain upload's is.
+      const pay = { [HEADER_IDEMPOTENCY_KEY]: rec.key, ...(c.token ? { [HEADER_TOKEN]: c.token } : {}) };
+      const joined = await this.post(`/rounds/${cur.round}/join`, c.clientId, undefined, pay);
+      const { slot } = (await this.json(joined)) as { slot: number };
       const { client, message } = await SecAggClientRound.begin(cur.round, slot);
       saved = { key: rec.key, secureRound: cur.round, forRound: cur.forRound, state: client.state() };
       await this.store.putRoundSecrets(saved);
@@ -190,8 +192,13 @@ export class SecAggSubmitter implements Submitter {
     return this.call(path, { method: 'GET', headers, timeoutMs: TIMEOUT_MS });
   }
 
-  private post(path: string, clientId: string, body?: Uint8Array): Promise<HttpResponse> {
-    const headers: Record<string, string> = { [HEADER_CLIENT_ID]: clientId };
+  private post(
+    path: string,
+    clientId: string,
+    body?: Uint8Array,
+    extra: Record<string, string> = {},
+  ): Promise<HttpResponse> {
+    const headers: Record<string, string> = { ...extra, [HEADER_CLIENT_ID]: clientId };
     if (body) headers['content-type'] = SECAGG_CONTENT_TYPE;
     return this.call(path, { method: 'POST', headers, body, timeoutMs: TIMEOUT_MS });
   }
