@@ -29,7 +29,8 @@ test.beforeAll(async () => {
   const sim = await startShoppers({
     serverUrl: stack.serverUrl,
     shopUrl: stack.shopUrl,
-    count: 3,
+    // Four: at sigma 1 each device's budget allows two uploads, and three closed rounds of two need six.
+    count: 4,
     catalog: loadCatalog(),
     pauseMs: 100,
   });
