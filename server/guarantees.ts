@@ -50,7 +50,8 @@ export function mechanismOf(config: ServerConfig): RoundMechanism {
     secureAggregation: config.privacy.secureAggregation,
     sigma,
     threshold,
-    minWeight: minStalenessWeight(config.rounds),
+    // Secure aggregation sums masked inputs with equal weights: no staleness discount thins the others' noise.
+    minWeight: config.privacy.secureAggregation ? 1 : minStalenessWeight(config.rounds),
   };
 }
 

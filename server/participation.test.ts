@@ -114,3 +114,23 @@ describe('participation caps: server config -> manifest -> device -> ledger', ()
     expect(device.status().lastRefusal).toBe('budget-exhausted');
   });
 });
+
+describe('secure aggregation and staleness weights', () => {
+  it('masked inputs are summed with equal weights: no staleness discount in the figures (the demo config)', () => {
+    const secure = (maxStaleness: number) =>
+      makeConfig({
+        rounds: { minClients: 6, maxClients: 20, maxStaleness },
+        training: { noiseMode: 'distributed', expectedClientsPerRound: 6 },
+        privacy: { secureAggregation: true },
+      });
+    expect(mechanismOf(secure(3)).minWeight).toBe(1);
+    const stale = deploymentGuarantees(secure(3));
+    const fresh = deploymentGuarantees(secure(0));
+    expect(stale.participation.maxContributions).toBe(fresh.participation.maxContributions);
+    // The device's own ledger allows two contributions at sigma 1 under a budget of 8: the server says the same.
+    expect(stale.participation.maxContributions).toBe(2);
+    // Plain uploads keep the discount: a stale update's weight thins the others' noise.
+    const plain = makeConfig({ rounds: { minClients: 6, maxClients: 20, maxStaleness: 3 } });
+    expect(mechanismOf(plain).minWeight).toBeLessThan(1);
+  });
+});
