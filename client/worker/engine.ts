@@ -5,15 +5,9 @@
  * codes, never exceptions to the page.
  */
 import { Device } from '../../shared/device/device.ts';
-import { HttpTransport } from '../../shared/device/http.ts';
-import { cryptoRandom } from '../../shared/device/random.ts';
 import { personalOrder } from '../../shared/device/local-rank.ts';
-import { DEFAULT_FLOORS } from '../../shared/device/rules.ts';
-import { RoutingSubmitter, SecAggSubmitter } from '../../shared/device/secagg-submitter.ts';
-import { RankerLearner } from '../../shared/device/ranker-learner.ts';
 import type { EventRecord, ModelRecord } from '../../shared/device/records.ts';
 import { MemoryStore } from '../../shared/device/store.ts';
-import { TokenWallet, tokenIssuer, tokenPurposes } from '../../shared/device/tokens.ts';
 import type { Store } from '../../shared/device/store.ts';
 import { isFedrankError } from '../../shared/errors.ts';
 import type { ErrorCode } from '../../shared/errors.ts';
@@ -26,11 +20,9 @@ import type { BackendName, RankItem, TrackEvent } from '../types.ts';
 import { parseWorkerInit, sanitizeEvent, sanitizeItems } from '../wire.ts';
 import type { WorkerApi, WorkerDebug, WorkerInit, WorkerStatus } from '../wire.ts';
 import { chooseBackend, currentBackend, demoteBackend, numTensors } from './backend.ts';
-import { browserFetch, tokenRelayFetch, tokenServerFetch } from './http.ts';
-import { webLocks } from './locks.ts';
 import { Scorer } from './scorer.ts';
+import { browserPorts } from './ports.ts';
 import { openStore } from './storage.ts';
-import { browserClock, yieldToMessages } from './timing.ts';
 
 export class Engine implements WorkerApi {
   private cfg: WorkerInit | null = null;
@@ -61,24 +53,8 @@ export class Engine implements WorkerApi {
     this.cfg = cfg;
     this.store = await openStore();
     if (this.store.kind === 'memory') this.lastError = 'SDK_STORAGE_UNAVAILABLE';
-    const transport = new HttpTransport(cfg.server ?? '', browserFetch);
-    const tokens = this.tokenWallet(cfg);
     this.device = new Device(
-      {
-        ...(tokens ? { tokens } : {}),
-        store: this.store,
-        clock: browserClock,
-        random: cryptoRandom,
-        models: transport,
-        // Contributions privatized for a secure round go through secure aggregation, never as plain uploads.
-        submitter: new RoutingSubmitter(
-          transport,
-          new SecAggSubmitter(cfg.server ?? '', browserFetch, this.store, browserClock, DEFAULT_FLOORS),
-        ),
-        evals: transport,
-        learner: new RankerLearner(() => this.ranker, yieldToMessages),
-        lock: webLocks,
-      },
+      browserPorts(cfg, this.store, () => this.ranker),
       {
         hasServer: cfg.server !== null,
         epsilonCap: cfg.epsilonCap,
@@ -98,23 +74,6 @@ export class Engine implements WorkerApi {
     await this.device.open();
     if (!this.device.optedOut) await this.start();
     return this.status();
-  }
-
-  /** The device's token wallet (IndexedDB), over the shop's relay or proof of work; null when off. */
-  private tokenWallet(cfg: WorkerInit): TokenWallet | null {
-    const mode = cfg.tokens ?? { mode: 'pow' };
-    if (cfg.server === null || mode.mode === 'off') return null;
-    const fetchTokens = tokenIssuer({
-      serverUrl: cfg.server,
-      fetch: tokenServerFetch,
-      relayUrl: mode.mode === 'relay' ? mode.url : null,
-      relayFetch: tokenRelayFetch,
-    });
-    return new TokenWallet(this.store, fetchTokens, {
-      clock: browserClock,
-      random: cryptoRandom,
-      purposes: tokenPurposes(cfg.evalReports),
-    });
   }
 
   /** Backend, model and personal state: only for shoppers who have not opted out. */
