@@ -6,7 +6,8 @@ import { computeEpsilon } from '../shared/dp/accountant.ts';
 import { buildServer, type FedrankServer } from './app.ts';
 import { defaultConfig } from './config.ts';
 import { SqliteStore } from './store/sqlite.ts';
-import { constantDelta, randomId, testConfig, TEST_TOKEN } from './testing.ts';
+import { randomId, testConfig, TEST_TOKEN } from './testing.ts';
+import { uploadWith } from './tokens/testing.ts';
 
 const servers: FedrankServer[] = [];
 const dirs: string[] = [];
@@ -21,25 +22,9 @@ async function make(over: Record<string, unknown>, deps = {}): Promise<FedrankSe
   return s;
 }
 
-function send(s: FedrankServer, value: number, headers: Record<string, string> = {}) {
-  const a = s.aggregator;
-  const body = constantDelta(
-    { modelId: a.model.modelId, baseVersion: a.version, round: a.open?.round.id ?? 0 },
-    a.model.paramCount,
-    value,
-  );
-  return s.app.inject({
-    method: 'POST',
-    url: '/v1/updates',
-    payload: Buffer.from(body),
-    headers: {
-      'content-type': 'application/vnd.fedrank.tensor',
-      'x-fedrank-client': randomId('c'),
-      'idempotency-key': randomId('k'),
-      ...headers,
-    },
-  });
-}
+/** An all-`value` upload for the open round (the token tests' helper, without a token here). */
+const send = (s: FedrankServer, value: number, headers: Record<string, string> = {}) =>
+  uploadWith(s, headers, value);
 
 const admin = (s: FedrankServer, url: string) =>
   s.app.inject({ url, headers: { authorization: `Bearer ${TEST_TOKEN}` } }).then((r) => r.json());
