@@ -459,7 +459,6 @@ export class Aggregator {
     const open = this.open!;
     const acc = open.acc;
     // --- secure aggregation: the round's sum is the unmasked one ---
-    // (privacy.secureAggregation is refused with a shared store, so only the single-store path sees one.)
     const secure = this.secureResult;
     this.secureResult = null;
     if (secure) {
@@ -484,9 +483,10 @@ export class Aggregator {
     try {
       if (this.store.shared) {
         // The close plan is computed from the merged sum of every process, under the round's row lock.
+        // Under secure aggregation no process holds a plain partial sum: the unmasked sum is the round's.
         const won = await this.store.shared.closeMerged(
           open.round.id,
-          (merged) => (plan = planOf({ round: open.round, acc: merged })),
+          (merged) => (plan = planOf({ round: open.round, acc: secure ? acc : merged })),
         );
         if (!won) {
           await this.resync(); // another process closed it first

@@ -196,13 +196,7 @@ function checkStore(c: ConfigCheck, x: Obj): void {
   const url = c.str(x, 'store', '');
   if (url === undefined) return;
   if (!/^postgres(ql)?:\/\/\S+$/.test(url))
-    return c.problem('store', 'must be a postgres://USER@HOST:PORT/DB URL (leave it out for SQLite at db)');
-  // server/secagg/ keeps its phases in memory or SQLite: processes would not share them.
-  if (isObj(x.privacy) && x.privacy.secureAggregation === true)
-    c.problem(
-      'store',
-      'secure aggregation is not available on a PostgreSQL store yet (its round state is per process); leave store out or set privacy.secureAggregation to false',
-    );
+    c.problem('store', 'must be a postgres://USER@HOST:PORT/DB URL (leave it out for SQLite at db)');
 }
 
 function checkModel(c: ConfigCheck, x: Obj): void {

@@ -7,7 +7,8 @@
  *   GET  /v1/secagg/rounds/:round               { phase, deadline } (no per-round counts: they are private)
  *   GET  /v1/secagg/current                     { round, forRound }: the secure round to join now, or 404
  * Every body is validated once, by the shared codec, inside the coordinator. A slot's messages and relayed
- * data are only served to the client id that joined it.
+ * data are only served to the client id that joined it. Slot owners are in the store, so on a shared store
+ * any process serves any request of a round.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { FedrankError } from '../shared/errors.ts';
@@ -34,7 +35,7 @@ export interface SecAggRoutesCtx {
   neighbours: number;
   now?: () => number;
   /** The secure round open now (secure-rounds.ts); absent: no /v1/secagg/current. */
-  current?: () => { round: number; forRound: number } | null;
+  current?: () => Promise<{ round: number; forRound: number } | null>;
   /** Called after each accepted message (the lifecycle closes a round as soon as it has unmasked). */
   onMessage?: () => void;
 }
@@ -55,10 +56,8 @@ function intParam(v: string | undefined, max: number): number {
 /** Registers the relay routes. */
 export function registerSecAggRoutes(app: FastifyInstance, ctx: SecAggRoutesCtx): void {
   const now = ctx.now ?? Date.now;
-  // Slot owners, per round (a restart forgets them: clients rejoin the next round).
-  const owners = new Map<number, Map<number, string>>();
-  const checkOwner = (round: number, slot: number, id: string): void => {
-    if (owners.get(round)?.get(slot) !== id)
+  const checkOwner = async (round: number, slot: number, id: string): Promise<void> => {
+    if ((await ctx.store.slotOwner(round, slot)) !== id)
       throw new FedrankError('SECAGG_NOT_PARTICIPANT', `slot ${slot} is not yours`);
   };
 
@@ -74,7 +73,7 @@ export function registerSecAggRoutes(app: FastifyInstance, ctx: SecAggRoutesCtx)
   const current = ctx.current;
   if (current)
     app.get('/v1/secagg/current', async (_req, reply) => {
-      const c = current();
+      const c = await current();
       if (!c) throw new FedrankError('NOT_FOUND', 'no secure round is open');
       void reply.header('cache-control', 'no-store');
       return c;
@@ -89,18 +88,7 @@ export function registerSecAggRoutes(app: FastifyInstance, ctx: SecAggRoutesCtx)
   app.post<{ Params: { round: string } }>('/v1/secagg/rounds/:round/join', async (req) => {
     const id = clientId(req);
     const round = intParam(req.params.round, 0xffffffff);
-    const r = await ctx.coordinator.tick(round, now());
-    if (r.phase !== 'advertise') throw new FedrankError('SECAGG_WRONG_PHASE', 'the cohort is closed');
-    let m = owners.get(round);
-    if (!m) {
-      for (const old of owners.keys()) if (old < round) owners.delete(old); // only the open round matters
-      owners.set(round, (m = new Map()));
-    }
-    for (const [slot, owner] of m) if (owner === id) return { slot };
-    if (m.size >= r.params.n) throw new FedrankError('SECAGG_NOT_PARTICIPANT', 'the cohort is full');
-    const slot = m.size + 1;
-    m.set(slot, id);
-    return { slot };
+    return { slot: await ctx.coordinator.join(round, id, now()) };
   });
 
   app.post<{ Params: { round: string } }>('/v1/secagg/rounds/:round/messages', async (req, reply) => {
@@ -113,7 +101,7 @@ export function registerSecAggRoutes(app: FastifyInstance, ctx: SecAggRoutesCtx)
     const bytes = new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
     const m = decodeMessage(bytes); // validated here for the owner check; the coordinator decodes the same bytes
     if (m.round !== round) throw new FedrankError('SECAGG_INCONSISTENT', 'message names another round');
-    checkOwner(round, m.slot, id);
+    await checkOwner(round, m.slot, id);
     const r = await ctx.coordinator.receive(bytes, now());
     ctx.onMessage?.();
     return reply.code(202).send({ phase: r.phase });
@@ -125,7 +113,7 @@ export function registerSecAggRoutes(app: FastifyInstance, ctx: SecAggRoutesCtx)
       const id = clientId(req);
       const round = intParam(req.params.round, 0xffffffff);
       const slot = intParam(req.params.slot, MAX_COHORT);
-      checkOwner(round, slot, id);
+      await checkOwner(round, slot, id);
       await ctx.coordinator.tick(round, now());
       const m = await ctx.coordinator.messageFor(round, slot);
       if (!m) return reply.code(204).send();

@@ -59,7 +59,7 @@ describe('secure aggregation from device cores over HTTP', () => {
       const d = agg.model.paramCount;
       const before = agg.params.slice();
       const forRound = agg.open!.round.id;
-      const secureRound = s.secure!.currentRound()!.round;
+      const secureRound = (await s.secure!.currentRound())!.round;
       const shoppers = Array.from({ length: N }, (_, i) => {
         const store = new MemoryStore('indexeddb');
         const page = { closed: false, navigate: i === 0 };

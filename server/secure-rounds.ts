@@ -6,15 +6,18 @@
  * the same aggregation round. Secure rounds have ids of their own (GET /v1/secagg/current names the open
  * one): a failed attempt's id is never reused, so no client can mix the messages of two attempts.
  *
- * Crash safety: an unmasked result lives only in memory until the close has committed; a round in
- * progress when the server stopped is closed as failed at start (its keys, shares and masked sum deleted),
- * since the relay's slot owners died with the process. Nothing unmasked is ever released by a restart.
+ * Crash safety: an unmasked result lives only in memory until the close has committed (the close runs in
+ * the coordinator's exclusive section, so no other process sees the round done before it); a round that
+ * unmasked but lost its close gets a fresh secure round. On a store of one process, a round in progress
+ * when the server stopped is closed as failed at start (its keys, shares and masked sum deleted). On a
+ * shared store (PostgreSQL) the round is the database's: a process that starts joins it, one that dies
+ * leaves it to the others. Nothing unmasked is ever released by a restart.
  */
 import type { Aggregator, Log } from './aggregator.ts';
 import type { ServerConfig } from './config.ts';
 import { meanDenominator } from './privacy.ts';
 import { degreeAndThreshold, secAggSettings } from './secagg/config.ts';
-import { SecAggCoordinator, type SecAggResult } from './secagg/coordinator.ts';
+import { inProgress, SecAggCoordinator, type SecAggResult } from './secagg/coordinator.ts';
 import type { SecAggPhase, SecAggRoundRecord, SecAggStore } from './secagg/store.ts';
 import { secureRoundNoise } from './secure-accounting.ts';
 
@@ -48,8 +51,6 @@ export interface CurrentSecureRound {
   forRound: number;
 }
 
-const IN_PROGRESS: readonly SecAggPhase[] = ['advertise', 'share', 'mask', 'unmask'];
-
 function view(r: SecAggRoundRecord, forRound: number): SecureRoundView {
   return {
     secureRound: r.round,
@@ -73,6 +74,7 @@ function view(r: SecAggRoundRecord, forRound: number): SecureRoundView {
 /** Runs one secure round per aggregation round. */
 export class SecureRounds {
   readonly coordinator: SecAggCoordinator;
+  /** What this process did: the sums over all processes are the cluster's. */
   readonly totals: SecureRoundTotals = { opened: 0, completed: 0, failed: 0, unmaskFailures: 0 };
   private current: { round: number; forRound: number } | null = null;
   private recent: SecureRoundView[] = [];
@@ -91,20 +93,23 @@ export class SecureRounds {
     private readonly onResult?: (r: SecAggResult) => void,
   ) {
     this.settings = secAggSettings(config.secureAggregation, config.privacy.secureAggregation);
-    this.coordinator = new SecAggCoordinator(store, this.settings);
+    this.coordinator = new SecAggCoordinator(store, this.settings, {
+      onDone: (res) => this.finish(res),
+      onFailed: (r) => this.failed(r),
+    });
   }
 
-  /** Fails a round left in progress by a previous process, opens one for the open round, starts ticking. */
+  /** Fails a round left in progress by this process's predecessor, joins or opens one, starts ticking. */
   async start(tickMs = 1000): Promise<void> {
     const left = await this.store.latestRound();
-    if (left && IN_PROGRESS.includes(left.phase)) {
+    if (!this.store.shared && left && inProgress(left)) {
       await this.store.closeRound({ ...left, phase: 'failed', failure: 'server restarted mid-round' });
       this.log.warn(
         { secureRound: left.round },
         'a secure round in progress at restart failed; nothing was unmasked',
       );
     }
-    if (this.agg.open) await this.openFor(this.agg.open.round.id);
+    await this.ensure();
     this.timer = setInterval(() => void this.check(), tickMs);
     this.timer.unref();
   }
@@ -116,21 +121,22 @@ export class SecureRounds {
   }
 
   /** The aggregator opened round `id` (AggregatorEvents.onRoundOpened). */
-  roundOpened(id: number): Promise<void> {
-    return this.serial(() => this.openFor(id));
+  roundOpened(_id: number): Promise<void> {
+    return this.serial(() => this.ensure());
   }
 
-  /** Advances the open secure round (deadlines) and closes or retries it once it has ended. */
+  /** Advances the secure round in progress (deadlines); opens the next once it has ended. */
   check(): Promise<void> {
     return this.serial(() => this.step());
   }
 
-  /** The secure round to join, or null. */
-  currentRound(): CurrentSecureRound | null {
-    return this.current ? { ...this.current } : null;
+  /** The secure round to join, as the store has it now (any process may have opened it), or null. */
+  async currentRound(): Promise<CurrentSecureRound | null> {
+    const r = await this.store.latestRound();
+    return r && inProgress(r) && r.forRound !== undefined ? { round: r.round, forRound: r.forRound } : null;
   }
 
-  /** The open and the last finished secure rounds, newest first, for the operator. */
+  /** The open and the last finished secure rounds this process saw, newest first, for the operator. */
   status(): { current: SecureRoundView | null; recent: SecureRoundView[]; totals: SecureRoundTotals } {
     const live = this.recent[0];
     const current = live && this.current?.round === live.secureRound ? live : null;
@@ -144,26 +150,25 @@ export class SecureRounds {
     return this.chain;
   }
 
-  private remember(r: SecAggRoundRecord, forRound: number): void {
-    const v = view(r, forRound);
+  private remember(r: SecAggRoundRecord): void {
+    const v = view(r, r.forRound ?? 0);
     if (this.recent[0]?.secureRound === r.round) this.recent[0] = v;
     else this.recent.unshift(v);
     this.recent.length = Math.min(this.recent.length, 20);
+    this.current = inProgress(r) ? { round: r.round, forRound: r.forRound ?? 0 } : null;
   }
 
-  private async openFor(forRound: number): Promise<void> {
-    if (this.stopped || this.current?.forRound === forRound) return;
+  /** Joins (or opens) the secure round of the open aggregation round, as all processes see it. */
+  private async ensure(): Promise<void> {
+    if (this.stopped) return;
     const { rounds, training: t } = this.config;
     const cohort = rounds.maxClients;
     const { t: threshold } = degreeAndThreshold(this.settings, cohort);
     // The noise is calibrated to the fewest inputs the server may unmask: the threshold, and never fewer
     // than minClients (the plain rounds' promise).
     const minSurvivors = Math.min(cohort, Math.max(threshold, rounds.minClients));
-    const latest = await this.store.latestRound();
-    const round = (latest?.round ?? 0) + 1;
-    const r = await this.coordinator.open(
+    const got = await this.coordinator.ensureOpen(
       {
-        round,
         cohort,
         minSurvivors,
         denominator: meanDenominator(t),
@@ -171,52 +176,67 @@ export class SecureRounds {
         clipNorm: t.clipNorm,
         noiseMultiplier: t.noiseMultiplier,
       },
-      this.now(),
+      async () => {
+        await this.agg.refresh(); // a shared store: another process may have closed the round
+        return this.agg.open?.round.id ?? null;
+      },
+      this.now,
     );
-    this.current = { round, forRound };
-    this.totals.opened += 1;
-    this.remember(r, forRound);
+    if (!got) return;
+    if (got.opened) this.totals.opened += 1;
+    this.remember(got.record);
   }
 
   private async step(): Promise<void> {
-    const cur = this.current;
-    if (!cur || this.stopped) return;
-    const r = await this.coordinator.tick(cur.round, this.now());
-    this.remember(r, cur.forRound);
-    if (r.phase === 'failed') {
-      this.totals.failed += 1;
-      if (r.failure?.startsWith('unmask')) this.totals.unmaskFailures += 1;
-      this.log.warn({ secureRound: r.round, round: cur.forRound, failure: r.failure }, 'secure round failed');
-      this.current = null;
-      if (this.agg.open?.round.id === cur.forRound) await this.openFor(cur.forRound);
-      return;
+    if (this.stopped) return;
+    const latest = await this.store.latestRound();
+    if (latest && inProgress(latest)) {
+      const r = await this.coordinator.tick(latest.round, this.now());
+      this.remember(r);
+      if (inProgress(r)) return;
     }
-    if (r.phase !== 'done') return;
-    this.current = null;
-    const res = this.coordinator.takeResult(r.round);
-    if (!res) {
-      if (this.agg.open) await this.openFor(this.agg.open.round.id);
-      return;
+    await this.ensure();
+  }
+
+  /** A round failed (in whichever call of this process): counted and logged; step() opens a fresh one. */
+  private failed(r: SecAggRoundRecord): void {
+    this.totals.failed += 1;
+    if (r.failure?.startsWith('unmask')) this.totals.unmaskFailures += 1;
+    this.remember(r);
+    this.log.warn({ secureRound: r.round, round: r.forRound, failure: r.failure }, 'secure round failed');
+    if (!this.stopped) void this.check();
+  }
+
+  /**
+   * Closes the aggregation round with an unmasked result, inside the coordinator's exclusive section:
+   * no other process sees the secure round done before this close has committed or failed.
+   */
+  private async finish(res: SecAggResult): Promise<void> {
+    const r = res.record;
+    this.remember(r);
+    try {
+      if (r.forRound === undefined || this.stopped) return;
+      this.onResult?.(res);
+      const e = r.params.encoding;
+      const closed = await this.agg.closeSecure({
+        round: r.forRound,
+        sum: res.sum,
+        survivors: r.masked.length,
+        noise: secureRoundNoise(e, r.params.minSurvivors, r.denominator),
+      });
+      if (closed) this.totals.completed += 1;
+      this.log.info(
+        { secureRound: r.round, round: r.forRound, survivors: r.masked.length, closed },
+        'secure round unmasked',
+      );
+      // A refused close leaves the aggregation round open: the next step opens a fresh secure round for it.
+      if (!closed && !this.stopped) void this.check();
+    } finally {
+      // The decoded sum is released only as the merged model: no copy stays in memory.
+      res.sum.fill(0);
+      res.mean.fill(0);
+      res.ringSum.fill(0);
     }
-    this.onResult?.(res);
-    const e = r.params.encoding;
-    const closed = await this.agg.closeSecure({
-      round: cur.forRound,
-      sum: res.sum,
-      survivors: r.masked.length,
-      noise: secureRoundNoise(e, r.params.minSurvivors, r.denominator),
-    });
-    // The decoded sum is released only as the merged model: no copy stays in memory.
-    res.sum.fill(0);
-    res.mean.fill(0);
-    res.ringSum.fill(0);
-    if (closed) this.totals.completed += 1;
-    this.log.info(
-      { secureRound: r.round, round: cur.forRound, survivors: r.masked.length, closed },
-      'secure round unmasked',
-    );
-    // A refused close (store failure) retries the aggregation round with a fresh secure round.
-    if (!closed && this.agg.open?.round.id === cur.forRound) await this.openFor(cur.forRound);
   }
 }
 

@@ -3,6 +3,10 @@
  * time, with the clock passed in. It relays keys and sealed shares, keeps only the running ring sum of the
  * masked inputs, and unmasks once every needed secret has t shares, never with fewer than minSurvivors
  * masked inputs. What a transport (HTTP relay, simulation) calls: open, receive, messageFor, tick.
+ *
+ * Every state change runs in the store's exclusive section (in order within this process, under a lock
+ * across processes on a shared store) and reads the round afresh, so any process may take any message.
+ * The only per-process cache is the neighbour graph, derived from the round's public seed.
  */
 import { FedrankError } from '../../shared/errors.ts';
 import { chooseBits, planEncoding, type EncodingInput } from '../../shared/secagg/calibration.ts';
@@ -25,7 +29,7 @@ import {
   unmaskRequestFor,
   withSlot,
 } from './rules.ts';
-import type { SecAggRoundRecord, SecAggStore } from './store.ts';
+import type { SecAggPhase, SecAggRoundRecord, SecAggStore } from './store.ts';
 import { missingSecrets, unmaskSum } from './unmask.ts';
 
 /** What opening a round needs besides the config. */
@@ -53,16 +57,36 @@ export interface SecAggResult {
   mean: Float32Array;
 }
 
+/** What the owner of a coordinator hears, inside the exclusive section of the change. */
+export interface SecAggHooks {
+  /**
+   * A round unmasked (its secrets are deleted already). Runs before any other process can see the round
+   * done, so a caller that closes its aggregation round here closes it at most once. Without this hook the
+   * result waits in memory for takeResult.
+   */
+  onDone?(res: SecAggResult): Promise<void>;
+  /** A round failed (too few survivors, or the unmask failed); its secrets are deleted already. */
+  onFailed?(r: SecAggRoundRecord): void;
+}
+
+const IN_PROGRESS: readonly SecAggPhase[] = ['advertise', 'share', 'mask', 'unmask'];
+
+/** Whether a round still takes messages. */
+export function inProgress(r: SecAggRoundRecord): boolean {
+  return IN_PROGRESS.includes(r.phase);
+}
+
 /** The secure-aggregation coordinator of one server. */
 export class SecAggCoordinator {
   private graphs = new Map<number, NeighbourGraph>();
   private results = new Map<number, SecAggResult>();
   // One state change at a time: each reads the round record, applies a message and writes it back, so two
-  // concurrent requests would otherwise lose one another's slot.
+  // concurrent requests would otherwise lose one another's slot. Only one per process waits for the store's
+  // lock, so waiters never take all of its connections.
   private queue: Promise<unknown> = Promise.resolve();
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(fn);
+    const run = this.queue.then(() => this.store.exclusive(fn));
     this.queue = run.catch(() => {});
     return run;
   }
@@ -70,10 +94,51 @@ export class SecAggCoordinator {
   constructor(
     private readonly store: SecAggStore,
     private readonly config: SecAggConfig,
+    private readonly hooks: SecAggHooks = {},
   ) {}
 
   /** Opens a round: draws the public seed, plans the encoding, starts the advertise phase. */
   async open(o: OpenRound, now: number): Promise<SecAggRoundRecord> {
+    const r = this.plan(o, now);
+    await this.store.saveRound(r);
+    return r;
+  }
+
+  /**
+   * Makes sure the aggregation round `forRound()` names (read inside the exclusive section) has a secure
+   * round in progress: the one another process opened for it, or the next round id. `opened` says which.
+   * Null when no aggregation round is open.
+   */
+  ensureOpen(
+    o: Omit<OpenRound, 'round'>,
+    forRound: () => Promise<number | null>,
+    now: () => number,
+  ): Promise<{ record: SecAggRoundRecord; opened: boolean } | null> {
+    return this.serial(async () => {
+      const id = await forRound();
+      if (id === null) return null;
+      const latest = await this.store.latestRound();
+      if (latest && latest.forRound === id && inProgress(latest)) return { record: latest, opened: false };
+      // A round unmasked for `id` whose aggregation round is still open lost its close (refused, or the
+      // closing process died): its result is gone with it, and a fresh round runs.
+      const r = { ...this.plan({ ...o, round: (latest?.round ?? 0) + 1 }, now()), forRound: id };
+      await this.store.saveRound(r);
+      return { record: r, opened: true };
+    });
+  }
+
+  /** The slot of `client` in round `round` (its own again if it joined before); only while advertising. */
+  join(round: number, client: string, now: number): Promise<number> {
+    return this.serial(async () => {
+      const r = await this.advanceRound(round, now);
+      if (r.phase !== 'advertise') throw new FedrankError('SECAGG_WRONG_PHASE', 'the cohort is closed');
+      const slot = await this.store.joinSlot(round, client, r.params.n);
+      if (slot === null) throw new FedrankError('SECAGG_NOT_PARTICIPANT', 'the cohort is full');
+      return slot;
+    });
+  }
+
+  private plan(o: OpenRound, now: number): SecAggRoundRecord {
     const { k, t } = degreeAndThreshold(this.config, o.cohort);
     const input: EncodingInput = {
       d: o.d,
@@ -111,7 +176,6 @@ export class SecAggCoordinator {
       phaseMs: {},
       failure: null,
     };
-    await this.store.saveRound(r);
     return r;
   }
 
@@ -189,8 +253,11 @@ export class SecAggCoordinator {
     const before = r.phase;
     r = advance(r, now, this.config.deadlines);
     if (r.phase === 'unmask') r = await this.tryFinish(r, now);
-    if (r.phase === 'failed' && before !== 'failed') await this.store.closeRound(r);
-    else if (r.phase !== before) await this.store.saveRound(r);
+    if (r.phase === 'failed' && before !== 'failed') {
+      await this.store.closeRound(r);
+      this.graphs.delete(r.round);
+      this.hooks.onFailed?.(r);
+    } else if (r.phase !== before && r.phase !== 'done') await this.store.saveRound(r);
     return r;
   }
 
@@ -219,9 +286,11 @@ export class SecAggCoordinator {
     }
     const sum = decodeSum(ringSum, e, await roundRotation(r.params.seed, r.round, e.d));
     const done = { ...r, phase: 'done' as const, phaseMs };
-    this.results.set(r.round, { record: done, ringSum, sum, mean: meanOfSum(sum, r.denominator) });
+    const res = { record: done, ringSum, sum, mean: meanOfSum(sum, r.denominator) };
     await this.store.closeRound(done);
     this.graphs.delete(r.round);
+    if (this.hooks.onDone) await this.hooks.onDone(res);
+    else this.results.set(r.round, res);
     return done;
   }
 

@@ -9,6 +9,7 @@ interface RoundData {
   shares: Map<number, SealedShare[]>; // by recipient, peer = sender
   sum: Uint8Array | null;
   unmasks: Map<number, RevealedShare[]>;
+  owners: Map<number, string>;
 }
 
 /** A SecAggStore in process memory. */
@@ -16,10 +17,27 @@ export class MemorySecAggStore implements SecAggStore {
   private readonly records = new Map<number, SecAggRoundRecord>();
   private readonly data = new Map<number, RoundData>();
 
+  readonly shared = false;
+  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    return fn();
+  }
+  async joinSlot(round: number, client: string, n: number): Promise<number | null> {
+    const m = this.d(round).owners;
+    for (const [slot, owner] of m) if (owner === client) return slot;
+    if (m.size >= n) return null;
+    m.set(m.size + 1, client);
+    return m.size;
+  }
+  async slotOwner(round: number, slot: number): Promise<string | null> {
+    return this.data.get(round)?.owners.get(slot) ?? null;
+  }
   private d(round: number): RoundData {
     let x = this.data.get(round);
     if (!x)
-      this.data.set(round, (x = { adverts: new Map(), shares: new Map(), sum: null, unmasks: new Map() }));
+      this.data.set(
+        round,
+        (x = { adverts: new Map(), shares: new Map(), sum: null, unmasks: new Map(), owners: new Map() }),
+      );
     return x;
   }
   async saveRound(r: SecAggRoundRecord): Promise<void> {

@@ -6,7 +6,7 @@
  */
 import Database from 'better-sqlite3';
 import type { PeerKeys, RevealedShare, SealedShare } from '../../shared/secagg/messages.ts';
-import { decodeShareY, encodeShareY, SHARE_BYTES } from '../../shared/secagg/shamir.ts';
+import { bytes, fromJson, packShares, toJson, unpackShares } from './store-codec.ts';
 import type { SecAggRoundRecord, SecAggStore } from './store.ts';
 
 const SCHEMA = `
@@ -20,48 +20,14 @@ CREATE TABLE IF NOT EXISTS secagg_shares (
 CREATE TABLE IF NOT EXISTS secagg_masked (round INTEGER PRIMARY KEY, sum BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS secagg_unmasks (
   round INTEGER NOT NULL, sender INTEGER NOT NULL, shares BLOB NOT NULL, PRIMARY KEY (round, sender));
+CREATE TABLE IF NOT EXISTS secagg_slots (
+  round INTEGER NOT NULL, slot INTEGER NOT NULL, client TEXT NOT NULL, PRIMARY KEY (round, slot),
+  UNIQUE (round, client));
 `;
-
-const KIND_CODE = { 'self-seed': 1, 'mask-key': 2 } as const;
-const SHARE_ENTRY = 5 + SHARE_BYTES;
-
-function toJson(r: SecAggRoundRecord): string {
-  return JSON.stringify({
-    ...r,
-    params: { ...r.params, seed: Buffer.from(r.params.seed).toString('base64') },
-  });
-}
-
-function fromJson(s: string): SecAggRoundRecord {
-  const r = JSON.parse(s) as SecAggRoundRecord & { params: { seed: string } };
-  return { ...r, params: { ...r.params, seed: new Uint8Array(Buffer.from(r.params.seed, 'base64')) } };
-}
-
-function packShares(shares: RevealedShare[]): Buffer {
-  const b = Buffer.alloc(shares.length * SHARE_ENTRY);
-  shares.forEach((s, i) => {
-    b.writeUInt32LE(s.of, i * SHARE_ENTRY);
-    b.writeUInt8(KIND_CODE[s.kind], i * SHARE_ENTRY + 4);
-    b.set(encodeShareY(s.y), i * SHARE_ENTRY + 5);
-  });
-  return b;
-}
-
-function unpackShares(b: Uint8Array): RevealedShare[] {
-  const out: RevealedShare[] = [];
-  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  for (let o = 0; o < b.length; o += SHARE_ENTRY) {
-    const y = decodeShareY(b.subarray(o + 5, o + SHARE_ENTRY));
-    if (!y) throw new Error('stored share is corrupt');
-    out.push({ of: v.getUint32(o, true), kind: v.getUint8(o + 4) === 1 ? 'self-seed' : 'mask-key', y });
-  }
-  return out;
-}
-
-const bytes = (b: Buffer): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 
 /** A SecAggStore in SQLite tables secagg_*. */
 export class SqliteSecAggStore implements SecAggStore {
+  readonly shared = false;
   private readonly save;
 
   /** Uses `db` (shared with the main store, or opened from a path); turns secure_delete on for it. */
@@ -86,6 +52,29 @@ export class SqliteSecAggStore implements SecAggStore {
     this.db.close();
   }
 
+  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    return fn();
+  }
+  async joinSlot(round: number, client: string, n: number): Promise<number | null> {
+    return this.db.transaction(() => {
+      const mine = this.db
+        .prepare('SELECT slot FROM secagg_slots WHERE round = ? AND client = ?')
+        .get(round, client) as { slot: number } | undefined;
+      if (mine) return mine.slot;
+      const { taken } = this.db
+        .prepare('SELECT count(*) AS taken FROM secagg_slots WHERE round = ?')
+        .get(round) as { taken: number };
+      if (taken >= n) return null;
+      this.db.prepare('INSERT INTO secagg_slots VALUES (?, ?, ?)').run(round, taken + 1, client);
+      return taken + 1;
+    })();
+  }
+  async slotOwner(round: number, slot: number): Promise<string | null> {
+    const row = this.db
+      .prepare('SELECT client FROM secagg_slots WHERE round = ? AND slot = ?')
+      .get(round, slot) as { client: string } | undefined;
+    return row?.client ?? null;
+  }
   async saveRound(r: SecAggRoundRecord): Promise<void> {
     this.save(r);
   }
@@ -153,7 +142,7 @@ export class SqliteSecAggStore implements SecAggStore {
   }
   async closeRound(r: SecAggRoundRecord): Promise<void> {
     this.db.transaction(() => {
-      for (const t of ['secagg_adverts', 'secagg_shares', 'secagg_masked', 'secagg_unmasks'])
+      for (const t of ['secagg_adverts', 'secagg_shares', 'secagg_masked', 'secagg_unmasks', 'secagg_slots'])
         this.db.prepare(`DELETE FROM ${t} WHERE round = ?`).run(r.round);
       this.save(r);
     })();

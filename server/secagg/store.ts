@@ -1,7 +1,8 @@
 /**
  * The storage port of the secure-aggregation server, separate from server/store/types.ts: round records,
- * advertised keys, relayed sealed shares, the running sum of masked inputs, and revealed shares. Every
- * method is atomic; closeRound deletes everything of a round but its record (the masked sum included).
+ * advertised keys, relayed sealed shares, the running sum of masked inputs, revealed shares and the slot
+ * owners. Every method is atomic; closeRound deletes everything of a round but its record (the masked sum
+ * included). `exclusive` serializes state changes across every process that shares the store.
  */
 import type {
   PeerKeys,
@@ -16,6 +17,8 @@ export type SecAggPhase = 'advertise' | 'share' | 'mask' | 'unmask' | 'done' | '
 /** The persisted state of one secure round (plain data). */
 export interface SecAggRoundRecord {
   round: number;
+  /** The aggregation round this secure round closes (absent in bare coordinator use). */
+  forRound?: number;
   phase: SecAggPhase;
   params: SecAggRoundParams;
   /** The fixed denominator of the round mean. */
@@ -37,6 +40,17 @@ export interface SecAggRoundRecord {
 
 /** Persistence of secure rounds. */
 export interface SecAggStore {
+  /** True when several server processes use this store at once (PostgreSQL). */
+  readonly shared: boolean;
+  /**
+   * Runs `fn` while no other process runs an `exclusive` section on this store (a no-op wrapper for a
+   * store of one process; the coordinator serializes within a process itself).
+   */
+  exclusive<T>(fn: () => Promise<T>): Promise<T>;
+  /** The slot of `client` in `round`: its own if it joined before, else the next free one; null when full. */
+  joinSlot(round: number, client: string, n: number): Promise<number | null>;
+  /** The client id that joined `slot`, or null. */
+  slotOwner(round: number, slot: number): Promise<string | null>;
   saveRound(r: SecAggRoundRecord): Promise<void>;
   loadRound(round: number): Promise<SecAggRoundRecord | null>;
   /** The newest round record, if any. */
@@ -54,6 +68,6 @@ export interface SecAggStore {
   /** Records a client's revealed shares and the slot in U4 atomically. */
   addUnmask(r: SecAggRoundRecord, from: number, shares: RevealedShare[]): Promise<void>;
   unmasks(round: number): Promise<{ from: number; shares: RevealedShare[] }[]>;
-  /** Saves the final record and deletes the round's keys, shares, masked sum and revealed shares. */
+  /** Saves the final record and deletes the round's keys, shares, masked sum, revealed shares and owners. */
   closeRound(r: SecAggRoundRecord): Promise<void>;
 }

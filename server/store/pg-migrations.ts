@@ -67,6 +67,28 @@ CREATE TABLE token_quota (
 CREATE TABLE token_challenges (id TEXT PRIMARY KEY, keep_until BIGINT NOT NULL);
 `,
   },
+  {
+    version: 3,
+    name: 'secure aggregation rounds (server/secagg/store-postgres.ts)',
+    // Keys, sealed shares, the masked sum, revealed shares and slot owners live only while their round is
+    // open: closeRound deletes them. The masked sum is rewritten per input and does not compress.
+    sql: `
+CREATE TABLE secagg_rounds (round INTEGER PRIMARY KEY, record TEXT NOT NULL);
+CREATE TABLE secagg_adverts (
+  round INTEGER NOT NULL, slot INTEGER NOT NULL, c_pk BYTEA NOT NULL, s_pk BYTEA NOT NULL,
+  PRIMARY KEY (round, slot));
+CREATE TABLE secagg_shares (
+  round INTEGER NOT NULL, sender INTEGER NOT NULL, recipient INTEGER NOT NULL, sealed BYTEA NOT NULL,
+  PRIMARY KEY (round, recipient, sender));
+CREATE TABLE secagg_masked (round INTEGER PRIMARY KEY, sum BYTEA NOT NULL);
+ALTER TABLE secagg_masked ALTER COLUMN sum SET STORAGE EXTERNAL;
+CREATE TABLE secagg_unmasks (
+  round INTEGER NOT NULL, sender INTEGER NOT NULL, shares BYTEA NOT NULL, PRIMARY KEY (round, sender));
+CREATE TABLE secagg_slots (
+  round INTEGER NOT NULL, slot INTEGER NOT NULL, client TEXT NOT NULL, PRIMARY KEY (round, slot),
+  UNIQUE (round, client));
+`,
+  },
 ];
 
 /** Applies the missing migrations; returns the versions it applied. Safe to call from many processes at once. */
