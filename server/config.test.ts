@@ -102,14 +102,14 @@ describe('configuration', () => {
     );
     expect(() => makeConfig({ store: 'mysql://u@h/db' })).toThrow(/store: must be a postgres:\/\//);
     expect(() => makeConfig({ store: 5 })).toThrow(/store/);
-    // server/secagg/ keeps its round state per process: refused with PostgreSQL until it is shared.
-    expect(() =>
+    // Secure aggregation shares its round state through the same database (server/secagg/store-postgres.ts).
+    expect(
       makeConfig({
         store: 'postgres://u@db.internal:5432/fedrank',
         privacy: { secureAggregation: true },
         training: { noiseMode: 'distributed', expectedClientsPerRound: 1 },
-      }),
-    ).toThrow(/store: secure aggregation is not available on a PostgreSQL store/);
+      }).privacy.secureAggregation,
+    ).toBe(true);
   });
 
   it('reads a config file; a missing file or bad JSON is CONFIG_INVALID', () => {
