@@ -1,14 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { HEADER_CLIENT_ID } from '../shared/protocol.ts';
-import { SecAggClientRound } from '../shared/secagg/client.ts';
-import { decodeMessage, encodeMessage, SECAGG_CONTENT_TYPE } from '../shared/secagg/codec.ts';
-import type { Roster, SecAggMessage, SharesIn, UnmaskRequest } from '../shared/secagg/messages.ts';
 import { ringAddInto } from '../shared/secagg/ring.ts';
 import { buildServer, type FedrankServer } from './app.ts';
 import { MemorySecAggStore } from './secagg/store-memory.ts';
 import type { SecAggResult } from './secagg/coordinator.ts';
 import { ddgLedgerSigma } from './secure-accounting.ts';
 import { constantDelta, testConfig } from './testing.ts';
+import { currentSecureRound, relayId, relayShopper } from './testing-relay.ts';
 
 const COHORT = 8;
 
@@ -34,54 +31,9 @@ async function setup() {
   return { s, store, results, advance: (ms: number) => (clock += ms) };
 }
 
-const id = (i: number): string => `shopper-${String(i).padStart(12, '0')}`;
-
-/** One shopper speaking the relay protocol over the server's HTTP routes. */
-function shopper(s: FedrankServer, i: number, round: number) {
-  const headers = { [HEADER_CLIENT_ID]: id(i) };
-  let slot = 0;
-  let c: SecAggClientRound;
-  const post = async (m: SecAggMessage): Promise<void> => {
-    const res = await s.app.inject({
-      method: 'POST',
-      url: `/v1/secagg/rounds/${round}/messages`,
-      headers: { ...headers, 'content-type': SECAGG_CONTENT_TYPE },
-      payload: Buffer.from(encodeMessage(m)),
-    });
-    expect(res.statusCode, res.body).toBe(202);
-  };
-  const poll = async <T extends SecAggMessage>(): Promise<T> => {
-    const res = await s.app.inject({
-      method: 'GET',
-      url: `/v1/secagg/rounds/${round}/slots/${slot}`,
-      headers,
-    });
-    expect(res.statusCode).toBe(200);
-    return decodeMessage(new Uint8Array(res.rawPayload)) as T;
-  };
-  return {
-    async advertise() {
-      const res = await s.app.inject({ method: 'POST', url: `/v1/secagg/rounds/${round}/join`, headers });
-      slot = (res.json() as { slot: number }).slot;
-      const b = await SecAggClientRound.begin(round, slot);
-      c = b.client;
-      await post(b.message);
-    },
-    share: async () => post(await c.onRoster(await poll<Roster>())),
-    async mask(update: Float32Array): Promise<Uint32Array> {
-      const out = await c.onSharesIn(await poll<SharesIn>(), update);
-      await post(out.message);
-      return out.input;
-    },
-    unmask: async () => post(c.onUnmaskRequest(await poll<UnmaskRequest>())),
-  };
-}
-
-async function current(s: FedrankServer): Promise<{ round: number; forRound: number }> {
-  const res = await s.app.inject({ method: 'GET', url: '/v1/secagg/current' });
-  expect(res.statusCode).toBe(200);
-  return res.json();
-}
+const id = relayId;
+const shopper = (s: FedrankServer, i: number, round: number) => relayShopper(() => s, i, round);
+const current = currentSecureRound;
 
 describe('secure rounds in the server lifecycle', () => {
   it('closes the aggregation round with the decoded mean of the survivors; two drop after sharing keys', async () => {
