@@ -5,7 +5,7 @@ import { MemorySecAggStore } from './secagg/store-memory.ts';
 import type { SecAggResult } from './secagg/coordinator.ts';
 import { ddgLedgerSigma } from './secure-accounting.ts';
 import { constantDelta, testConfig } from './testing.ts';
-import { currentSecureRound, relayId, relayShopper } from './testing-relay.ts';
+import { currentSecureRound, injectRelay, relayId, relayShopper } from './testing-relay.ts';
 
 const COHORT = 8;
 
@@ -32,7 +32,7 @@ async function setup() {
 }
 
 const id = relayId;
-const shopper = (s: FedrankServer, i: number, round: number) => relayShopper(() => s, i, round);
+const shopper = (s: FedrankServer, i: number, round: number) => relayShopper(injectRelay(() => s), i, round);
 const current = currentSecureRound;
 
 describe('secure rounds in the server lifecycle', () => {

@@ -11,7 +11,7 @@ import { buildServer, type FedrankServer } from './app.ts';
 import type { SecAggResult } from './secagg/coordinator.ts';
 import { pgAvailability, startPgCluster, type PgCluster } from './store/pg-cluster.ts';
 import { testConfig } from './testing.ts';
-import { currentSecureRound, relayShopper } from './testing-relay.ts';
+import { currentSecureRound, injectRelay, relayShopper } from './testing-relay.ts';
 
 const COHORT = 6;
 const SECRET_TABLES = ['secagg_adverts', 'secagg_shares', 'secagg_masked', 'secagg_unmasks', 'secagg_slots'];
@@ -65,7 +65,7 @@ describe.skipIf(!pgs.run)('secure aggregation on two servers sharing one Postgre
     const { round, forRound } = await currentSecureRound(a);
     expect(await currentSecureRound(b)).toEqual({ round, forRound }); // b joined a's round, opened none
     const d = a.aggregator.model.paramCount;
-    const shoppers = Array.from({ length: COHORT }, (_, i) => relayShopper(next, i + 1, round));
+    const shoppers = Array.from({ length: COHORT }, (_, i) => relayShopper(injectRelay(next), i + 1, round));
     for (const x of shoppers) await x.advertise();
     for (const x of shoppers) await x.share();
     const survivors = shoppers.slice(0, COHORT - 1); // the last closes its page after sharing keys
@@ -105,7 +105,7 @@ describe.skipIf(!pgs.run)('secure aggregation on two servers sharing one Postgre
   it('a deadline both servers see is acted on once: one failure, one fresh round', async () => {
     const { a, b, next, secrets, advance } = await pair();
     const { round, forRound } = await currentSecureRound(a);
-    const few = Array.from({ length: 2 }, (_, i) => relayShopper(next, i + 1, round));
+    const few = Array.from({ length: 2 }, (_, i) => relayShopper(injectRelay(next), i + 1, round));
     for (const x of few) await x.advertise();
     advance(31_000); // past the advertise deadline with 2 < minSurvivors
     await Promise.all([a.secure!.check(), b.secure!.check(), a.secure!.check(), b.secure!.check()]);

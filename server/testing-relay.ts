@@ -1,7 +1,7 @@
 /**
  * A shopper speaking the secure-aggregation relay protocol (join, the four client messages, slot polls)
- * over a server's HTTP routes with the shared SecAggClientRound, for tests. `pick` chooses the server of
- * each request, so a test can spread one shopper's requests over several processes.
+ * with the shared SecAggClientRound, for tests, over a transport: a server's inject (one or several
+ * in-process servers) or real HTTP (child processes). A transport may spread requests over processes.
  */
 import { expect } from 'vitest';
 import { HEADER_CLIENT_ID } from '../shared/protocol.ts';
@@ -10,44 +10,69 @@ import { decodeMessage, encodeMessage, SECAGG_CONTENT_TYPE } from '../shared/sec
 import type { Roster, SecAggMessage, SharesIn, UnmaskRequest } from '../shared/secagg/messages.ts';
 import type { FedrankServer } from './app.ts';
 
+/** One relay request. */
+export interface RelayRequest {
+  method: 'GET' | 'POST';
+  path: string;
+  headers: Record<string, string>;
+  body?: Uint8Array;
+}
+/** Its answer. */
+export interface RelayResponse {
+  status: number;
+  bytes: Uint8Array;
+}
+/** Carries relay requests to a server. */
+export type Relay = (req: RelayRequest) => Promise<RelayResponse>;
+
+/** Requests through `pick()`'s inject (in-process servers). */
+export function injectRelay(pick: () => FedrankServer): Relay {
+  return async (req) => {
+    const res = await pick().app.inject({
+      method: req.method,
+      url: req.path,
+      headers: req.headers,
+      ...(req.body ? { payload: Buffer.from(req.body) } : {}),
+    });
+    return { status: res.statusCode, bytes: new Uint8Array(res.rawPayload) };
+  };
+}
+
 /** The client id of test shopper `i`. */
 export const relayId = (i: number): string => `shopper-${String(i).padStart(12, '0')}`;
 
-/** Shopper `i` of secure round `round`; each request goes to `pick()`. */
-export function relayShopper(pick: () => FedrankServer, i: number, round: number) {
+const text = (b: Uint8Array): string => Buffer.from(b).toString();
+
+/** Shopper `i` of secure round `round`, speaking through `relay`. */
+export function relayShopper(relay: Relay, i: number, round: number) {
   const headers = { [HEADER_CLIENT_ID]: relayId(i) };
   let slot = 0;
   let c: SecAggClientRound;
+  const base = `/v1/secagg/rounds/${round}`;
   const post = async (m: SecAggMessage): Promise<void> => {
-    const res = await pick().app.inject({
+    const res = await relay({
       method: 'POST',
-      url: `/v1/secagg/rounds/${round}/messages`,
+      path: `${base}/messages`,
       headers: { ...headers, 'content-type': SECAGG_CONTENT_TYPE },
-      payload: Buffer.from(encodeMessage(m)),
+      body: encodeMessage(m),
     });
-    expect(res.statusCode, res.body).toBe(202);
+    expect(res.status, text(res.bytes)).toBe(202);
   };
   const poll = async <T extends SecAggMessage>(): Promise<T> => {
-    const res = await pick().app.inject({
-      method: 'GET',
-      url: `/v1/secagg/rounds/${round}/slots/${slot}`,
-      headers,
-    });
-    expect(res.statusCode).toBe(200);
-    return decodeMessage(new Uint8Array(res.rawPayload)) as T;
+    let res = await relay({ method: 'GET', path: `${base}/slots/${slot}`, headers });
+    // 204: the phase has not moved on yet (other shoppers' messages, or a deadline, are still due).
+    for (let i = 0; i < 600 && res.status === 204; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      res = await relay({ method: 'GET', path: `${base}/slots/${slot}`, headers });
+    }
+    expect(res.status, text(res.bytes)).toBe(200);
+    return decodeMessage(res.bytes) as T;
   };
   return {
-    get slot(): number {
-      return slot;
-    },
     async advertise() {
-      const res = await pick().app.inject({
-        method: 'POST',
-        url: `/v1/secagg/rounds/${round}/join`,
-        headers,
-      });
-      expect(res.statusCode, res.body).toBe(200);
-      slot = (res.json() as { slot: number }).slot;
+      const res = await relay({ method: 'POST', path: `${base}/join`, headers });
+      expect(res.status, text(res.bytes)).toBe(200);
+      slot = (JSON.parse(text(res.bytes)) as { slot: number }).slot;
       const b = await SecAggClientRound.begin(round, slot);
       c = b.client;
       await post(b.message);
