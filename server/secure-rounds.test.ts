@@ -32,7 +32,12 @@ async function setup() {
 }
 
 const id = relayId;
-const shopper = (s: FedrankServer, i: number, round: number) => relayShopper(injectRelay(() => s), i, round);
+const shopper = (s: FedrankServer, i: number, round: number) =>
+  relayShopper(
+    injectRelay(() => s),
+    i,
+    round,
+  );
 const current = currentSecureRound;
 
 describe('secure rounds in the server lifecycle', () => {

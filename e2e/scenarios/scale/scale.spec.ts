@@ -14,7 +14,7 @@ import { registerTfjsResolveHook } from '../../../cli/tfjs-node.ts';
 import { freePort, spawnAggregationServer, type AggregationServer } from '../../../demo/aggregation.ts';
 import { loadCatalog, startShop } from '../../../demo/shop-server.ts';
 import type { Stack } from '../../../demo/stack.ts';
-import { startPgCluster } from '../../../server/store/pg-cluster.ts';
+import { pgAvailability, startPgCluster } from '../../../server/store/pg-cluster.ts';
 import {
   SDK_ATTRS,
   clickCategory,
@@ -34,6 +34,8 @@ const TOKEN = 'scale-scenario-operator-token-0123456789';
 test('two processes on PostgreSQL behind a proxy: a secure round survives a SIGKILL', async ({ browser }) => {
   // 3.9 min on the 2-core machine under a load average of ~46 (other engineers' runs); far less alone.
   test.setTimeout(360_000);
+  const pg = pgAvailability();
+  test.skip(!pg.run, pg.reason);
   const cluster = await startPgCluster({ fsync: false });
   const dir = mkdtempSync(join(tmpdir(), 'fedrank-scale-'));
   const shop = await startShop({ serverUrl: '', port: 0, host: '127.0.0.1', sdkAttributes: SDK_ATTRS });
