@@ -1,7 +1,8 @@
 /**
  * HTTP relay of secure aggregation on the existing server (register with `registerSecAggRoutes`):
  *   POST /v1/secagg/rounds/:round/join          -> { slot }: the next free slot of the cohort, bound to the
- *                                                  client id header (x-fedrank-client)
+ *                                                  client id header (x-fedrank-client) and, when sent, the
+ *                                                  idempotency key (one slot per contribution)
  *   POST /v1/secagg/rounds/:round/messages      a client message (application/vnd.fedrank.secagg), 202
  *   GET  /v1/secagg/rounds/:round/slots/:slot   the server message for the slot in this phase, or 204
  *   GET  /v1/secagg/rounds/:round               { phase, deadline } (no per-round counts: they are private)
@@ -11,7 +12,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { FedrankError } from '../shared/errors.ts';
-import { HEADER_CLIENT_ID } from '../shared/protocol.ts';
+import { HEADER_CLIENT_ID, HEADER_IDEMPOTENCY_KEY } from '../shared/protocol.ts';
 import {
   decodeMessage,
   encodeMessage,
@@ -57,6 +58,9 @@ export function registerSecAggRoutes(app: FastifyInstance, ctx: SecAggRoutesCtx)
   const now = ctx.now ?? Date.now;
   // Slot owners, per round (a restart forgets them: clients rejoin the next round).
   const owners = new Map<number, Map<number, string>>();
+  // The client id each contribution (idempotency key) joined a round under: a paid join replayed with the
+  // same token and key is admitted as a retry, so it must not buy a second slot under another id.
+  const joinedAs = new Map<number, Map<string, string>>();
   const checkOwner = (round: number, slot: number, id: string): void => {
     if (owners.get(round)?.get(slot) !== id)
       throw new FedrankError('SECAGG_NOT_PARTICIPANT', `slot ${slot} is not yours`);
@@ -92,14 +96,23 @@ export function registerSecAggRoutes(app: FastifyInstance, ctx: SecAggRoutesCtx)
     const r = await ctx.coordinator.tick(round, now());
     if (r.phase !== 'advertise') throw new FedrankError('SECAGG_WRONG_PHASE', 'the cohort is closed');
     let m = owners.get(round);
-    if (!m) {
-      for (const old of owners.keys()) if (old < round) owners.delete(old); // only the open round matters
+    let keys = joinedAs.get(round);
+    if (!m || !keys) {
+      // Only the open round matters.
+      for (const map of [owners, joinedAs]) for (const old of map.keys()) if (old < round) map.delete(old);
       owners.set(round, (m = new Map()));
+      joinedAs.set(round, (keys = new Map()));
     }
+    const key = req.headers[HEADER_IDEMPOTENCY_KEY];
+    const contribution = typeof key === 'string' && key !== '' ? key : null;
+    const as = contribution === null ? undefined : keys.get(contribution);
+    if (as !== undefined && as !== id)
+      throw new FedrankError('TOKEN_SPENT', 'this contribution already joined the cohort under another id');
     for (const [slot, owner] of m) if (owner === id) return { slot };
     if (m.size >= r.params.n) throw new FedrankError('SECAGG_NOT_PARTICIPANT', 'the cohort is full');
     const slot = m.size + 1;
     m.set(slot, id);
+    if (contribution !== null) keys.set(contribution, id);
     return { slot };
   });
 

@@ -1,0 +1,102 @@
+/**
+ * Contribution tokens on the secure-aggregation join (POST /v1/secagg/rounds/:round/join pays for a
+ * contribution, routes-tokens.ts): without a valid token, or with a token already spent, the join is
+ * refused with its catalogue code and the cohort does not grow (no slot is taken, no key can be
+ * advertised, the next paid join gets the first free slot).
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { ERRORS } from '../shared/errors.ts';
+import { HEADER_IDEMPOTENCY_KEY } from '../shared/protocol.ts';
+import { SecAggClientRound } from '../shared/secagg/client.ts';
+import { tokenHeader } from '../shared/tokens/client.ts';
+import { encodeToken } from '../shared/tokens/codec.ts';
+import { buildServer, type FedrankServer } from './app.ts';
+import { MemorySecAggStore } from './secagg/store-memory.ts';
+import { randomId, testConfig } from './testing.ts';
+import { secureMember } from './testing-secure.ts';
+import { shopTokens, TEST_SHOP_SECRET } from './tokens/testing.ts';
+
+const servers: FedrankServer[] = [];
+afterEach(async () => {
+  for (const s of servers.splice(0)) await s.close();
+});
+
+const NOW = Date.parse('2026-03-04T05:06:07Z');
+
+async function make() {
+  const store = new MemorySecAggStore();
+  const s = await buildServer(
+    testConfig({
+      training: { clipNorm: 1, noiseMultiplier: 1, noiseMode: 'distributed', expectedClientsPerRound: 3 },
+      rounds: { minClients: 3, maxClients: 4 },
+      privacy: { secureAggregation: true },
+      tokens: { required: true, shopSecret: TEST_SHOP_SECRET, perSessionPerDay: 100 },
+    }),
+    { logger: false, clock: () => NOW, secAggStore: store },
+  );
+  servers.push(s);
+  const round = s.secure!.currentRound()!.round;
+  return { s, store, round };
+}
+
+/** The refusal's status and catalogue code; the status must be the catalogue's. */
+function refusal(r: { statusCode: number; json(): unknown }): [number, string] {
+  const code = (r.json() as { error: { code: keyof typeof ERRORS } }).error.code;
+  expect(r.statusCode).toBe(ERRORS[code].status);
+  return [r.statusCode, code];
+}
+
+const paid = (token: Parameters<typeof tokenHeader>[0], key = randomId('k')) => ({
+  ...tokenHeader(token),
+  [HEADER_IDEMPOTENCY_KEY]: key,
+});
+
+describe('tokens on the secure-aggregation join', () => {
+  it('a join without a valid token is refused and takes no slot', async () => {
+    const { s, store, round } = await make();
+    const [real] = await shopTokens(s.app, 'update', 1, 'session-0001', NOW);
+    const [evalToken] = await shopTokens(s.app, 'eval', 1, 'session-0002', NOW);
+    const forged = { ...real!, signature: crypto.getRandomValues(new Uint8Array(real!.signature.length)) };
+    const cases: [Record<string, string>, [number, string]][] = [
+      [{ [HEADER_IDEMPOTENCY_KEY]: randomId('k') }, [401, 'TOKEN_REQUIRED']],
+      [{ 'x-fedrank-token': encodeToken(forged) }, [403, 'TOKEN_INVALID']],
+      [paid(evalToken!), [403, 'TOKEN_INVALID']], // a token for an eval report cannot pay for an update
+      [{ 'x-fedrank-token': 'not-a-token' }, [403, 'TOKEN_INVALID']],
+    ];
+    for (const [headers, want] of cases) {
+      const m = secureMember(s, round, headers);
+      expect(refusal(await m.join())).toEqual(want);
+      // Nothing was stored: the refused client holds no slot, so it cannot advertise keys into slot 1.
+      const { message } = await SecAggClientRound.begin(round, 1);
+      expect(refusal(await m.post(message))).toEqual([409, 'SECAGG_NOT_PARTICIPANT']);
+    }
+    expect(await store.adverts(round)).toEqual([]);
+    expect(s.tokens.admitted).toEqual({ verified: 0, unverified: 0 });
+    // The cohort did not grow: the first paid join gets slot 1, and the real token was not spent by the forgery.
+    const ok = secureMember(s, round, paid(real!));
+    await ok.advertise();
+    expect(ok.slot).toBe(1);
+    expect((await store.adverts(round)).map((a) => a.slot)).toEqual([1]);
+  });
+
+  it('a spent token is refused: for another contribution, and replayed under another client id', async () => {
+    const { s, store, round } = await make();
+    const [t, next] = await shopTokens(s.app, 'update', 2, 'session-0001', NOW);
+    const key = randomId('k');
+    const first = secureMember(s, round, paid(t!, key));
+    await first.advertise();
+    expect(first.slot).toBe(1);
+    // The same token for another contribution (another idempotency key) is a second spend.
+    expect(refusal(await secureMember(s, round, paid(t!)).join())).toEqual([409, 'TOKEN_SPENT']);
+    // The same token and key (admitted as a retry) under another client id would be a second slot.
+    expect(refusal(await secureMember(s, round, paid(t!, key)).join())).toEqual([409, 'TOKEN_SPENT']);
+    // A real retry (same client, token and key) gets its own slot back, and costs nothing.
+    const retry = await first.join();
+    expect([retry.statusCode, retry.json()]).toEqual([200, { slot: 1 }]);
+    // The cohort grew by exactly the one paid contribution.
+    const second = secureMember(s, round, paid(next!));
+    await second.advertise();
+    expect(second.slot).toBe(2);
+    expect((await store.adverts(round)).map((a) => a.slot).sort()).toEqual([1, 2]);
+  });
+});
