@@ -13,7 +13,7 @@ import { encodeToken } from '../shared/tokens/codec.ts';
 import { buildServer, type FedrankServer } from './app.ts';
 import { MemorySecAggStore } from './secagg/store-memory.ts';
 import { randomId, testConfig } from './testing.ts';
-import { secureMember } from './testing-secure.ts';
+import { runSecureRound, secureMember } from './testing-secure.ts';
 import { shopTokens, TEST_SHOP_SECRET } from './tokens/testing.ts';
 
 const servers: FedrankServer[] = [];
@@ -21,9 +21,12 @@ afterEach(async () => {
   for (const s of servers.splice(0)) await s.close();
 });
 
-const NOW = Date.parse('2026-03-04T05:06:07Z');
+const T0 = Date.parse('2026-03-04T05:06:07Z');
+/** The clock of the server and the token client in this file. */
+let now = T0;
 
 async function make() {
+  now = T0;
   const store = new MemorySecAggStore();
   const s = await buildServer(
     testConfig({
@@ -32,7 +35,7 @@ async function make() {
       privacy: { secureAggregation: true },
       tokens: { required: true, shopSecret: TEST_SHOP_SECRET, perSessionPerDay: 100 },
     }),
-    { logger: false, clock: () => NOW, secAggStore: store },
+    { logger: false, clock: () => now, secAggStore: store },
   );
   servers.push(s);
   const round = s.secure!.currentRound()!.round;
@@ -54,8 +57,8 @@ const paid = (token: Parameters<typeof tokenHeader>[0], key = randomId('k')) => 
 describe('tokens on the secure-aggregation join', () => {
   it('a join without a valid token is refused and takes no slot', async () => {
     const { s, store, round } = await make();
-    const [real] = await shopTokens(s.app, 'update', 1, 'session-0001', NOW);
-    const [evalToken] = await shopTokens(s.app, 'eval', 1, 'session-0002', NOW);
+    const [real] = await shopTokens(s.app, 'update', 1, 'session-0001', now);
+    const [evalToken] = await shopTokens(s.app, 'eval', 1, 'session-0002', now);
     const forged = { ...real!, signature: crypto.getRandomValues(new Uint8Array(real!.signature.length)) };
     const cases: [Record<string, string>, [number, string]][] = [
       [{ [HEADER_IDEMPOTENCY_KEY]: randomId('k') }, [401, 'TOKEN_REQUIRED']],
@@ -81,7 +84,7 @@ describe('tokens on the secure-aggregation join', () => {
 
   it('a spent token is refused: for another contribution, and replayed under another client id', async () => {
     const { s, store, round } = await make();
-    const [t, next] = await shopTokens(s.app, 'update', 2, 'session-0001', NOW);
+    const [t, next] = await shopTokens(s.app, 'update', 2, 'session-0001', now);
     const key = randomId('k');
     const first = secureMember(s, round, paid(t!, key));
     await first.advertise();
@@ -98,5 +101,34 @@ describe('tokens on the secure-aggregation join', () => {
     await second.advertise();
     expect(second.slot).toBe(2);
     expect((await store.adverts(round)).map((a) => a.slot).sort()).toEqual([1, 2]);
+  });
+
+  it('a joined token pays for one aggregation round: a retried secure round of it, not a later round', async () => {
+    const { s, round } = await make();
+    const d = s.aggregator.model.paramCount;
+    const forRound = s.secure!.currentRound()!.forRound;
+    const [t, ...cohort] = await shopTokens(s.app, 'update', 5, 'session-0001', now);
+    const key = randomId('k');
+    const first = secureMember(s, round, paid(t!, key));
+    await first.advertise();
+    now += 31_000; // alone past the advertise deadline: the secure round fails, a fresh one opens
+    await s.secure!.check();
+    const retried = s.secure!.currentRound()!;
+    expect(retried).toEqual({ round: round + 1, forRound });
+    // The same contribution joins the retried secure round of the same aggregation round: a replay.
+    const again = secureMember(s, retried.round, { ...first.headers, ...paid(t!, key) });
+    expect((await again.join()).statusCode).toBe(200);
+    // Four other paid members complete that round, so the next aggregation round opens.
+    now += 31_000; // the retried round fails too (one member): its successor is the one they complete
+    await s.secure!.check();
+    await runSecureRound(
+      s,
+      cohort.map(() => new Float32Array(d)),
+      (i) => paid(cohort[i]!),
+    );
+    expect(s.secure!.currentRound()!.forRound).toBe(forRound + 1);
+    // The same token and key for the next aggregation round: a second spend, refused.
+    const later = secureMember(s, s.secure!.currentRound()!.round, { ...first.headers, ...paid(t!, key) });
+    expect(refusal(await later.join())).toEqual([409, 'TOKEN_SPENT']);
   });
 });

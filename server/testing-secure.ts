@@ -105,11 +105,16 @@ export type SecureMember = ReturnType<typeof secureMember>;
 
 /**
  * Runs the open secure round to its end with one member per input (the cohort must be full: the server's
- * rounds.maxClients), then lets the lifecycle merge the result. Returns the members (for their messages).
+ * rounds.maxClients) and extra request headers per member (tokens), then lets the lifecycle merge the
+ * result. Returns the members (for their messages).
  */
-export async function runSecureRound(s: FedrankServer, inputs: MemberInput[]): Promise<SecureMember[]> {
+export async function runSecureRound(
+  s: FedrankServer,
+  inputs: MemberInput[],
+  headers: (i: number) => Record<string, string> = () => ({}),
+): Promise<SecureMember[]> {
   const { round } = s.secure!.currentRound()!;
-  const members = inputs.map(() => secureMember(s, round));
+  const members = inputs.map((_, i) => secureMember(s, round, headers(i)));
   for (const m of members) await m.advertise();
   for (const m of members) await m.share();
   for (const [i, m] of members.entries()) await m.mask(inputs[i]!);
