@@ -21,8 +21,8 @@ import { TokenKeyRing } from './tokens/keys.ts';
 import { SqliteTokenStore } from './tokens/sqlite.ts';
 import type { TokenStore } from './tokens/store.ts';
 
-/** The routes that a token pays for, and what for. */
 const SECURE_JOIN = '/v1/secagg/rounds/:round/join';
+/** The routes that a token pays for, and what for. */
 const PURPOSE_OF: Record<string, TokenPurpose> = {
   '/v1/updates': 'update',
   '/v1/eval': 'eval',
@@ -55,8 +55,8 @@ export async function registerTokenRoutes(
     config: ServerConfig;
     clock: () => number;
     store?: TokenStore;
-    /** The aggregation round a secure join is for now (SecureRounds.currentRound), or null. */
-    joinRound?: () => number | null;
+    /** The secure round open for joins and the aggregation round it is for (SecureRounds.currentRound). */
+    joinRound?: () => { round: number; forRound: number } | null;
   },
 ): Promise<TokenService> {
   const { config, clock } = ctx;
@@ -107,7 +107,14 @@ export async function registerTokenRoutes(
     if (!purpose) return;
     await ring.refresh();
     const key = header(req, HEADER_IDEMPOTENCY_KEY);
-    const scope = req.routeOptions.url === SECURE_JOIN ? `@${ctx.joinRound?.() ?? 'none'}` : '';
+    let scope = '';
+    if (req.routeOptions.url === SECURE_JOIN) {
+      const open = ctx.joinRound?.() ?? null;
+      // Only the open secure round takes joins: a join that cannot succeed spends no token.
+      if (!open || String(open.round) !== (req.params as { round?: string }).round)
+        throw new FedrankError('SECAGG_WRONG_PHASE', 'not the open secure round');
+      scope = `@${open.forRound}`;
+    }
     const result = await admitToken(
       {
         header: header(req, HEADER_TOKEN),

@@ -75,8 +75,14 @@ describe('tokens on the secure-aggregation join', () => {
     }
     expect(await store.adverts(round)).toEqual([]);
     expect(s.tokens.admitted).toEqual({ verified: 0, unverified: 0 });
-    // The cohort did not grow: the first paid join gets slot 1, and the real token was not spent by the forgery.
-    const ok = secureMember(s, round, paid(real!));
+    // A join to a secure round that is not open cannot succeed, so it spends nothing.
+    const key = randomId('k');
+    expect(refusal(await secureMember(s, round + 7, paid(real!, key)).join())).toEqual([
+      409,
+      'SECAGG_WRONG_PHASE',
+    ]);
+    // The cohort did not grow: the first paid join gets slot 1, and the real token was not spent before.
+    const ok = secureMember(s, round, paid(real!, randomId('k')));
     await ok.advertise();
     expect(ok.slot).toBe(1);
     expect((await store.adverts(round)).map((a) => a.slot)).toEqual([1]);
