@@ -211,6 +211,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     // Several processes on PostgreSQL spend tokens in the shared database (once over all processes).
     store:
       deps.tokenStore ?? (config.store ? await PostgresTokenStore.open({ url: config.store }) : undefined),
+    joinRound: async () => (secure ? await secure.currentRound() : null),
   });
   registerPublicRoutes(app, { aggregator, metrics, config, perClient, store, inflight });
   if (config.privacy.secureAggregation)

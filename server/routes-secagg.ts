@@ -1,7 +1,8 @@
 /**
  * HTTP relay of secure aggregation on the existing server (register with `registerSecAggRoutes`):
  *   POST /v1/secagg/rounds/:round/join          -> { slot }: the next free slot of the cohort, bound to the
- *                                                  client id header (x-fedrank-client)
+ *                                                  client id header (x-fedrank-client) and, when sent, the
+ *                                                  idempotency key (one slot per contribution)
  *   POST /v1/secagg/rounds/:round/messages      a client message (application/vnd.fedrank.secagg), 202
  *   GET  /v1/secagg/rounds/:round/slots/:slot   the server message for the slot in this phase, or 204
  *   GET  /v1/secagg/rounds/:round               { phase, deadline } (no per-round counts: they are private)
@@ -12,7 +13,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { FedrankError } from '../shared/errors.ts';
-import { HEADER_CLIENT_ID } from '../shared/protocol.ts';
+import { HEADER_CLIENT_ID, HEADER_IDEMPOTENCY_KEY } from '../shared/protocol.ts';
 import {
   decodeMessage,
   encodeMessage,
@@ -88,7 +89,9 @@ export function registerSecAggRoutes(app: FastifyInstance, ctx: SecAggRoutesCtx)
   app.post<{ Params: { round: string } }>('/v1/secagg/rounds/:round/join', async (req) => {
     const id = clientId(req);
     const round = intParam(req.params.round, 0xffffffff);
-    return { slot: await ctx.coordinator.join(round, id, now()) };
+    const key = req.headers[HEADER_IDEMPOTENCY_KEY];
+    const contribution = typeof key === 'string' && key !== '' ? key : null;
+    return { slot: await ctx.coordinator.join(round, id, now(), contribution) };
   });
 
   app.post<{ Params: { round: string } }>('/v1/secagg/rounds/:round/messages', async (req, reply) => {

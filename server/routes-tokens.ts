@@ -21,13 +21,15 @@ import { TokenKeyRing } from './tokens/keys.ts';
 import { SqliteTokenStore } from './tokens/sqlite.ts';
 import type { TokenStore } from './tokens/store.ts';
 
+const SECURE_JOIN = '/v1/secagg/rounds/:round/join';
 /** The routes that a token pays for, and what for. */
 const PURPOSE_OF: Record<string, TokenPurpose> = {
   '/v1/updates': 'update',
   '/v1/eval': 'eval',
   // A secure contribution pays once, when it joins a cohort (bound to its idempotency key like an upload,
-  // so that the same contribution joining again, in this round or a later one, is a replay and not a spend).
-  '/v1/secagg/rounds/:round/join': 'update',
+  // and to the aggregation round it joins for: the same contribution joining a retried secure round of that
+  // round is a replay, not a spend; joining for a later round is a second spend).
+  [SECURE_JOIN]: 'update',
 };
 
 /** What registerTokenRoutes leaves behind (tests and the benchmark read it). */
@@ -49,7 +51,13 @@ const sha256 = (s: string): Buffer => createHash('sha256').update(s).digest();
 /** Registers the token routes and the contribution check; the token store closes with the app. */
 export async function registerTokenRoutes(
   app: FastifyInstance,
-  ctx: { config: ServerConfig; clock: () => number; store?: TokenStore },
+  ctx: {
+    config: ServerConfig;
+    clock: () => number;
+    store?: TokenStore;
+    /** The secure round open for joins and the aggregation round it is for (SecureRounds.currentRound). */
+    joinRound?: () => Promise<{ round: number; forRound: number } | null>;
+  },
 ): Promise<TokenService> {
   const { config, clock } = ctx;
   const cfg = config.tokens;
@@ -99,12 +107,20 @@ export async function registerTokenRoutes(
     if (!purpose) return;
     await ring.refresh();
     const key = header(req, HEADER_IDEMPOTENCY_KEY);
+    let scope = '';
+    if (req.routeOptions.url === SECURE_JOIN) {
+      const open = (await ctx.joinRound?.()) ?? null;
+      // Only the open secure round takes joins: a join that cannot succeed spends no token.
+      if (!open || String(open.round) !== (req.params as { round?: string }).round)
+        throw new FedrankError('SECAGG_WRONG_PHASE', 'not the open secure round');
+      scope = `@${open.forRound}`;
+    }
     const result = await admitToken(
       {
         header: header(req, HEADER_TOKEN),
         purpose,
         required: cfg.required,
-        binding: purpose === 'update' && key ? sha256(key).toString('base64url') : null,
+        binding: purpose === 'update' && key ? sha256(key + scope).toString('base64url') : null,
       },
       {
         // Several processes on one PostgreSQL: another may have made this epoch's key since our refresh.

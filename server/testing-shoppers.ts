@@ -142,12 +142,8 @@ export async function postUpdate(s: FedrankServer, body: Uint8Array): Promise<nu
   return r.statusCode;
 }
 
-/** One honest contribution: a new visit, local training from the served model, the private upload. */
-export async function honestContribution(
-  s: FedrankServer,
-  ranker: Ranker,
-  shopper: Shopper,
-): Promise<number> {
+/** An honest upload body: a new visit, local training from the served model, the private payload. */
+export function honestPayload(s: FedrankServer, ranker: Ranker, shopper: Shopper): Uint8Array {
   const a = s.aggregator;
   const t = a.config.training;
   shopper.visit();
@@ -155,20 +151,36 @@ export async function honestContribution(
   const examples = buildExamples(shopper.shop.spec, shopper.log, shopper.shop.items, rand);
   const { delta } = trainLocal(ranker, a.params, examples, t, { pool: shopper.shop.items, random: rand });
   const header = { modelId: a.model.modelId, baseVersion: a.version, round: a.open?.round.id ?? 0 };
-  return postUpdate(s, makeUpdatePayload(delta, t, header).body);
+  return makeUpdatePayload(delta, t, header).body;
+}
+
+/** One honest contribution as a plain upload; returns the HTTP status. */
+export async function honestContribution(
+  s: FedrankServer,
+  ranker: Ranker,
+  shopper: Shopper,
+): Promise<number> {
+  return postUpdate(s, honestPayload(s, ranker, shopper));
 }
 
 /**
- * The attack of issue 14: 3 non-zero coordinates (the target's popularity bias in each of its hashed id
- * rows, and the user-side weight on the bias), as large as the server accepts: it tries the L2 bound
+ * The coordinates of the attack of issue 14: the target's popularity bias in each of its hashed id rows,
+ * and the user-side weight on the bias.
+ */
+export function poisonCoordinates(spec: ModelSpec, target: EncodedItem): number[] {
+  const D = spec.dim + 1;
+  const userBias = paramLayout(spec).find((b) => b.name === 'userBias')!;
+  return [...target.ids.map((row) => row * D + spec.dim), userBias.offset + spec.dim];
+}
+
+/**
+ * The attack of issue 14 as a plain upload: 3 non-zero coordinates (poisonCoordinates), as large as the
+ * server accepts: it tries the L2 bound
  * spread over 3 coordinates, then smaller magnitudes (a probing attacker). Returns the accepted magnitude.
  */
 export async function poisonedContribution(s: FedrankServer, target: EncodedItem): Promise<number> {
   const a = s.aggregator;
-  const spec = a.model.spec;
-  const D = spec.dim + 1;
-  const userBias = paramLayout(spec).find((b) => b.name === 'userBias')!;
-  const coords = [...target.ids.map((row) => row * D + spec.dim), userBias.offset + spec.dim];
+  const coords = poisonCoordinates(a.model.spec, target);
   const header = {
     kind: 'delta',
     modelId: a.model.modelId,

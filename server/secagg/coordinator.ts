@@ -127,12 +127,18 @@ export class SecAggCoordinator {
     });
   }
 
-  /** The slot of `client` in round `round` (its own again if it joined before); only while advertising. */
-  join(round: number, client: string, now: number): Promise<number> {
+  /**
+   * The slot of `client` in round `round` (its own again if it joined before); only while advertising. A
+   * paid join replayed with the same token and key is admitted as a retry, so `contribution` (its
+   * idempotency key) is bound to the first client id: it never buys a second slot under another id.
+   */
+  join(round: number, client: string, now: number, contribution: string | null = null): Promise<number> {
     return this.serial(async () => {
       const r = await this.advanceRound(round, now);
       if (r.phase !== 'advertise') throw new FedrankError('SECAGG_WRONG_PHASE', 'the cohort is closed');
-      const slot = await this.store.joinSlot(round, client, r.params.n);
+      const slot = await this.store.joinSlot(round, client, r.params.n, contribution);
+      if (slot === 'spent')
+        throw new FedrankError('TOKEN_SPENT', 'this contribution already joined the cohort under another id');
       if (slot === null) throw new FedrankError('SECAGG_NOT_PARTICIPANT', 'the cohort is full');
       return slot;
     });

@@ -10,6 +10,7 @@ interface RoundData {
   sum: Uint8Array | null;
   unmasks: Map<number, RevealedShare[]>;
   owners: Map<number, string>;
+  contributions: Map<string, string>; // idempotency key -> client id
 }
 
 /** A SecAggStore in process memory. */
@@ -21,11 +22,19 @@ export class MemorySecAggStore implements SecAggStore {
   exclusive<T>(fn: () => Promise<T>): Promise<T> {
     return fn();
   }
-  async joinSlot(round: number, client: string, n: number): Promise<number | null> {
-    const m = this.d(round).owners;
+  async joinSlot(
+    round: number,
+    client: string,
+    n: number,
+    contribution: string | null = null,
+  ): Promise<number | null | 'spent'> {
+    const { owners: m, contributions } = this.d(round);
+    const as = contribution === null ? undefined : contributions.get(contribution);
+    if (as !== undefined && as !== client) return 'spent';
     for (const [slot, owner] of m) if (owner === client) return slot;
     if (m.size >= n) return null;
     m.set(m.size + 1, client);
+    if (contribution !== null) contributions.set(contribution, client);
     return m.size;
   }
   async slotOwner(round: number, slot: number): Promise<string | null> {
@@ -36,7 +45,14 @@ export class MemorySecAggStore implements SecAggStore {
     if (!x)
       this.data.set(
         round,
-        (x = { adverts: new Map(), shares: new Map(), sum: null, unmasks: new Map(), owners: new Map() }),
+        (x = {
+          adverts: new Map(),
+          shares: new Map(),
+          sum: null,
+          unmasks: new Map(),
+          owners: new Map(),
+          contributions: new Map(),
+        }),
       );
     return x;
   }

@@ -82,10 +82,22 @@ export class PostgresSecAggStore implements SecAggStore {
     }
   }
 
-  async joinSlot(round: number, client: string, n: number): Promise<number | null> {
+  async joinSlot(
+    round: number,
+    client: string,
+    n: number,
+    contribution: string | null = null,
+  ): Promise<number | null | 'spent'> {
     return this.tx(async (c) => {
       // The round row serializes joins, so two processes never hand out the same slot.
       await c.query('SELECT 1 FROM secagg_rounds WHERE round = $1 FOR UPDATE', [round]);
+      if (contribution !== null) {
+        const paid = await c.query('SELECT client FROM secagg_slots WHERE round = $1 AND contribution = $2', [
+          round,
+          contribution,
+        ]);
+        if (paid.rows[0] && paid.rows[0].client !== client) return 'spent';
+      }
       const mine = await c.query('SELECT slot FROM secagg_slots WHERE round = $1 AND client = $2', [
         round,
         client,
@@ -95,7 +107,12 @@ export class PostgresSecAggStore implements SecAggStore {
         (await c.query('SELECT count(*) AS n FROM secagg_slots WHERE round = $1', [round])).rows[0].n,
       );
       if (taken >= n) return null;
-      await c.query('INSERT INTO secagg_slots VALUES ($1, $2, $3)', [round, taken + 1, client]);
+      await c.query('INSERT INTO secagg_slots VALUES ($1, $2, $3, $4)', [
+        round,
+        taken + 1,
+        client,
+        contribution,
+      ]);
       return taken + 1;
     });
   }

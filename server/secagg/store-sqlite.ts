@@ -21,8 +21,8 @@ CREATE TABLE IF NOT EXISTS secagg_masked (round INTEGER PRIMARY KEY, sum BLOB NO
 CREATE TABLE IF NOT EXISTS secagg_unmasks (
   round INTEGER NOT NULL, sender INTEGER NOT NULL, shares BLOB NOT NULL, PRIMARY KEY (round, sender));
 CREATE TABLE IF NOT EXISTS secagg_slots (
-  round INTEGER NOT NULL, slot INTEGER NOT NULL, client TEXT NOT NULL, PRIMARY KEY (round, slot),
-  UNIQUE (round, client));
+  round INTEGER NOT NULL, slot INTEGER NOT NULL, client TEXT NOT NULL, contribution TEXT,
+  PRIMARY KEY (round, slot), UNIQUE (round, client), UNIQUE (round, contribution));
 `;
 
 /** A SecAggStore in SQLite tables secagg_*. */
@@ -55,8 +55,19 @@ export class SqliteSecAggStore implements SecAggStore {
   exclusive<T>(fn: () => Promise<T>): Promise<T> {
     return fn();
   }
-  async joinSlot(round: number, client: string, n: number): Promise<number | null> {
-    return this.db.transaction(() => {
+  async joinSlot(
+    round: number,
+    client: string,
+    n: number,
+    contribution: string | null = null,
+  ): Promise<number | null | 'spent'> {
+    return this.db.transaction((): number | null | 'spent' => {
+      if (contribution !== null) {
+        const paid = this.db
+          .prepare('SELECT client FROM secagg_slots WHERE round = ? AND contribution = ?')
+          .get(round, contribution) as { client: string } | undefined;
+        if (paid && paid.client !== client) return 'spent';
+      }
       const mine = this.db
         .prepare('SELECT slot FROM secagg_slots WHERE round = ? AND client = ?')
         .get(round, client) as { slot: number } | undefined;
@@ -65,7 +76,9 @@ export class SqliteSecAggStore implements SecAggStore {
         .prepare('SELECT count(*) AS taken FROM secagg_slots WHERE round = ?')
         .get(round) as { taken: number };
       if (taken >= n) return null;
-      this.db.prepare('INSERT INTO secagg_slots VALUES (?, ?, ?)').run(round, taken + 1, client);
+      this.db
+        .prepare('INSERT INTO secagg_slots VALUES (?, ?, ?, ?)')
+        .run(round, taken + 1, client, contribution);
       return taken + 1;
     })();
   }

@@ -89,6 +89,13 @@ describe.each(STORES)('SecAggStore (%s)', (_name, make) => {
     expect(await store.joinSlot(3, 'c', 2)).toBeNull();
     expect(await store.slotOwner(3, 2)).toBe('b');
     expect(await store.slotOwner(3, 3)).toBeNull();
+    // A paid join (idempotency key) is bound to its first client id: a replay under another id is refused.
+    await store.saveRound({ ...(await roundOne()), round: 4 });
+    expect(await store.joinSlot(4, 'a', 3, 'key-1')).toBe(1);
+    expect(await store.joinSlot(4, 'a', 3, 'key-1')).toBe(1);
+    expect(await store.joinSlot(4, 'b', 3, 'key-1')).toBe('spent');
+    expect(await store.joinSlot(4, 'b', 3, 'key-2')).toBe(2);
+    expect(await store.slotOwner(4, 3)).toBeNull();
     expect(await store.exclusive(async () => 7)).toBe(7);
     await store.closeRound({ ...(await roundOne()), round: 3, phase: 'failed' });
     expect(await store.slotOwner(3, 1)).toBeNull();

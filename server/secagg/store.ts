@@ -47,8 +47,16 @@ export interface SecAggStore {
    * store of one process; the coordinator serializes within a process itself).
    */
   exclusive<T>(fn: () => Promise<T>): Promise<T>;
-  /** The slot of `client` in `round`: its own if it joined before, else the next free one; null when full. */
-  joinSlot(round: number, client: string, n: number): Promise<number | null>;
+  /**
+   * The slot of `client` in `round`: its own if it joined before, else the next free one; null when full;
+   * 'spent' when `contribution` (the paid join's idempotency key) already holds a slot under another client.
+   */
+  joinSlot(
+    round: number,
+    client: string,
+    n: number,
+    contribution?: string | null,
+  ): Promise<number | null | 'spent'>;
   /** The client id that joined `slot`, or null. */
   slotOwner(round: number, slot: number): Promise<string | null>;
   saveRound(r: SecAggRoundRecord): Promise<void>;

@@ -85,8 +85,8 @@ ALTER TABLE secagg_masked ALTER COLUMN sum SET STORAGE EXTERNAL;
 CREATE TABLE secagg_unmasks (
   round INTEGER NOT NULL, sender INTEGER NOT NULL, shares BYTEA NOT NULL, PRIMARY KEY (round, sender));
 CREATE TABLE secagg_slots (
-  round INTEGER NOT NULL, slot INTEGER NOT NULL, client TEXT NOT NULL, PRIMARY KEY (round, slot),
-  UNIQUE (round, client));
+  round INTEGER NOT NULL, slot INTEGER NOT NULL, client TEXT NOT NULL, contribution TEXT,
+  PRIMARY KEY (round, slot), UNIQUE (round, client), UNIQUE (round, contribution));
 `,
   },
 ];

@@ -12,13 +12,13 @@ import { DEFAULT_SPEC } from '../model/spec.ts';
 import type { ModelSpec } from '../model/spec.ts';
 import { prepareContribution } from './contribute.ts';
 import { evaluate, scoreHeldOut, toInteraction } from './examples.ts';
-import { flushOutbox } from './outbox.ts';
 import type { DevicePorts } from './ports.ts';
 import { SAFEGUARD_PRIOR, chooseGlobalWeight } from './safeguard.ts';
 import type { SafeguardDecision } from './safeguard.ts';
 import type { EvalReport } from '../protocol.ts';
 import type { EventRecord, LedgerRecord, ModelRecord } from './records.ts';
 import { MAX_EVENTS } from './store.ts';
+import { Uploads } from './uploads.ts';
 import { DEFAULT_FLOORS, backoffDelay, budgetState, canContribute, isWaiting, shouldTrain } from './rules.ts';
 import type { BudgetState, ContributeDecision, DeviceFloors, Refusal } from './rules.ts';
 import type { DeviceConfig, DeviceHooks, DeviceStatus, IdleResult } from './config.ts';
@@ -39,25 +39,20 @@ export class Device {
   lastError: ErrorCode | null = null;
   lastRefusal: Refusal | null = null;
   trainMs: number | null = null;
-  lastUploadBytes: number | null = null;
   /** The safeguard's latest measurement (null before one: the prior applies). */
   safeguard: SafeguardDecision | null = null;
   /** Model version and positives the safeguard last measured, so an unchanged state is not re-scored. */
   private assessedKey = '';
   private eventsStored = 0;
-  private updatesSent = 0;
-  private updatesPending = 0;
   private newPositives = 0;
   /** Bumped by forget() and opt-out: work begun before it must leave nothing behind. */
   private generation = 0;
   private busy = false;
-  private flushing = false;
-  private flushAgain = false;
   private lastSync = Number.NEGATIVE_INFINITY;
   private syncFailures = 0;
   private nextSyncAt = 0;
-  private retryTimer: unknown = null;
   private readonly floors: DeviceFloors;
+  private readonly uploads: Uploads;
 
   constructor(
     private readonly ports: DevicePorts,
@@ -65,6 +60,16 @@ export class Device {
     private readonly hooks: DeviceHooks = {},
   ) {
     this.floors = cfg.floors ?? DEFAULT_FLOORS;
+    this.uploads = new Uploads(ports, {
+      enabled: () => !this.optedOut && cfg.hasServer,
+      generation: () => this.generation,
+      error: (code) => (this.lastError = code),
+    });
+  }
+
+  /** Bytes of the latest upload, or null before one. */
+  get lastUploadBytes(): number | null {
+    return this.uploads.lastBytes;
   }
 
   /** Reads the stored state (no network): opt-out choice, counters, ledger, the cached model. */
@@ -74,8 +79,7 @@ export class Device {
     // Reading the events validates them (bad records are dropped) before they are counted.
     const events = await s.events();
     this.eventsStored = await s.countEvents();
-    this.updatesSent = (await s.getSetting('updatesSent')) ?? 0;
-    this.updatesPending = (await s.outbox()).length;
+    await this.uploads.load();
     this.ledger = await s.ledger();
     const trained = (await s.getSetting('trainedSeq')) ?? 0;
     this.newPositives = events.filter((e) => (e.seq ?? 0) > trained && e.type !== 'impression').length;
@@ -90,7 +94,7 @@ export class Device {
     if (this.cfg.hasServer && !this.optedOut) {
       await this.sync();
       this.prefetchTokens();
-      this.scheduleFlush(0);
+      this.uploads.schedule(0);
     }
   }
 
@@ -197,7 +201,7 @@ export class Device {
     // Checked and written without an await in between: forget() cannot slip in.
     await store.addContribution(prepared.ledger, prepared.outbox);
     this.ledger = await store.ledger();
-    this.updatesPending = (await store.outbox()).length;
+    await this.uploads.recount();
     return { trained: true, queued: true, decision };
   }
 
@@ -287,55 +291,14 @@ export class Device {
   }
 
   /** Submits due outbox entries and schedules the next retry. */
-  async flush(): Promise<void> {
-    if (this.optedOut || !this.cfg.hasServer) return;
-    if (this.flushing) {
-      this.flushAgain = true;
-      return;
-    }
-    // One flush at a time: a timer and an idle pass must not send the same contribution twice.
-    this.flushing = true;
-    const gen = this.generation;
-    try {
-      const { store, submitter, clock, random, tokens } = this.ports;
-      const r = await flushOutbox({ store, submitter, clock, random, tokens }, () => gen === this.generation);
-      if (gen !== this.generation) return;
-      if (r.sent > 0) {
-        this.updatesSent += r.sent;
-        await store.putSetting('updatesSent', this.updatesSent);
-      }
-      if (r.bytes !== null) this.lastUploadBytes = r.bytes;
-      if (r.error) this.lastError = r.error;
-      this.updatesPending = (await store.outbox()).length;
-      if (r.nextInMs !== null) this.scheduleFlush(r.nextInMs);
-    } catch (e) {
-      this.lastError = isFedrankError(e) ? e.code : 'SDK_BAD_MESSAGE';
-    } finally {
-      this.flushing = false;
-      if (this.flushAgain) {
-        this.flushAgain = false;
-        this.scheduleFlush(0);
-      }
-    }
-  }
-
-  private scheduleFlush(ms: number): void {
-    this.cancelFlush();
-    this.retryTimer = this.ports.clock.setTimer(() => {
-      this.retryTimer = null;
-      void this.flush();
-    }, ms);
-  }
-
-  private cancelFlush(): void {
-    if (this.retryTimer !== null) this.ports.clock.clearTimer(this.retryTimer);
-    this.retryTimer = null;
+  flush(): Promise<void> {
+    return this.uploads.flush();
   }
 
   /** Stops the device: no timer stays pending, work in flight leaves nothing behind (the store is kept). */
   close(): void {
     this.generation++;
-    this.cancelFlush();
+    this.uploads.cancel();
   }
 
   /** Opting out stops learning and sending, and erases what waits to be sent. */
@@ -344,10 +307,10 @@ export class Device {
     this.optedOut = optedOut || this.cfg.gpcOptOut;
     if (this.optedOut) {
       this.generation++;
-      this.cancelFlush();
+      this.uploads.cancel();
       await this.ports.store.clearOutbox();
       await this.ports.tokens?.clear();
-      this.updatesPending = 0;
+      this.uploads.pending = 0;
     }
   }
 
@@ -358,7 +321,7 @@ export class Device {
    */
   async forget(): Promise<void> {
     this.generation++;
-    this.cancelFlush();
+    this.uploads.cancel();
     // Memory first, so nothing forgotten is used while storage is being cleared.
     this.personal = emptyPersonal(this.spec());
     this.hooks.onPersonal?.();
@@ -367,8 +330,8 @@ export class Device {
     this.assessedKey = '';
     this.ledger = [];
     this.eventsStored = 0;
-    this.updatesSent = 0;
-    this.updatesPending = 0;
+    this.uploads.sent = 0;
+    this.uploads.pending = 0;
     this.newPositives = 0;
     this.lastError = null;
     this.lastRefusal = null;
@@ -391,8 +354,8 @@ export class Device {
       modelVersion: this.model?.manifest.version ?? null,
       modelId: this.model?.manifest.modelId ?? null,
       eventsStored: this.eventsStored,
-      updatesSent: this.updatesSent,
-      updatesPending: this.updatesPending,
+      updatesSent: this.uploads.sent,
+      updatesPending: this.uploads.pending,
       epsilonSpent: p.spent,
       epsilonAgainst: 'server',
       epsilonBudget: p.budget,
