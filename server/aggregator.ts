@@ -32,6 +32,7 @@ import {
   type Store,
   type UpdateRecord,
 } from './store/types.ts';
+import { UploadQueue } from './upload-queue.ts';
 import { uploadBounds, type UploadBounds } from './upload-shape.ts';
 
 /** Minimal structured logger (pino's shape). */
@@ -58,10 +59,6 @@ export interface SecureClose {
   noise: RoundNoise;
 }
 
-const MAX_BATCH = 256;
-/** Upload bodies held while waiting for the writer; beyond this the server sheds load (503, retry). */
-const MAX_QUEUED_BYTES = 256 * 1024 * 1024;
-
 /** The aggregation state machine over a Store. */
 export class Aggregator {
   version = 0;
@@ -77,8 +74,7 @@ export class Aggregator {
   private sharedAccepted = 0;
   private syncRequested = false;
   private syncWaiters: (() => void)[] = [];
-  private queue: Submission[] = [];
-  private queuedBytes = 0;
+  private readonly queue = new UploadQueue();
   private writerRunning = false;
   private closeRequested = false;
   private deadlineTimer: NodeJS.Timeout | null = null;
@@ -181,27 +177,10 @@ export class Aggregator {
     // --- secure aggregation: the server must never see one upload on its own ---
     if (this.config.privacy.secureAggregation) return Promise.reject(new FedrankError('SECURE_ROUND_ONLY'));
     const { view } = checkUpload(this.model, body, this.bounds);
-    if (this.queuedBytes + body.byteLength > MAX_QUEUED_BYTES)
-      throw new FedrankError('UNAVAILABLE', 'too many uploads queued; retry later');
     const hash = createHash('sha256').update(body).digest('hex');
-    const bytes = body.byteLength;
-    this.queuedBytes += bytes;
-    return new Promise<UpdateAck>((resolve, reject) => {
-      let settled = false;
-      const done = (): void => {
-        if (!settled) this.queuedBytes -= bytes;
-        settled = true;
-      };
-      this.queue.push({
-        clientId,
-        key,
-        hash,
-        view,
-        resolve: (a) => (done(), resolve(a)),
-        reject: (e) => (done(), reject(e)),
-      });
-      this.kick();
-    });
+    const acked = this.queue.push({ clientId, key, hash, view }, body.byteLength);
+    this.kick();
+    return acked;
   }
 
   /** Uploads validated and waiting for the writer. */
@@ -273,8 +252,8 @@ export class Aggregator {
     this.closed = true;
     if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
     while (this.writerRunning) await new Promise((r) => setTimeout(r, 5));
-    for (const s of this.queue.splice(0))
-      s.reject(new FedrankError('UNAVAILABLE', 'server is shutting down'));
+    this.queue.flush();
+    for (const s of this.queue.drain()) s.reject(new FedrankError('UNAVAILABLE', 'server is shutting down'));
   }
 
   private deadlineMs(): number | null {
@@ -332,9 +311,12 @@ export class Aggregator {
       if (this.closeRequested && this.store.shared && this.queue.length === 0)
         await this.syncHead().catch((err) => this.log.warn({ err }, 'reading the round head failed'));
       this.closeRequested = false;
-      if (this.queue.length > 0) await this.processBatch(this.queue.splice(0, MAX_BATCH));
+      if (this.queue.length > 0) {
+        await this.queue.gather();
+        await this.processBatch(this.queue.take());
+      }
       if (this.shouldClose() && !(await this.closeRound())) {
-        this.failAll(this.queue.splice(0), new Error('round close failed'));
+        this.failAll(this.queue.drain(), new Error('round close failed'));
         return;
       }
     }
@@ -376,10 +358,11 @@ export class Aggregator {
       rounds: this.config.rounds,
       nowIso: new Date(this.now()).toISOString(),
     });
-    this.queue.unshift(...deferred);
+    this.queue.unshift(deferred);
     if (accepted.length === 0) return;
     const roundId = this.open!.round.id;
     const recs = accepted.map((a) => a.rec);
+    const started = performance.now();
     try {
       if (this.store.shared)
         this.sharedAccepted = await this.store.shared.commitPartial(
@@ -394,7 +377,7 @@ export class Aggregator {
         // Another process closed or filled the round, or took a key or client first: nothing was written.
         // Restore the committed partial sum and admit the same uploads again against the new state.
         this.log.info({ round: roundId, reason: err.message }, 'commit lost a race; re-admitting');
-        this.queue.unshift(...accepted.map((a) => a.sub), ...waitForBatch.map((w) => w.sub));
+        this.queue.unshift([...accepted.map((a) => a.sub), ...waitForBatch.map((w) => w.sub)]);
         await this.resync();
         return;
       }
@@ -404,6 +387,7 @@ export class Aggregator {
       await this.reload();
       return;
     }
+    this.queue.committed(performance.now() - started);
     for (const a of accepted) a.sub.resolve(ackOf(a.rec, false));
     for (const w of waitForBatch) w.sub.resolve(ackOf(w.rec, true));
     this.events.onAccepted?.(accepted.length);

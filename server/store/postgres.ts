@@ -15,6 +15,17 @@ import pg from 'pg';
 import { FedrankError } from '../../shared/errors.ts';
 import { migrate } from './pg-migrations.ts';
 import {
+  bytes,
+  f32,
+  sumBytes,
+  toAcc,
+  toRound,
+  toUpdate,
+  type RoundRow,
+  type SumRow,
+  type UpdateRow,
+} from './rows.ts';
+import {
   StoreConflict,
   type CloseWrite,
   type EvalTotals,
@@ -30,93 +41,8 @@ import {
 
 const CHANNEL = 'fedrank_rounds';
 
-interface RoundRow {
-  id: number;
-  base_version: number;
-  opened_at: string;
-  closed_at: string | null;
-  state: 'open' | 'closed';
-  accepted: number;
-  participants: number;
-  weight_sum: number;
-  noise_std: number | null;
-  sigma: number | null;
-  q: number | null;
-  epsilon_after: number | null;
-  result_version: number | null;
-}
-
-interface UpdateRow {
-  idem_key: string;
-  client_id: string;
-  round_id: number;
-  payload_hash: string;
-  base_version: number;
-  weight: number;
-  model_version: number;
-  received_at: string;
-}
-
-interface PartialRow {
-  sum: Buffer;
-  weight: number;
-  count: number;
-  sq_weight_sum: number;
-  max_weight: number;
-}
-
-function bytes(a: Float32Array | Float64Array): Buffer {
-  return Buffer.from(a.buffer, a.byteOffset, a.byteLength);
-}
-function f64(b: Buffer, n: number): Float64Array {
-  if (b.byteLength !== n * 8) throw new FedrankError('STORE_CORRUPT', `sum has ${b.byteLength} bytes`);
-  return new Float64Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
-}
-function f32(b: Buffer, n: number): Float32Array {
-  if (b.byteLength !== n * 4)
-    throw new FedrankError('STORE_CORRUPT', `float32 column has ${b.byteLength} bytes`);
-  return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
-}
-
-function toRound(r: RoundRow): RoundRecord {
-  return {
-    id: r.id,
-    baseVersion: r.base_version,
-    openedAt: r.opened_at,
-    closedAt: r.closed_at,
-    state: r.state,
-    participants: r.state === 'open' ? r.accepted : r.participants,
-    weightSum: r.weight_sum,
-    noiseStd: r.noise_std,
-    sigma: r.sigma,
-    q: r.q,
-    epsilonAfter: r.epsilon_after,
-    resultVersion: r.result_version,
-  };
-}
-function toUpdate(r: UpdateRow): UpdateRecord {
-  return {
-    idempotencyKey: r.idem_key,
-    clientId: r.client_id,
-    roundId: r.round_id,
-    payloadHash: r.payload_hash,
-    baseVersion: r.base_version,
-    weight: r.weight,
-    modelVersion: r.model_version,
-    receivedAt: r.received_at,
-  };
-}
 function emptyAcc(n: number): RoundAccumulator {
   return { sum: new Float64Array(n), weight: 0, count: 0, sqWeightSum: 0, maxWeight: 0 };
-}
-function toAcc(p: PartialRow, n: number): RoundAccumulator {
-  return {
-    sum: f64(p.sum, n),
-    weight: p.weight,
-    count: p.count,
-    sqWeightSum: p.sq_weight_sum,
-    maxWeight: p.max_weight,
-  };
 }
 /** Adds partial b into a (the close's merge). */
 function mergeInto(a: RoundAccumulator, b: RoundAccumulator): void {
@@ -221,7 +147,7 @@ export class PostgresStore implements Store, SharedRounds {
       if (row) {
         const acc = emptyAcc(n);
         const parts = (await c.query('SELECT * FROM round_partials WHERE round_id = $1', [row.id]))
-          .rows as PartialRow[];
+          .rows as SumRow[];
         for (const p of parts) mergeInto(acc, toAcc(p, n));
         if (acc.count !== row.accepted)
           throw new FedrankError(
@@ -290,7 +216,7 @@ export class PostgresStore implements Store, SharedRounds {
           [
             roundId,
             this.writer,
-            bytes(partial.sum),
+            sumBytes(partial.sum),
             partial.weight,
             partial.count,
             partial.sqWeightSum,
@@ -346,7 +272,7 @@ export class PostgresStore implements Store, SharedRounds {
       roundId,
       this.writer,
     ]);
-    const p = r.rows[0] as PartialRow | undefined;
+    const p = r.rows[0] as SumRow | undefined;
     return p ? toAcc(p, paramCount) : emptyAcc(paramCount);
   }
 
@@ -358,7 +284,7 @@ export class PostgresStore implements Store, SharedRounds {
       const n = (await c.query('SELECT param_count FROM model WHERE id = 1')).rows[0].param_count as number;
       const merged = emptyAcc(n);
       const parts = (await c.query('SELECT * FROM round_partials WHERE round_id = $1', [roundId]))
-        .rows as PartialRow[];
+        .rows as SumRow[];
       for (const p of parts) mergeInto(merged, toAcc(p, n));
       if (merged.count !== row.accepted)
         throw new FedrankError(
