@@ -97,6 +97,7 @@ export class SqliteStore implements Store {
       model: db.prepare('SELECT * FROM model WHERE id = 1'),
       openRound: db.prepare(`SELECT * FROM rounds WHERE state = 'open'`),
       roundSum: db.prepare('SELECT * FROM round_sum WHERE round_id = ?'),
+      roundState: db.prepare('SELECT state FROM rounds WHERE id = ?'),
       closedPrivacy: db.prepare(`SELECT q, sigma FROM rounds WHERE state = 'closed' ORDER BY id`),
       findUpdate: db.prepare('SELECT * FROM updates WHERE idem_key = ?'),
       clientInRound: db.prepare('SELECT 1 FROM updates WHERE round_id = ? AND client_id = ?'),
@@ -190,6 +191,9 @@ export class SqliteStore implements Store {
 
   async commitUpdates(roundId: number, updates: UpdateRecord[], acc: RoundAccumulator): Promise<void> {
     this.db.transaction(() => {
+      // A batch belongs to the round it was admitted to: never to one that closed meanwhile.
+      const r = this.stmts.roundState.get(roundId) as { state: string } | undefined;
+      if (r?.state !== 'open') throw new FedrankError('STORE_CORRUPT', `round ${roundId} is not open`);
       for (const u of updates) this.stmts.insertUpdate.run(updateRow(u));
       this.writeSum(roundId, acc);
     })();
