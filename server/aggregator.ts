@@ -24,7 +24,9 @@ import { emptyAccumulator } from './ingest.ts';
 import { encodeWeights, manifestOf, roundInfoOf } from './manifest.ts';
 import type { ModelSource } from './model-source.ts';
 import { plannedSigma, PrivacyLedger, type RoundNoise } from './privacy.ts';
-import { newRound, planClose, type ClosePlan } from './round-close.ts';
+import { commitClose } from './close-commit.ts';
+import { loadOrInitialize } from './resume.ts';
+import { newRound } from './round-close.ts';
 import {
   StoreConflict,
   type RoundAccumulator,
@@ -111,28 +113,8 @@ export class Aggregator {
     now: () => number = Date.now,
     events: AggregatorEvents = {},
   ): Promise<Aggregator> {
-    let state = await store.load();
+    const state = await loadOrInitialize(config, model, store, log, now);
     const wantsAdam = config.optimizer.kind === 'fedadam';
-    if (!state) {
-      const params = model.init();
-      const adam = wantsAdam ? newAdamState(model.paramCount) : null;
-      const first: RoundRecord = newRound(1, 0, new Date(now()).toISOString());
-      try {
-        await store.initialize({ modelId: model.modelId, version: 0, params, adam }, first, model.paramCount);
-      } catch (err) {
-        // Shared store: another process initialized it at the same moment; resume from its state.
-        if (!store.shared) throw err;
-      }
-      state = await store.load();
-      if (!state) throw new FedrankError('STORE_CORRUPT', 'store did not keep the initial model');
-      log.info({ modelId: model.modelId, params: model.paramCount }, 'initialized a fresh store');
-    }
-    if (state.model.modelId !== model.modelId || state.model.params.length !== model.paramCount) {
-      throw new FedrankError(
-        'CONFIG_INVALID',
-        `the database holds model ${state.model.modelId} (${state.model.params.length} params) but the configuration describes ${model.modelId} (${model.paramCount}); use another --db`,
-      );
-    }
     const adam = wantsAdam ? (state.model.adam ?? newAdamState(model.paramCount)) : null;
     const agg = new Aggregator(
       config,
@@ -443,50 +425,29 @@ export class Aggregator {
     const open = this.open!;
     const acc = open.acc;
     // --- secure aggregation: the round's sum is the unmasked one ---
-    // (privacy.secureAggregation is refused with a shared store, so only the single-store path sees one.)
     const secure = this.secureResult;
     this.secureResult = null;
-    if (secure) {
-      acc.sum.set(secure.sum);
-      const n = secure.survivors;
-      Object.assign(acc, { weight: n, count: n, sqWeightSum: n, maxWeight: 1 });
+    const input = {
+      config: this.config,
+      modelId: this.model.modelId,
+      spec: this.model.spec,
+      version: this.version,
+      params: this.params,
+      adam: this.adam,
+      ledger: this.ledger,
+      open,
+      now: () => this.now(),
+    };
+    const outcome = await commitClose(this.store, input, secure);
+    if (outcome.kind === 'lost') {
+      await this.resync(); // another process closed it first
+      return true;
     }
-    const planOf = (o: { round: RoundRecord; acc: RoundAccumulator }): ClosePlan =>
-      planClose({
-        config: this.config,
-        modelId: this.model.modelId,
-        spec: this.model.spec,
-        version: this.version,
-        params: this.params,
-        adam: this.adam,
-        ledger: this.ledger,
-        open: o,
-        now: () => this.now(),
-        noise: secure?.noise,
-      });
-    let plan: ClosePlan | null = null;
-    try {
-      if (this.store.shared) {
-        // The close plan is computed from the merged sum of every process, under the round's row lock.
-        const won = await this.store.shared.closeMerged(
-          open.round.id,
-          (merged) => (plan = planOf({ round: open.round, acc: merged })),
-        );
-        if (!won) {
-          await this.resync(); // another process closed it first
-          return true;
-        }
-      } else {
-        plan = planOf(open);
-        await this.store.closeRound(plan.closed, plan.model, plan.next, plan.keepFromVersion);
-      }
-    } catch (err) {
-      this.log.error({ err, round: open.round.id }, 'closing the round failed; it stays open');
-      if (secure) acc.sum.fill(0); // an unmasked sum is never kept past its close
+    if (outcome.kind === 'failed') {
+      this.log.error({ err: outcome.err, round: open.round.id }, 'closing the round failed; it stays open');
       return false;
     }
-    const done = plan as ClosePlan | null;
-    if (!done) throw new FedrankError('STORE_CORRUPT', 'the store closed the round without a plan');
+    const done = outcome.plan;
     const { closed, next, refusal } = done;
     this.params = done.model.params;
     this.adam = done.model.adam;
