@@ -26,7 +26,7 @@ import type { ModelSource } from './model-source.ts';
 import { plannedSigma, PrivacyLedger, type RoundNoise } from './privacy.ts';
 import { commitClose } from './close-commit.ts';
 import { loadOrInitialize } from './resume.ts';
-import { newRound } from './round-close.ts';
+import { closeDue, newRound, roundDeadline } from './round-close.ts';
 import {
   StoreConflict,
   type RoundAccumulator,
@@ -239,9 +239,7 @@ export class Aggregator {
   }
 
   private deadlineMs(): number | null {
-    const d = this.config.rounds.deadlineSeconds;
-    if (!this.open || d === null) return null;
-    return Date.parse(this.open.round.openedAt) + d * 1000;
+    return this.open ? roundDeadline(this.open.round, this.config.rounds.deadlineSeconds) : null;
   }
 
   private armDeadline(): void {
@@ -258,19 +256,15 @@ export class Aggregator {
     if (!this.open) return false;
     // --- secure aggregation: only an unmasked result closes a secure round ---
     if (this.config.privacy.secureAggregation) return this.secureResult?.round === this.open.round.id;
-    const { minClients, maxClients } = this.config.rounds;
     const n = this.roundAccepted;
-    if (n >= maxClients) return true;
-    const at = this.deadlineMs();
-    const past = at !== null && this.now() >= at;
-    if (past && n >= minClients) return true;
-    if (past && n < minClients) {
-      const note = `round ${this.open.round.id} is past its deadline with ${n} of ${minClients} required updates; it stays open until minClients is reached`;
-      if (this.waitingNote === null)
-        this.log.warn({ round: this.open.round.id, accepted: n, minClients }, note);
-      this.waitingNote = note;
-    }
-    return false;
+    const { close, waiting } = closeDue(this.open.round, n, this.config.rounds, this.now());
+    if (waiting !== null && this.waitingNote === null)
+      this.log.warn(
+        { round: this.open.round.id, accepted: n, minClients: this.config.rounds.minClients },
+        waiting,
+      );
+    if (waiting !== null) this.waitingNote = waiting;
+    return close;
   }
 
   private kick(): void {
