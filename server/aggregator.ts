@@ -165,6 +165,11 @@ export class Aggregator {
     return acked;
   }
 
+  /** An upload's body started arriving; call the result once it is in (group commit waits for it). */
+  uploadArriving(): () => void {
+    return this.queue.arrive();
+  }
+
   /** Uploads validated and waiting for the writer. */
   get queuedUploads(): number {
     return this.queue.length;

@@ -3,9 +3,10 @@
  *
  * Group commit: the writer commits one batch per transaction (one running-sum write for the whole batch)
  * and acknowledges each upload only after its batch committed. Uploads that arrive while a commit is in
- * flight join the next batch. Before taking a batch the writer also lingers briefly for more arrivals:
- * at most as long as the last commit took (so waiting never costs more than the commit it shares) and at
- * most MAX_BATCH_WAIT_MS, or until MAX_BATCH uploads are waiting. An idle server commits at once.
+ * flight join the next batch. Before taking a batch the writer also lingers for uploads whose bodies are
+ * still arriving: until none is, or MAX_BATCH uploads wait, but at most as long as the last commit took (so
+ * waiting never costs more than the commit it shares) and at most MAX_BATCH_WAIT_MS. With no body
+ * arriving (an idle server, one client at a time) it commits at once.
  */
 import type { TensorView } from '../shared/codec/tensor-codec.ts';
 import { FedrankError } from '../shared/errors.ts';
@@ -25,6 +26,7 @@ export class UploadQueue {
   private bytes = 0;
   private lastCommitMs = 0;
   private wake: (() => void) | null = null;
+  private arriving = 0;
 
   /** Uploads waiting. */
   get length(): number {
@@ -72,6 +74,22 @@ export class UploadQueue {
     return this.items.splice(0);
   }
 
+  /**
+   * An upload's body started arriving (it will likely join the next batch). Returns the idempotent call for
+   * when the body is in or the request ended.
+   */
+  arrive(): () => void {
+    this.arriving += 1;
+    let left = false;
+    return () => {
+      if (left) return;
+      left = true;
+      this.arriving -= 1;
+      // After the handlers that run on this body's end have queued it.
+      if (this.arriving === 0 && this.wake) setImmediate(() => this.wake?.());
+    };
+  }
+
   /** Records how long a batch's commit took: the next batch lingers at most that long. */
   committed(ms: number): void {
     this.lastCommitMs = ms;
@@ -80,7 +98,7 @@ export class UploadQueue {
   /** Resolves once a batch is worth committing: full, or lingered as long as the group-commit policy allows. */
   async gather(): Promise<void> {
     const wait = Math.min(this.lastCommitMs, MAX_BATCH_WAIT_MS);
-    if (this.items.length >= MAX_BATCH || wait < 1) return;
+    if (this.items.length >= MAX_BATCH || wait < 1 || this.arriving === 0) return;
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         this.wake = null;
