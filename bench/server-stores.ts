@@ -82,6 +82,8 @@ async function runStore(
           maxStaleness: 1_000_000,
         },
         limits: { perIpPerMinute: 0, perClientPerMinute: 0 },
+        // The upload and merge path only, as in bench/server.ts; redemption costs are in bench/tokens.ts.
+        tokens: { required: false },
         logLevel: 'warn',
       }),
     );

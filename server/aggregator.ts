@@ -24,7 +24,9 @@ import { emptyAccumulator } from './ingest.ts';
 import { encodeWeights, manifestOf, roundInfoOf } from './manifest.ts';
 import type { ModelSource } from './model-source.ts';
 import { plannedSigma, PrivacyLedger, type RoundNoise } from './privacy.ts';
-import { newRound, planClose, type ClosePlan } from './round-close.ts';
+import { commitClose } from './close-commit.ts';
+import { loadOrInitialize } from './resume.ts';
+import { closeDue, newRound, roundDeadline } from './round-close.ts';
 import {
   StoreConflict,
   type RoundAccumulator,
@@ -32,6 +34,7 @@ import {
   type Store,
   type UpdateRecord,
 } from './store/types.ts';
+import { UploadQueue } from './upload-queue.ts';
 import { uploadBounds, type UploadBounds } from './upload-shape.ts';
 
 /** Minimal structured logger (pino's shape). */
@@ -58,10 +61,6 @@ export interface SecureClose {
   noise: RoundNoise;
 }
 
-const MAX_BATCH = 256;
-/** Upload bodies held while waiting for the writer; beyond this the server sheds load (503, retry). */
-const MAX_QUEUED_BYTES = 256 * 1024 * 1024;
-
 /** The aggregation state machine over a Store. */
 export class Aggregator {
   version = 0;
@@ -77,8 +76,7 @@ export class Aggregator {
   private sharedAccepted = 0;
   private syncRequested = false;
   private syncWaiters: (() => void)[] = [];
-  private queue: Submission[] = [];
-  private queuedBytes = 0;
+  private readonly queue = new UploadQueue();
   private writerRunning = false;
   private closeRequested = false;
   private deadlineTimer: NodeJS.Timeout | null = null;
@@ -115,28 +113,8 @@ export class Aggregator {
     now: () => number = Date.now,
     events: AggregatorEvents = {},
   ): Promise<Aggregator> {
-    let state = await store.load();
+    const state = await loadOrInitialize(config, model, store, log, now);
     const wantsAdam = config.optimizer.kind === 'fedadam';
-    if (!state) {
-      const params = model.init();
-      const adam = wantsAdam ? newAdamState(model.paramCount) : null;
-      const first: RoundRecord = newRound(1, 0, new Date(now()).toISOString());
-      try {
-        await store.initialize({ modelId: model.modelId, version: 0, params, adam }, first, model.paramCount);
-      } catch (err) {
-        // Shared store: another process initialized it at the same moment; resume from its state.
-        if (!store.shared) throw err;
-      }
-      state = await store.load();
-      if (!state) throw new FedrankError('STORE_CORRUPT', 'store did not keep the initial model');
-      log.info({ modelId: model.modelId, params: model.paramCount }, 'initialized a fresh store');
-    }
-    if (state.model.modelId !== model.modelId || state.model.params.length !== model.paramCount) {
-      throw new FedrankError(
-        'CONFIG_INVALID',
-        `the database holds model ${state.model.modelId} (${state.model.params.length} params) but the configuration describes ${model.modelId} (${model.paramCount}); use another --db`,
-      );
-    }
     const adam = wantsAdam ? (state.model.adam ?? newAdamState(model.paramCount)) : null;
     const agg = new Aggregator(
       config,
@@ -181,27 +159,15 @@ export class Aggregator {
     // --- secure aggregation: the server must never see one upload on its own ---
     if (this.config.privacy.secureAggregation) return Promise.reject(new FedrankError('SECURE_ROUND_ONLY'));
     const { view } = checkUpload(this.model, body, this.bounds);
-    if (this.queuedBytes + body.byteLength > MAX_QUEUED_BYTES)
-      throw new FedrankError('UNAVAILABLE', 'too many uploads queued; retry later');
     const hash = createHash('sha256').update(body).digest('hex');
-    const bytes = body.byteLength;
-    this.queuedBytes += bytes;
-    return new Promise<UpdateAck>((resolve, reject) => {
-      let settled = false;
-      const done = (): void => {
-        if (!settled) this.queuedBytes -= bytes;
-        settled = true;
-      };
-      this.queue.push({
-        clientId,
-        key,
-        hash,
-        view,
-        resolve: (a) => (done(), resolve(a)),
-        reject: (e) => (done(), reject(e)),
-      });
-      this.kick();
-    });
+    const acked = this.queue.push({ clientId, key, hash, view }, body.byteLength);
+    this.kick();
+    return acked;
+  }
+
+  /** An upload's body started arriving; call the result once it is in (group commit waits for it). */
+  uploadArriving(): () => void {
+    return this.queue.arrive();
   }
 
   /** Uploads validated and waiting for the writer. */
@@ -273,14 +239,12 @@ export class Aggregator {
     this.closed = true;
     if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
     while (this.writerRunning) await new Promise((r) => setTimeout(r, 5));
-    for (const s of this.queue.splice(0))
-      s.reject(new FedrankError('UNAVAILABLE', 'server is shutting down'));
+    this.queue.flush();
+    for (const s of this.queue.drain()) s.reject(new FedrankError('UNAVAILABLE', 'server is shutting down'));
   }
 
   private deadlineMs(): number | null {
-    const d = this.config.rounds.deadlineSeconds;
-    if (!this.open || d === null) return null;
-    return Date.parse(this.open.round.openedAt) + d * 1000;
+    return this.open ? roundDeadline(this.open.round, this.config.rounds.deadlineSeconds) : null;
   }
 
   private armDeadline(): void {
@@ -297,19 +261,15 @@ export class Aggregator {
     if (!this.open) return false;
     // --- secure aggregation: only an unmasked result closes a secure round ---
     if (this.config.privacy.secureAggregation) return this.secureResult?.round === this.open.round.id;
-    const { minClients, maxClients } = this.config.rounds;
     const n = this.roundAccepted;
-    if (n >= maxClients) return true;
-    const at = this.deadlineMs();
-    const past = at !== null && this.now() >= at;
-    if (past && n >= minClients) return true;
-    if (past && n < minClients) {
-      const note = `round ${this.open.round.id} is past its deadline with ${n} of ${minClients} required updates; it stays open until minClients is reached`;
-      if (this.waitingNote === null)
-        this.log.warn({ round: this.open.round.id, accepted: n, minClients }, note);
-      this.waitingNote = note;
-    }
-    return false;
+    const { close, waiting } = closeDue(this.open.round, n, this.config.rounds, this.now());
+    if (waiting !== null && this.waitingNote === null)
+      this.log.warn(
+        { round: this.open.round.id, accepted: n, minClients: this.config.rounds.minClients },
+        waiting,
+      );
+    if (waiting !== null) this.waitingNote = waiting;
+    return close;
   }
 
   private kick(): void {
@@ -332,9 +292,12 @@ export class Aggregator {
       if (this.closeRequested && this.store.shared && this.queue.length === 0)
         await this.syncHead().catch((err) => this.log.warn({ err }, 'reading the round head failed'));
       this.closeRequested = false;
-      if (this.queue.length > 0) await this.processBatch(this.queue.splice(0, MAX_BATCH));
+      if (this.queue.length > 0) {
+        await this.queue.gather();
+        await this.processBatch(this.queue.take());
+      }
       if (this.shouldClose() && !(await this.closeRound())) {
-        this.failAll(this.queue.splice(0), new Error('round close failed'));
+        this.failAll(this.queue.drain(), new Error('round close failed'));
         return;
       }
     }
@@ -376,10 +339,11 @@ export class Aggregator {
       rounds: this.config.rounds,
       nowIso: new Date(this.now()).toISOString(),
     });
-    this.queue.unshift(...deferred);
+    this.queue.unshift(deferred);
     if (accepted.length === 0) return;
     const roundId = this.open!.round.id;
     const recs = accepted.map((a) => a.rec);
+    const started = performance.now();
     try {
       if (this.store.shared)
         this.sharedAccepted = await this.store.shared.commitPartial(
@@ -394,7 +358,7 @@ export class Aggregator {
         // Another process closed or filled the round, or took a key or client first: nothing was written.
         // Restore the committed partial sum and admit the same uploads again against the new state.
         this.log.info({ round: roundId, reason: err.message }, 'commit lost a race; re-admitting');
-        this.queue.unshift(...accepted.map((a) => a.sub), ...waitForBatch.map((w) => w.sub));
+        this.queue.unshift([...accepted.map((a) => a.sub), ...waitForBatch.map((w) => w.sub)]);
         await this.resync();
         return;
       }
@@ -404,6 +368,7 @@ export class Aggregator {
       await this.reload();
       return;
     }
+    this.queue.committed(performance.now() - started);
     for (const a of accepted) a.sub.resolve(ackOf(a.rec, false));
     for (const w of waitForBatch) w.sub.resolve(ackOf(w.rec, true));
     this.events.onAccepted?.(accepted.length);
@@ -461,48 +426,27 @@ export class Aggregator {
     // --- secure aggregation: the round's sum is the unmasked one ---
     const secure = this.secureResult;
     this.secureResult = null;
-    if (secure) {
-      acc.sum.set(secure.sum);
-      const n = secure.survivors;
-      Object.assign(acc, { weight: n, count: n, sqWeightSum: n, maxWeight: 1 });
+    const input = {
+      config: this.config,
+      modelId: this.model.modelId,
+      spec: this.model.spec,
+      version: this.version,
+      params: this.params,
+      adam: this.adam,
+      ledger: this.ledger,
+      open,
+      now: () => this.now(),
+    };
+    const outcome = await commitClose(this.store, input, secure);
+    if (outcome.kind === 'lost') {
+      await this.resync(); // another process closed it first
+      return true;
     }
-    const planOf = (o: { round: RoundRecord; acc: RoundAccumulator }): ClosePlan =>
-      planClose({
-        config: this.config,
-        modelId: this.model.modelId,
-        spec: this.model.spec,
-        version: this.version,
-        params: this.params,
-        adam: this.adam,
-        ledger: this.ledger,
-        open: o,
-        now: () => this.now(),
-        noise: secure?.noise,
-      });
-    let plan: ClosePlan | null = null;
-    try {
-      if (this.store.shared) {
-        // The close plan is computed from the merged sum of every process, under the round's row lock.
-        // Under secure aggregation no process holds a plain partial sum: the unmasked sum is the round's.
-        const won = await this.store.shared.closeMerged(
-          open.round.id,
-          (merged) => (plan = planOf({ round: open.round, acc: secure ? acc : merged })),
-        );
-        if (!won) {
-          await this.resync(); // another process closed it first
-          return true;
-        }
-      } else {
-        plan = planOf(open);
-        await this.store.closeRound(plan.closed, plan.model, plan.next, plan.keepFromVersion);
-      }
-    } catch (err) {
-      this.log.error({ err, round: open.round.id }, 'closing the round failed; it stays open');
-      if (secure) acc.sum.fill(0); // an unmasked sum is never kept past its close
+    if (outcome.kind === 'failed') {
+      this.log.error({ err: outcome.err, round: open.round.id }, 'closing the round failed; it stays open');
       return false;
     }
-    const done = plan as ClosePlan | null;
-    if (!done) throw new FedrankError('STORE_CORRUPT', 'the store closed the round without a plan');
+    const done = outcome.plan;
     const { closed, next, refusal } = done;
     this.params = done.model.params;
     this.adam = done.model.adam;

@@ -114,3 +114,27 @@ export function newRound(id: number, baseVersion: number, openedAt: string): Rou
     resultVersion: null,
   };
 }
+
+/** When `round` reaches its deadline (ms since the epoch), or null when rounds have none. */
+export function roundDeadline(round: RoundRecord, deadlineSeconds: number | null): number | null {
+  return deadlineSeconds === null ? null : Date.parse(round.openedAt) + deadlineSeconds * 1000;
+}
+
+/**
+ * Whether a plain round with `accepted` updates closes at time `now`: when full, or past its deadline with
+ * at least minClients. `waiting` says why a round past its deadline stays open (else null).
+ */
+export function closeDue(
+  round: RoundRecord,
+  accepted: number,
+  rounds: ServerConfig['rounds'],
+  now: number,
+): { close: boolean; waiting: string | null } {
+  const { minClients, maxClients } = rounds;
+  if (accepted >= maxClients) return { close: true, waiting: null };
+  const at = roundDeadline(round, rounds.deadlineSeconds);
+  if (at === null || now < at) return { close: false, waiting: null };
+  if (accepted >= minClients) return { close: true, waiting: null };
+  const waiting = `round ${round.id} is past its deadline with ${accepted} of ${minClients} required updates; it stays open until minClients is reached`;
+  return { close: false, waiting };
+}

@@ -118,9 +118,17 @@ export function registerPublicRoutes(app: FastifyInstance, ctx: Ctx): void {
       );
   };
 
+  // Group commit waits for bodies still arriving (upload-queue.ts), so it counts them.
+  const trackArrival = async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    const arrived = aggregator.uploadArriving();
+    req.raw.once('end', arrived);
+    req.raw.once('close', arrived);
+    reply.raw.once('close', arrived);
+  };
+
   const uploadOpts = {
     bodyLimit: updateBodyLimit,
-    onRequest: [checkUploadHeaders, ...perClient, reserveHook(ctx.inflight, updateBodyLimit)],
+    onRequest: [checkUploadHeaders, ...perClient, reserveHook(ctx.inflight, updateBodyLimit), trackArrival],
     preParsing: minRateHook(config, updateBodyLimit),
   };
   app.post(ROUTES.updates, uploadOpts, async (req, reply) => {

@@ -14,6 +14,8 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { FedrankError } from '../../shared/errors.ts';
 import { migrate } from './pg-migrations.ts';
+import { mergedPartials, ownPartial, scrubPartials, writePartial } from './pg-partials.ts';
+import { bytes, f32, toRound, toUpdate, type RoundRow, type UpdateRow } from './rows.ts';
 import {
   StoreConflict,
   type CloseWrite,
@@ -29,103 +31,6 @@ import {
 } from './types.ts';
 
 const CHANNEL = 'fedrank_rounds';
-
-interface RoundRow {
-  id: number;
-  base_version: number;
-  opened_at: string;
-  closed_at: string | null;
-  state: 'open' | 'closed';
-  accepted: number;
-  participants: number;
-  weight_sum: number;
-  noise_std: number | null;
-  sigma: number | null;
-  q: number | null;
-  epsilon_after: number | null;
-  result_version: number | null;
-}
-
-interface UpdateRow {
-  idem_key: string;
-  client_id: string;
-  round_id: number;
-  payload_hash: string;
-  base_version: number;
-  weight: number;
-  model_version: number;
-  received_at: string;
-}
-
-interface PartialRow {
-  sum: Buffer;
-  weight: number;
-  count: number;
-  sq_weight_sum: number;
-  max_weight: number;
-}
-
-function bytes(a: Float32Array | Float64Array): Buffer {
-  return Buffer.from(a.buffer, a.byteOffset, a.byteLength);
-}
-function f64(b: Buffer, n: number): Float64Array {
-  if (b.byteLength !== n * 8) throw new FedrankError('STORE_CORRUPT', `sum has ${b.byteLength} bytes`);
-  return new Float64Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
-}
-function f32(b: Buffer, n: number): Float32Array {
-  if (b.byteLength !== n * 4)
-    throw new FedrankError('STORE_CORRUPT', `float32 column has ${b.byteLength} bytes`);
-  return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
-}
-
-function toRound(r: RoundRow): RoundRecord {
-  return {
-    id: r.id,
-    baseVersion: r.base_version,
-    openedAt: r.opened_at,
-    closedAt: r.closed_at,
-    state: r.state,
-    participants: r.state === 'open' ? r.accepted : r.participants,
-    weightSum: r.weight_sum,
-    noiseStd: r.noise_std,
-    sigma: r.sigma,
-    q: r.q,
-    epsilonAfter: r.epsilon_after,
-    resultVersion: r.result_version,
-  };
-}
-function toUpdate(r: UpdateRow): UpdateRecord {
-  return {
-    idempotencyKey: r.idem_key,
-    clientId: r.client_id,
-    roundId: r.round_id,
-    payloadHash: r.payload_hash,
-    baseVersion: r.base_version,
-    weight: r.weight,
-    modelVersion: r.model_version,
-    receivedAt: r.received_at,
-  };
-}
-function emptyAcc(n: number): RoundAccumulator {
-  return { sum: new Float64Array(n), weight: 0, count: 0, sqWeightSum: 0, maxWeight: 0 };
-}
-function toAcc(p: PartialRow, n: number): RoundAccumulator {
-  return {
-    sum: f64(p.sum, n),
-    weight: p.weight,
-    count: p.count,
-    sqWeightSum: p.sq_weight_sum,
-    maxWeight: p.max_weight,
-  };
-}
-/** Adds partial b into a (the close's merge). */
-function mergeInto(a: RoundAccumulator, b: RoundAccumulator): void {
-  for (let i = 0; i < a.sum.length; i++) a.sum[i]! += b.sum[i]!;
-  a.weight += b.weight;
-  a.count += b.count;
-  a.sqWeightSum += b.sqWeightSum;
-  a.maxWeight = Math.max(a.maxWeight, b.maxWeight);
-}
 
 /** Unique violation, serialization failure, deadlock: another process won the race. */
 function isRace(err: unknown): boolean {
@@ -219,10 +124,7 @@ export class PostgresStore implements Store, SharedRounds {
         RoundRow | undefined;
       let open: StoredState['open'] = null;
       if (row) {
-        const acc = emptyAcc(n);
-        const parts = (await c.query('SELECT * FROM round_partials WHERE round_id = $1', [row.id]))
-          .rows as PartialRow[];
-        for (const p of parts) mergeInto(acc, toAcc(p, n));
+        const acc = await mergedPartials(c, row.id, n);
         if (acc.count !== row.accepted)
           throw new FedrankError(
             'STORE_CORRUPT',
@@ -282,21 +184,7 @@ export class PostgresStore implements Store, SharedRounds {
     try {
       return await this.tx(async (c) => {
         if (updates.length > 0) await this.insertUpdates(c, updates);
-        await c.query(
-          `INSERT INTO round_partials (round_id, writer, sum, weight, count, sq_weight_sum, max_weight)
-           VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (round_id, writer) DO UPDATE SET sum = excluded.sum,
-           weight = excluded.weight, count = excluded.count, sq_weight_sum = excluded.sq_weight_sum,
-           max_weight = excluded.max_weight`,
-          [
-            roundId,
-            this.writer,
-            bytes(partial.sum),
-            partial.weight,
-            partial.count,
-            partial.sqWeightSum,
-            partial.maxWeight,
-          ],
-        );
+        await writePartial(c, roundId, this.writer, partial);
         // Last statement: the round row lock is held only from here to COMMIT.
         const r = await c.query(
           `UPDATE rounds SET accepted = accepted + $2 WHERE id = $1 AND state = 'open' AND accepted + $2 <= $3
@@ -342,12 +230,7 @@ export class PostgresStore implements Store, SharedRounds {
   }
 
   async partial(roundId: number, paramCount: number): Promise<RoundAccumulator> {
-    const r = await this.pool.query('SELECT * FROM round_partials WHERE round_id = $1 AND writer = $2', [
-      roundId,
-      this.writer,
-    ]);
-    const p = r.rows[0] as PartialRow | undefined;
-    return p ? toAcc(p, paramCount) : emptyAcc(paramCount);
+    return ownPartial(this.pool, roundId, this.writer, paramCount);
   }
 
   async closeMerged(roundId: number, plan: (merged: RoundAccumulator) => CloseWrite): Promise<boolean> {
@@ -356,10 +239,7 @@ export class PostgresStore implements Store, SharedRounds {
       const row = r.rows[0] as RoundRow | undefined;
       if (!row || row.state !== 'open') return false;
       const n = (await c.query('SELECT param_count FROM model WHERE id = 1')).rows[0].param_count as number;
-      const merged = emptyAcc(n);
-      const parts = (await c.query('SELECT * FROM round_partials WHERE round_id = $1', [roundId]))
-        .rows as PartialRow[];
-      for (const p of parts) mergeInto(merged, toAcc(p, n));
+      const merged = await mergedPartials(c, roundId, n);
       if (merged.count !== row.accepted)
         throw new FedrankError(
           'STORE_CORRUPT',
@@ -368,7 +248,7 @@ export class PostgresStore implements Store, SharedRounds {
       await this.writeClose(c, plan(merged));
       return true;
     });
-    if (won) await this.scrubPartials(roundId);
+    if (won) await scrubPartials(this.pool, roundId);
     return won;
   }
 
@@ -384,22 +264,7 @@ export class PostgresStore implements Store, SharedRounds {
         throw new FedrankError('STORE_CORRUPT', `round ${closed.id} is not open`);
       await this.writeClose(c, { closed, model, next, keepFromVersion });
     });
-    await this.scrubPartials(closed.id);
-  }
-
-  /**
-   * After a close has committed: deletes the closed round's partial sums (a late commit holding one of their
-   * row locks has failed on the closed round by now, so this cannot deadlock with it) and VACUUMs the
-   * table, so the dead versions of the sums (two successive ones differ by one batch of uploads) are
-   * reclaimed rather than kept until autovacuum. Best effort: the next close deletes them again.
-   */
-  private async scrubPartials(roundId: number): Promise<void> {
-    try {
-      await this.pool.query('DELETE FROM round_partials WHERE round_id <= $1', [roundId]);
-      await this.pool.query('VACUUM round_partials');
-    } catch {
-      // The close has committed; the rows go at the next close.
-    }
+    await scrubPartials(this.pool, closed.id);
   }
 
   private async writeClose(c: pg.PoolClient, w: CloseWrite): Promise<void> {

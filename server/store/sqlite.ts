@@ -7,6 +7,18 @@ import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { FedrankError } from '../../shared/errors.ts';
+import {
+  bytes,
+  f32,
+  sumBytes,
+  toAcc,
+  toRound,
+  toUpdate,
+  updateRow,
+  type RoundRow,
+  type SumRow,
+  type UpdateRow,
+} from './rows.ts';
 import type {
   EvalTotals,
   RoundAccumulator,
@@ -41,78 +53,6 @@ CREATE TABLE IF NOT EXISTS evals (
   model_version INTEGER PRIMARY KEY, reports INTEGER NOT NULL, examples INTEGER NOT NULL,
   hits REAL NOT NULL, ndcg REAL NOT NULL);
 `;
-
-interface RoundRow {
-  id: number;
-  base_version: number;
-  opened_at: string;
-  closed_at: string | null;
-  state: 'open' | 'closed';
-  participants: number;
-  weight_sum: number;
-  noise_std: number | null;
-  sigma: number | null;
-  q: number | null;
-  epsilon_after: number | null;
-  result_version: number | null;
-}
-
-interface UpdateRow {
-  idem_key: string;
-  client_id: string;
-  round_id: number;
-  payload_hash: string;
-  base_version: number;
-  weight: number;
-  model_version: number;
-  received_at: string;
-}
-
-/** Bytes of a typed array as a Buffer view (no copy). */
-function bytes(a: Float32Array | Float64Array): Buffer {
-  return Buffer.from(a.buffer, a.byteOffset, a.byteLength);
-}
-
-/** A copy of a BLOB as an aligned typed array, checked against the expected length. */
-function f64(b: Buffer, n: number): Float64Array {
-  if (b.byteLength !== n * 8) throw new FedrankError('STORE_CORRUPT', `sum blob has ${b.byteLength} bytes`);
-  return new Float64Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
-}
-function f32(b: Buffer): Float32Array {
-  if (b.byteLength % 4 !== 0)
-    throw new FedrankError('STORE_CORRUPT', `float32 blob has ${b.byteLength} bytes`);
-  return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
-}
-
-function toRound(r: RoundRow): RoundRecord {
-  return {
-    id: r.id,
-    baseVersion: r.base_version,
-    openedAt: r.opened_at,
-    closedAt: r.closed_at,
-    state: r.state,
-    participants: r.participants,
-    weightSum: r.weight_sum,
-    noiseStd: r.noise_std,
-    sigma: r.sigma,
-    q: r.q,
-    epsilonAfter: r.epsilon_after,
-    resultVersion: r.result_version,
-  };
-}
-
-function toUpdate(r: UpdateRow): UpdateRecord {
-  return {
-    idempotencyKey: r.idem_key,
-    clientId: r.client_id,
-    roundId: r.round_id,
-    payloadHash: r.payload_hash,
-    baseVersion: r.base_version,
-    weight: r.weight,
-    modelVersion: r.model_version,
-    receivedAt: r.received_at,
-  };
-}
 
 /** Options of the SQLite store. */
 export interface SqliteStoreOptions {
@@ -157,6 +97,7 @@ export class SqliteStore implements Store {
       model: db.prepare('SELECT * FROM model WHERE id = 1'),
       openRound: db.prepare(`SELECT * FROM rounds WHERE state = 'open'`),
       roundSum: db.prepare('SELECT * FROM round_sum WHERE round_id = ?'),
+      roundState: db.prepare('SELECT state FROM rounds WHERE id = ?'),
       closedPrivacy: db.prepare(`SELECT q, sigma FROM rounds WHERE state = 'closed' ORDER BY id`),
       findUpdate: db.prepare('SELECT * FROM updates WHERE idem_key = ?'),
       clientInRound: db.prepare('SELECT 1 FROM updates WHERE round_id = ? AND client_id = ?'),
@@ -213,23 +154,9 @@ export class SqliteStore implements Store {
       const row = this.stmts.openRound.get() as RoundRow | undefined;
       let open: StoredState['open'] = null;
       if (row) {
-        const s = this.stmts.roundSum.get(row.id) as
-          | {
-              sum: Buffer;
-              weight: number;
-              count: number;
-              sq_weight_sum: number;
-              max_weight: number;
-            }
-          | undefined;
+        const s = this.stmts.roundSum.get(row.id) as SumRow | undefined;
         if (!s) throw new FedrankError('STORE_CORRUPT', `open round ${row.id} has no running sum`);
-        const acc: RoundAccumulator = {
-          sum: f64(s.sum, n),
-          weight: s.weight,
-          count: s.count,
-          sqWeightSum: s.sq_weight_sum,
-          maxWeight: s.max_weight,
-        };
+        const acc = toAcc(s, n);
         open = { round: toRound(row), acc };
       }
       const closedPrivacy = this.stmts.closedPrivacy.all() as { q: number; sigma: number }[];
@@ -264,18 +191,10 @@ export class SqliteStore implements Store {
 
   async commitUpdates(roundId: number, updates: UpdateRecord[], acc: RoundAccumulator): Promise<void> {
     this.db.transaction(() => {
-      for (const u of updates) {
-        this.stmts.insertUpdate.run({
-          idem_key: u.idempotencyKey,
-          client_id: u.clientId,
-          round_id: u.roundId,
-          payload_hash: u.payloadHash,
-          base_version: u.baseVersion,
-          weight: u.weight,
-          model_version: u.modelVersion,
-          received_at: u.receivedAt,
-        });
-      }
+      // A batch belongs to the round it was admitted to: never to one that closed meanwhile.
+      const r = this.stmts.roundState.get(roundId) as { state: string } | undefined;
+      if (r?.state !== 'open') throw new FedrankError('STORE_CORRUPT', `round ${roundId} is not open`);
+      for (const u of updates) this.stmts.insertUpdate.run(updateRow(u));
       this.writeSum(roundId, acc);
     })();
   }
@@ -387,6 +306,6 @@ export class SqliteStore implements Store {
   }
 
   private writeSum(roundId: number, a: RoundAccumulator): void {
-    this.stmts.upsertSum.run(roundId, bytes(a.sum), a.weight, a.count, a.sqWeightSum, a.maxWeight);
+    this.stmts.upsertSum.run(roundId, sumBytes(a.sum), a.weight, a.count, a.sqWeightSum, a.maxWeight);
   }
 }

@@ -136,6 +136,32 @@ function contract(name: string, harness: () => Harness): void {
       expect([...s!.open!.acc.sum]).toEqual(new Array(N).fill(1));
     });
 
+    it('commits a batch of many updates as one; its sum is kept as float32', async () => {
+      await store.initialize(model(0), newRound(1, 0, T0), N);
+      const batch = Array.from({ length: 300 }, (_, i) => update(`k${i}`, `c${i}`, 1));
+      await store.commitUpdates(1, batch, acc(300, 0.1));
+      await reopen();
+      expect((await store.findUpdates(batch.map((u) => u.idempotencyKey))).size).toBe(300);
+      const s = await store.load();
+      expect(s!.open!.acc).toMatchObject({ weight: 300, count: 300 });
+      // The persisted copy of the float64 sum is rounded once to float32 (store/rows.ts sumBytes).
+      expect([...s!.open!.acc.sum]).toEqual(new Array(N).fill(Math.fround(0.1)));
+    });
+
+    it('a batch for a round that is no longer open is refused and writes nothing', async () => {
+      const r1 = newRound(1, 0, T0);
+      await store.initialize(model(0), r1, N);
+      await store.commitUpdates(1, [update('k1', 'c1', 1)], acc(1, 1));
+      await store.closeRound(closedRound(r1, 1), model(1), newRound(2, 1, T0), 0);
+      await expect(store.commitUpdates(1, [update('late', 'c2', 1)], acc(2, 5))).rejects.toThrow();
+      await reopen();
+      expect((await store.findUpdates(['late'])).size).toBe(0);
+      const s = await store.load();
+      expect(s!.open!.round.id).toBe(2);
+      expect(s!.open!.acc.count).toBe(0);
+      expect([...s!.open!.acc.sum]).toEqual(new Array(N).fill(0));
+    });
+
     it('closes a round with the new model and the next round, once', async () => {
       const r1 = newRound(1, 0, T0);
       await store.initialize(model(0), r1, N);
