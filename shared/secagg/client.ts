@@ -216,10 +216,10 @@ export class SecAggClientRound {
     const y = input.slice();
     await applyMask(y, this.s.selfSeed, e.bits, 1);
     const sKey = await importPrivateKey(this.s.sSk);
-    for (const h of held) {
-      const seed = await pairMaskSeed(sKey, byslot.get(h.from)!.sPk, salt);
-      await applyMask(y, seed, e.bits, pairSign(this.s.slot, h.from));
-      wipe(seed);
+    const seeds = await Promise.all(held.map((h) => pairMaskSeed(sKey, byslot.get(h.from)!.sPk, salt)));
+    for (let i = 0; i < held.length; i++) {
+      await applyMask(y, seeds[i]!, e.bits, pairSign(this.s.slot, held[i]!.from));
+      wipe(seeds[i]);
     }
     this.s.held = held;
     this.s.maskedWith = held.map((h) => h.from);

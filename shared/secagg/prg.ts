@@ -6,13 +6,17 @@
  */
 import { subtle } from './webcrypto.ts';
 
+// The plaintext of every keystream: zeros, never written, grown on demand (a round expands ~25 masks of d).
+let zeros = new Uint8Array(0);
+
 /** The AES-256-CTR keystream of `seed` from a zero counter: `bytes` bytes. */
 async function keystream(seed: Uint8Array, bytes: number): Promise<ArrayBuffer> {
   if (seed.length !== 32) throw new RangeError('PRG seeds are 32 bytes');
   const s = subtle();
   const key = await s.importKey('raw', seed, 'AES-CTR', false, ['encrypt']);
-  const zeros = new Uint8Array(bytes);
-  return s.encrypt({ name: 'AES-CTR', counter: new Uint8Array(16), length: 64 }, key, zeros);
+  if (zeros.length < bytes) zeros = new Uint8Array(bytes);
+  const counter = new Uint8Array(16);
+  return s.encrypt({ name: 'AES-CTR', counter, length: 64 }, key, zeros.subarray(0, bytes));
 }
 
 /** `count` pseudo-random 32-bit words from `seed`. */
