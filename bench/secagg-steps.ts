@@ -26,11 +26,17 @@ async function med(clock: Clock, f: () => unknown): Promise<number> {
   return Math.round(runs[1]! * 10) / 10;
 }
 
-/** CPU ms of each mechanism of one client's round at d parameters, k neighbours, threshold t, cohort n. */
-export async function clientSteps(
-  clock: Clock,
-  o: { d: number; n: number; k: number; t: number; noiseClients: number },
-): Promise<Record<string, number>> {
+/** What the steps are measured at: d parameters, k neighbours, threshold t, cohort n, noise for noiseClients. */
+export interface StepSizes {
+  d: number;
+  n: number;
+  k: number;
+  t: number;
+  noiseClients: number;
+}
+
+/** One runnable per mechanism of a client's round, with its inputs prepared outside it. */
+export async function stepRunners(o: StepSizes): Promise<Record<string, () => unknown>> {
   const plan = planEncoding(
     { d: o.d, clipNorm: 1, noiseMultiplier: 1, noiseClients: o.noiseClients, maxClients: o.n },
     16,
@@ -43,22 +49,28 @@ export async function clientSteps(
   const salt = new Uint8Array(36);
   const xs = Array.from({ length: o.k }, (_, i) => i + 1);
   const y = new Uint32Array(o.d);
-  const agreements = async (): Promise<void> => {
-    const key = await importPrivateKey(own.privateKey);
-    await Promise.all(peers.map((p) => pairKey(key, p.publicKey, salt, 'pairwise-mask')));
-  };
   return {
-    keyPairs: await med(clock, () => Promise.all([generateKeyPair(), generateKeyPair()])),
-    shamirSplit: await med(clock, () => [splitSecret(seed, o.t, xs), splitSecret(seed, o.t, xs)]),
-    agreementsPerPurpose: await med(clock, agreements),
-    sealShares: await med(clock, () => Promise.all(peers.map(() => seal(seed, new Uint8Array(136), salt)))),
-    rotationSetup: await med(clock, () => makeRotation(seed, o.d)),
-    clipRotateRound: await med(clock, () => encodeIntegers(delta, { ...plan, noiseVariance: 0 }, rot)),
-    noise: await med(clock, () => addDiscreteGaussian(new Int32Array(o.d), plan.noiseVariance)),
-    noiseTableOncePerVariance: await med(clock, () => buildDiscreteGaussianTable(plan.noiseVariance)),
-    masksSelfAndPairwise: await med(clock, async () => {
+    keyPairs: () => Promise.all([generateKeyPair(), generateKeyPair()]),
+    shamirSplit: () => [splitSecret(seed, o.t, xs), splitSecret(seed, o.t, xs)],
+    agreementsPerPurpose: async () => {
+      const key = await importPrivateKey(own.privateKey);
+      await Promise.all(peers.map((p) => pairKey(key, p.publicKey, salt, 'pairwise-mask')));
+    },
+    sealShares: () => Promise.all(peers.map(() => seal(seed, new Uint8Array(136), salt))),
+    rotationSetup: () => makeRotation(seed, o.d),
+    clipRotateRound: () => encodeIntegers(delta, { ...plan, noiseVariance: 0 }, rot),
+    noise: () => addDiscreteGaussian(new Int32Array(o.d), plan.noiseVariance),
+    noiseTableOncePerVariance: () => buildDiscreteGaussianTable(plan.noiseVariance),
+    masksSelfAndPairwise: async () => {
       for (let i = 0; i <= o.k; i++) await applyMask(y, seed, 16, 1);
-    }),
-    reduceAndPack: await med(clock, () => packRing(toRing(new Int32Array(o.d), 16), 16)),
+    },
+    reduceAndPack: () => packRing(toRing(new Int32Array(o.d), 16), 16),
   };
+}
+
+/** CPU ms of each mechanism of one client's round (median of 3 after a warm-up, on `clock`). */
+export async function clientSteps(clock: Clock, o: StepSizes): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const [name, f] of Object.entries(await stepRunners(o))) out[name] = await med(clock, f);
+  return out;
 }
