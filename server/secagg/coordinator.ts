@@ -15,7 +15,7 @@ import { graphSeed, roundRotation } from '../../shared/secagg/derive.ts';
 import { decodeSum, meanOfSum } from '../../shared/secagg/encode.ts';
 import { neighbourGraph, type NeighbourGraph } from '../../shared/secagg/graph.ts';
 import type { SecAggMessage } from '../../shared/secagg/messages.ts';
-import { packRing, ringAddInto, unpackRing } from '../../shared/secagg/ring.ts';
+import { ringAddPacked, unpackRing } from '../../shared/secagg/ring.ts';
 import { randomBytes } from '../../shared/secagg/webcrypto.ts';
 import { degreeAndThreshold, type SecAggConfig } from './config.ts';
 import {
@@ -231,10 +231,9 @@ export class SecAggCoordinator {
         checkMaskedInput(r, m);
         const e = r.params.encoding;
         const prev = await this.store.maskedSum(r.round);
-        const sum = prev ? unpackRing(prev, e.d, e.bits)! : new Uint32Array(e.d);
-        ringAddInto(sum, unpackRing(m.data, e.d, e.bits)!, e.bits);
+        const sum = prev ? ringAddPacked(prev, m.data, e.d, e.bits) : m.data.slice();
         const next = { ...r, masked: withSlot(r.masked, m.slot) };
-        await this.store.addMaskedInput(next, packRing(sum, e.bits));
+        await this.store.addMaskedInput(next, sum);
         return next;
       }
       case 'unmask': {

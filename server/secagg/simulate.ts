@@ -29,6 +29,9 @@ export interface SimulationOptions extends Omit<OpenRound, 'round'> {
   onUpload?: (m: SecAggMessage, bytes: Uint8Array) => void;
 }
 
+/** The client round's steps: begin (keys), onRoster (shares), onSharesIn (encoding and masks), unmask. */
+export type ClientStep = 'advertise' | 'share' | 'mask' | 'unmask';
+
 /** What a simulated round produced. */
 export interface SimulationReport {
   record: SecAggRoundRecord;
@@ -37,6 +40,8 @@ export interface SimulationReport {
   expectedRingSum: Uint32Array;
   /** CPU milliseconds: per client (all its steps), and the server's total. */
   clientMs: number[];
+  /** Per client, its CPU milliseconds in each step of the shared client round. */
+  clientStepMs: Record<ClientStep, number[]>;
   serverMs: number;
   /** Bytes each client uploaded, by message type (one client, the largest). */
   uploadBytes: Record<string, number>;
@@ -50,15 +55,26 @@ export async function simulateRound(o: SimulationOptions): Promise<SimulationRep
   let now = 1_000_000;
   let serverMs = 0;
   const clientMs = new Array<number>(o.cohort).fill(0);
+  const perClient = (): number[] => new Array<number>(o.cohort).fill(0);
+  const clientStepMs: Record<ClientStep, number[]> = {
+    advertise: perClient(),
+    share: perClient(),
+    mask: perClient(),
+    unmask: perClient(),
+  };
   const uploadBytes: Record<string, number> = {};
   const clock = o.clockMs ?? (() => performance.now());
-  const timed = async <T>(f: () => Promise<T>, slot?: number): Promise<T> => {
+  const timed = async <T>(f: () => Promise<T>, slot?: number, step?: ClientStep): Promise<T> => {
     const t0 = clock();
     try {
       return await f();
     } finally {
-      if (slot === undefined) serverMs += clock() - t0;
-      else clientMs[slot - 1]! += clock() - t0;
+      const ms = clock() - t0;
+      if (slot === undefined) serverMs += ms;
+      else {
+        clientMs[slot - 1]! += ms;
+        if (step) clientStepMs[step][slot - 1]! += ms;
+      }
     }
   };
   const send = async (m: SecAggMessage): Promise<void> => {
@@ -81,7 +97,7 @@ export async function simulateRound(o: SimulationOptions): Promise<SimulationRep
   let r = await timed(() => server.open({ ...open, round }, now));
   const clients = new Map<number, SecAggClientRound>();
   for (let slot = 1; slot <= o.cohort; slot++) {
-    const { client, message } = await timed(() => SecAggClientRound.begin(round, slot), slot);
+    const { client, message } = await timed(() => SecAggClientRound.begin(round, slot), slot, 'advertise');
     clients.set(slot, client);
     await send(message);
   }
@@ -94,7 +110,7 @@ export async function simulateRound(o: SimulationOptions): Promise<SimulationRep
   await waitPhase('share');
   for (const slot of r.phase === 'share' ? r.advertised : []) {
     const roster = await poll<Extract<SecAggMessage, { type: 'roster' }>>(slot);
-    await send(await timed(() => clients.get(slot)!.onRoster(roster), slot));
+    await send(await timed(() => clients.get(slot)!.onRoster(roster), slot, 'share'));
   }
   await waitPhase('mask');
   const inputs = new Map<number, Uint32Array>();
@@ -102,7 +118,7 @@ export async function simulateRound(o: SimulationOptions): Promise<SimulationRep
     if (dropAfterShareKeys.includes(slot)) continue;
     const sharesIn = await poll<Extract<SecAggMessage, { type: 'shares-in' }>>(slot);
     const delta = update(slot);
-    const out = await timed(() => clients.get(slot)!.onSharesIn(sharesIn, delta), slot);
+    const out = await timed(() => clients.get(slot)!.onSharesIn(sharesIn, delta), slot, 'mask');
     inputs.set(slot, out.input);
     await send(out.message);
   }
@@ -110,7 +126,7 @@ export async function simulateRound(o: SimulationOptions): Promise<SimulationRep
   for (const slot of r.phase === 'unmask' ? r.masked : []) {
     if (dropAfterMaskedInput.includes(slot)) continue;
     const req = await poll<Extract<SecAggMessage, { type: 'unmask-request' }>>(slot);
-    const reply = await timed(async () => clients.get(slot)!.onUnmaskRequest(req), slot);
+    const reply = await timed(async () => clients.get(slot)!.onUnmaskRequest(req), slot, 'unmask');
     await send(reply);
     r = await timed(() => server.tick(round, now));
     if (r.phase !== 'unmask') break;
@@ -118,5 +134,13 @@ export async function simulateRound(o: SimulationOptions): Promise<SimulationRep
   if (r.phase === 'unmask') await waitPhase('done');
   const expectedRingSum = new Uint32Array(o.d);
   for (const slot of r.masked) ringAddInto(expectedRingSum, inputs.get(slot)!, r.params.encoding.bits);
-  return { record: r, result: server.takeResult(round), expectedRingSum, clientMs, serverMs, uploadBytes };
+  return {
+    record: r,
+    result: server.takeResult(round),
+    expectedRingSum,
+    clientMs,
+    clientStepMs,
+    serverMs,
+    uploadBytes,
+  };
 }

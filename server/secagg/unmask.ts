@@ -5,6 +5,7 @@
  */
 import type { NeighbourGraph } from '../../shared/secagg/graph.ts';
 import { roundSalt } from '../../shared/secagg/derive.ts';
+import { importPrivateKey } from '../../shared/secagg/keys.ts';
 import { applyMask, pairMaskSeed, pairSign } from '../../shared/secagg/masking.ts';
 import type { PeerKeys, RevealedShare } from '../../shared/secagg/messages.ts';
 import { combineShares, type Share } from '../../shared/secagg/shamir.ts';
@@ -82,10 +83,11 @@ export async function unmaskSum(
   for (const v of orphanOwners(r, g)) {
     const sk = combineShares(keys.get(v)!.slice(0, t));
     if (!sk) throw new Error(`masking key of ${v} does not reconstruct`);
+    const key = await importPrivateKey(sk);
     for (const u of g.neighbours(v)) {
       if (!masked.has(u)) continue;
       // u added pairSign(u, v) * PRG(s_uv); the seed is symmetric, so v's key and u's public key give it.
-      const s = await pairMaskSeed(sk, sPk.get(u)!, salt);
+      const s = await pairMaskSeed(key, sPk.get(u)!, salt);
       await applyMask(sum, s, bits, pairSign(u, v) === 1 ? -1 : 1);
     }
     sk.fill(0);

@@ -15,7 +15,7 @@ import { SHARE_PLAINTEXT_BYTES } from './codec.ts';
 import { encodeIntegers } from './encode.ts';
 import { graphSeed, roundRotation, roundSalt } from './derive.ts';
 import { neighbourGraph } from './graph.ts';
-import { generateKeyPair, open, pairKey, seal, shareAad } from './keys.ts';
+import { generateKeyPair, importPrivateKey, open, pairKey, seal, shareAad } from './keys.ts';
 import { applyMask, pairMaskSeed, pairSign } from './masking.ts';
 import type {
   MaskedInput,
@@ -32,7 +32,7 @@ import type {
 import type { RandomWords } from './random.ts';
 import { packRing, toRing } from './ring.ts';
 import { decodeShareY, encodeShareY, SHARE_BYTES, splitSecret } from './shamir.ts';
-import { randomBytes, u32Bytes, wipe } from './webcrypto.ts';
+import { type CryptoKeyLike, randomBytes, u32Bytes, wipe } from './webcrypto.ts';
 
 // In browsers and Node >= 17; declared here because shared/ compiles without DOM or Node types.
 declare const structuredClone: <T>(value: T) => T;
@@ -85,7 +85,15 @@ function sharePlaintext(from: number, to: number, maskKey: Uint32Array, selfSeed
 
 /** A client's round; create with `begin`, or `resume` from a persisted state. */
 export class SecAggClientRound {
+  /** Share-encryption keys derived in onRoster, reused by onSharesIn; memory only (a resume re-derives). */
+  private shareKeys = new Map<number, Uint8Array>();
+
   private constructor(private s: ClientRoundState) {}
+
+  private dropShareKeys(): void {
+    for (const k of this.shareKeys.values()) wipe(k);
+    this.shareKeys.clear();
+  }
 
   /** Starts a round in `slot`: fresh keys and self-mask seed, and the advertise-keys message. */
   static async begin(
@@ -145,12 +153,14 @@ export class SecAggClientRound {
     const keyShares = splitSecret(this.s.sSk, p.t, xs);
     const seedShares = splitSecret(this.s.selfSeed, p.t, xs);
     const salt = roundSalt(p.seed, m.round);
+    const cKey = await importPrivateKey(this.s.cSk);
+    this.dropShareKeys();
     const shares = await Promise.all(
       m.peers.map(async (q, i) => {
-        const key = await pairKey(this.s.cSk, q.cPk, salt, 'share-encryption');
+        const key = await pairKey(cKey, q.cPk, salt, 'share-encryption');
+        this.shareKeys.set(q.slot, key);
         const pt = sharePlaintext(this.s.slot, q.slot, keyShares[i]!.y, seedShares[i]!.y);
         const sealed = await seal(key, pt, shareAad(salt, this.s.slot, q.slot));
-        wipe(key);
         wipe(pt);
         return { peer: q.slot, sealed };
       }),
@@ -175,13 +185,15 @@ export class SecAggClientRound {
     const p = this.s.params!;
     const salt = roundSalt(p.seed, m.round);
     const byslot = new Map(this.s.peers.map((q) => [q.slot, q]));
+    let cKey: CryptoKeyLike | undefined; // imported only if a share key must be derived again (a resume)
     const held: HeldShares[] = [];
     for (const sh of m.shares) {
       const q = byslot.get(sh.peer);
       if (!q) refuse('SECAGG_INCONSISTENT', `shares from non-neighbour ${sh.peer}`);
-      const key = await pairKey(this.s.cSk, q.cPk, salt, 'share-encryption');
+      const key =
+        this.shareKeys.get(q.slot) ??
+        (await pairKey((cKey ??= await importPrivateKey(this.s.cSk)), q.cPk, salt, 'share-encryption'));
       const pt = await open(key, sh.sealed, shareAad(salt, sh.peer, this.s.slot));
-      wipe(key);
       const v = pt && new DataView(pt.buffer, pt.byteOffset, pt.byteLength);
       const maskKey = pt && decodeShareY(pt.subarray(8, 8 + SHARE_BYTES));
       const selfSeed = pt && decodeShareY(pt.subarray(8 + SHARE_BYTES));
@@ -195,6 +207,7 @@ export class SecAggClientRound {
         refuse('SECAGG_INCONSISTENT', `shares from ${sh.peer} do not open`);
       held.push({ from: sh.peer, maskKey, selfSeed });
     }
+    this.dropShareKeys();
     if (held.length < p.t)
       refuse('SECAGG_BELOW_THRESHOLD', `${held.length} neighbours shared keys < t = ${p.t}`);
     const e = p.encoding;
@@ -202,10 +215,11 @@ export class SecAggClientRound {
     const input = toRing(encodeIntegers(update, e, rot, r), e.bits);
     const y = input.slice();
     await applyMask(y, this.s.selfSeed, e.bits, 1);
-    for (const h of held) {
-      const seed = await pairMaskSeed(this.s.sSk, byslot.get(h.from)!.sPk, salt);
-      await applyMask(y, seed, e.bits, pairSign(this.s.slot, h.from));
-      wipe(seed);
+    const sKey = await importPrivateKey(this.s.sSk);
+    const seeds = await Promise.all(held.map((h) => pairMaskSeed(sKey, byslot.get(h.from)!.sPk, salt)));
+    for (let i = 0; i < held.length; i++) {
+      await applyMask(y, seeds[i]!, e.bits, pairSign(this.s.slot, held[i]!.from));
+      wipe(seeds[i]);
     }
     this.s.held = held;
     this.s.maskedWith = held.map((h) => h.from);
@@ -261,6 +275,7 @@ export class SecAggClientRound {
   }
 
   private finish(phase: ClientPhase): void {
+    this.dropShareKeys();
     for (const k of [this.s.cSk, this.s.sSk, this.s.selfSeed]) wipe(k);
     for (const h of this.s.held) {
       h.maskKey.fill(0);

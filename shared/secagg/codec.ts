@@ -24,7 +24,7 @@ import { ShortInput, Reader, Writer } from './bytes-io.ts';
 import { isValidDegree } from './graph.ts';
 import { GCM_NONCE_BYTES, GCM_TAG_BYTES, KEY_BYTES } from './keys.ts';
 import type { SecAggMessage, SecAggRoundParams, ShareKind } from './messages.ts';
-import { isRingBits, packedBytes, unpackRing } from './ring.ts';
+import { isRingBits, packedBytes, packedPaddingIsZero } from './ring.ts';
 import { decodeShareY, encodeShareY, MAX_SHARE_X, SHARE_BYTES } from './shamir.ts';
 
 /** HTTP content type of secure-aggregation messages. */
@@ -211,7 +211,7 @@ function decodeUnchecked(bytes: Uint8Array): SecAggMessage {
       const len = packedBytes(d, bits);
       if (r.remaining !== len) bad(`masked input must be ${len} bytes`);
       const data = r.bytes(len);
-      if (!unpackRing(data, d, bits)) bad('nonzero padding bits');
+      if (!packedPaddingIsZero(data, d, bits)) bad('nonzero padding bits');
       m = { type, ...base, bits, d, data };
       break;
     }

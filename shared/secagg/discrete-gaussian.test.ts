@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { addDiscreteGaussian, sampleDiscreteGaussian, sampleDiscreteLaplace } from './discrete-gaussian.ts';
+import {
+  addDiscreteGaussian,
+  buildDiscreteGaussianTable,
+  sampleDiscreteGaussian,
+  sampleFromTable,
+} from './discrete-gaussian.ts';
 import { RandomWords } from './random.ts';
 
 function moments(x: Int32Array): { mean: number; variance: number; kurtosis: number } {
@@ -31,7 +36,7 @@ function exactVariance(s2: number): number {
   return num / den;
 }
 
-describe('discrete Gaussian sampler (Canonne-Kamath-Steinke), crypto source', () => {
+describe('discrete Gaussian sampler (cumulative table, 96-bit), crypto source', () => {
   it.each([4, 37, 2500, 2982159])('has mean 0, variance s2 and Gaussian kurtosis at s2 = %i', (s2) => {
     const n = 200_000;
     const x = new Int32Array(n);
@@ -73,13 +78,48 @@ describe('discrete Gaussian sampler (Canonne-Kamath-Steinke), crypto source', ()
     expect(exactVariance(1)).toBeLessThan(1);
   });
 
-  it('discrete Laplace with scale t = 5 has variance 2e^{-1/t}/(1-e^{-1/t})^2', () => {
-    const t = 5;
-    const r = new RandomWords();
-    const x = new Int32Array(200_000).map(() => sampleDiscreteLaplace(r, t));
-    const q = Math.exp(-1 / t);
-    const v = (2 * q) / (1 - q) ** 2;
-    expect(Math.abs(moments(x).variance / v - 1)).toBeLessThan(0.03);
+  it.each([37, 293726])(
+    'tabulates exp(-x^2/2s2)/Z to double precision at s2 = %i, tails beyond N < 2^-80',
+    (s2) => {
+      const t = buildDiscreteGaussianTable(s2);
+      const F = (i: number): number =>
+        i < 0 ? 0 : i >= t.hi.length ? 1 : t.hi[i]! / 2 ** 32 + t.mid[i]! / 2 ** 64 + t.lo[i]! / 2 ** 96;
+      let z = 0;
+      const lim = Math.ceil(40 * Math.sqrt(s2));
+      for (let x = -lim; x <= lim; x++) z += Math.exp((-x * x) / (2 * s2));
+      let worst = 0;
+      for (let i = 0; i <= t.hi.length; i++) {
+        const x = i - t.n;
+        worst = Math.max(worst, Math.abs(F(i) - F(i - 1) - Math.exp((-x * x) / (2 * s2)) / z));
+      }
+      expect(worst).toBeLessThan(1e-15);
+      expect(Math.exp((-t.n * t.n) / (2 * s2)) / z).toBeLessThan(2 ** -80);
+    },
+  );
+
+  it('decides a tie on the high word exactly with the next 64 bits', () => {
+    // Every draw's first word equals the high word of F(0) at s2 = 3: the value is 0 with probability
+    // (F(0) - T 2^-32) 2^32 (the rest of the entry), else 1; the two words after it are uniform.
+    const t = buildDiscreteGaussianTable(3);
+    const T = t.hi[t.n]!;
+    const pZero = t.mid[t.n]! / 2 ** 32 + t.lo[t.n]! / 2 ** 64;
+    let k = 0;
+    const source = (w: Uint32Array): void => {
+      crypto.getRandomValues(w);
+      for (let i = 0; i < w.length; i++, k++) if (k % 3 === 0) w[i] = T;
+    };
+    const r = new RandomWords(source);
+    const n = 60_000;
+    let zeros = 0;
+    let others = 0;
+    for (let i = 0; i < n; i++) {
+      const v = sampleFromTable(t, r);
+      if (v === 0) zeros++;
+      else if (v !== 1) others++;
+    }
+    expect(others).toBe(0);
+    expect(pZero).toBeGreaterThan(0.05);
+    expect(Math.abs(zeros / n - pZero)).toBeLessThan(5 * Math.sqrt((pZero * (1 - pZero)) / n));
   });
 
   it('refuses a non-integer or oversized variance', () => {

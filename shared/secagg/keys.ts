@@ -51,14 +51,25 @@ export async function generateKeyPair(): Promise<RawKeyPair> {
   return { publicKey, privateKey };
 }
 
-/** X25519(privateKey, peerPublic): the 32-byte shared secret. Rejects invalid (e.g. low-order) points. */
-export async function agree(privateKey: Uint8Array, peerPublic: Uint8Array): Promise<Uint8Array> {
-  if (privateKey.length !== KEY_BYTES || peerPublic.length !== KEY_BYTES)
-    throw new RangeError('X25519 keys are 32 bytes');
-  const s = subtle();
+/** A raw X25519 private key as a WebCrypto handle, to agree with many peers without re-importing it. */
+export async function importPrivateKey(privateKey: Uint8Array): Promise<CryptoKeyLike> {
+  if (privateKey.length !== KEY_BYTES) throw new RangeError('X25519 keys are 32 bytes');
   const der = concatBytes(PKCS8_X25519_PREFIX, privateKey);
-  const priv = await s.importKey('pkcs8', der, X25519, false, ['deriveBits']);
-  der.fill(0);
+  try {
+    return await subtle().importKey('pkcs8', der, X25519, false, ['deriveBits']);
+  } finally {
+    der.fill(0);
+  }
+}
+
+/** X25519(privateKey, peerPublic): the 32-byte shared secret. Rejects invalid (e.g. low-order) points. */
+export async function agree(
+  privateKey: Uint8Array | CryptoKeyLike,
+  peerPublic: Uint8Array,
+): Promise<Uint8Array> {
+  if (peerPublic.length !== KEY_BYTES) throw new RangeError('X25519 keys are 32 bytes');
+  const priv = privateKey instanceof Uint8Array ? await importPrivateKey(privateKey) : privateKey;
+  const s = subtle();
   const pub = await s.importKey('raw', peerPublic, X25519, false, []);
   return new Uint8Array(await s.deriveBits({ name: 'X25519', public: pub }, priv, 256));
 }
@@ -80,10 +91,11 @@ export type PairPurpose = 'share-encryption' | 'pairwise-mask';
 
 /**
  * The key (or mask seed) for the pair (a, b) in round `roundSalt`: HKDF over X25519(own private, peer public)
- * with the round as salt. Symmetric: both ends of a pair derive the same bytes.
+ * with the round as salt. Symmetric: both ends of a pair derive the same bytes. `ownPrivate` may be a handle
+ * from importPrivateKey (one import per round instead of one per peer).
  */
 export async function pairKey(
-  ownPrivate: Uint8Array,
+  ownPrivate: Uint8Array | CryptoKeyLike,
   peerPublic: Uint8Array,
   roundSalt: Uint8Array,
   purpose: PairPurpose,

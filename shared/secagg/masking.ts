@@ -4,9 +4,10 @@
  */
 import { pairKey } from './keys.ts';
 import { expandMask } from './prg.ts';
-import { ringAddInto, ringSubInto } from './ring.ts';
+import { ringMask } from './ring.ts';
+import type { CryptoKeyLike } from './webcrypto.ts';
 
-/** Adds (sign +1) or subtracts (-1) PRG(seed) from `acc` in Z_{2^bits}. */
+/** Adds (sign +1) or subtracts (-1) PRG(seed) from `acc` in Z_{2^bits}, in one pass over the keystream. */
 export async function applyMask(
   acc: Uint32Array,
   seed: Uint8Array,
@@ -14,8 +15,14 @@ export async function applyMask(
   sign: 1 | -1,
 ): Promise<void> {
   const m = await expandMask(seed, acc.length, bits);
-  if (sign === 1) ringAddInto(acc, m, bits);
-  else ringSubInto(acc, m, bits);
+  const r = ringMask(bits);
+  // & takes its operand mod 2^32 (ToInt32) and 2^bits divides 2^32, so it reduces mod 2^bits exactly;
+  // at 32 bits the Uint32Array store does the same.
+  if (bits === 32) {
+    if (sign === 1) for (let i = 0; i < acc.length; i++) acc[i] = acc[i]! + m[i]!;
+    else for (let i = 0; i < acc.length; i++) acc[i] = acc[i]! - m[i]!;
+  } else if (sign === 1) for (let i = 0; i < acc.length; i++) acc[i] = (acc[i]! + m[i]!) & r;
+  else for (let i = 0; i < acc.length; i++) acc[i] = (acc[i]! - m[i]!) & r;
 }
 
 /** The sign with which slot `u` applies its pairwise mask with `v`. */
@@ -25,7 +32,7 @@ export function pairSign(u: number, v: number): 1 | -1 {
 
 /** The pairwise mask seed of (own, peer): HKDF over X25519 of the masking keys. */
 export function pairMaskSeed(
-  ownMaskKey: Uint8Array,
+  ownMaskKey: Uint8Array | CryptoKeyLike,
   peerMaskPk: Uint8Array,
   salt: Uint8Array,
 ): Promise<Uint8Array> {

@@ -1,29 +1,47 @@
 /**
  * The pseudo-random generator that expands a 32-byte seed into a mask: AES-256-CTR keystream (WebCrypto)
- * from a zero counter, read as little-endian u32 words. A seed is used for exactly one expansion per
+ * from a zero counter, read as little-endian words (u32 for streams, the narrowest of u8/u16/u32 that holds
+ * a ring element for masks). A seed is used for exactly one expansion per
  * purpose, so the fixed counter never repeats a keystream under one key.
  */
-import { ringMask } from './ring.ts';
 import { subtle } from './webcrypto.ts';
 
-/** `count` pseudo-random 32-bit words from `seed`. */
-export async function expandWords(seed: Uint8Array, count: number): Promise<Uint32Array> {
+// The plaintext of every keystream: zeros, never written, grown on demand (a round expands ~25 masks of d).
+let zeros = new Uint8Array(0);
+
+/** The AES-256-CTR keystream of `seed` from a zero counter: `bytes` bytes. */
+async function keystream(seed: Uint8Array, bytes: number): Promise<ArrayBuffer> {
   if (seed.length !== 32) throw new RangeError('PRG seeds are 32 bytes');
   const s = subtle();
   const key = await s.importKey('raw', seed, 'AES-CTR', false, ['encrypt']);
-  const zeros = new Uint8Array(count * 4);
-  const stream = await s.encrypt({ name: 'AES-CTR', counter: new Uint8Array(16), length: 64 }, key, zeros);
-  return new Uint32Array(stream);
+  if (zeros.length < bytes) zeros = new Uint8Array(bytes);
+  const counter = new Uint8Array(16);
+  return s.encrypt({ name: 'AES-CTR', counter, length: 64 }, key, zeros.subarray(0, bytes));
 }
 
-/** A mask in Z_{2^bits}: `count` PRG words reduced to `bits` bits (uniform, since 2^bits divides 2^32). */
-export async function expandMask(seed: Uint8Array, count: number, bits: number): Promise<Uint32Array> {
-  const w = await expandWords(seed, count);
-  if (bits < 32) {
-    const m = ringMask(bits);
-    for (let i = 0; i < w.length; i++) w[i] = w[i]! & m;
-  }
-  return w;
+/** `count` pseudo-random 32-bit words from `seed`. */
+export async function expandWords(seed: Uint8Array, count: number): Promise<Uint32Array> {
+  return new Uint32Array(await keystream(seed, count * 4));
+}
+
+/** Keystream bytes per mask element in Z_{2^bits}: the narrowest of 1, 2 or 4 that holds `bits`. */
+export function maskElementBytes(bits: number): 1 | 2 | 4 {
+  return bits <= 8 ? 1 : bits <= 16 ? 2 : 4;
+}
+
+/**
+ * The raw mask of `count` elements in Z_{2^bits}: element i is keystream bytes [i w, (i + 1) w) read
+ * little-endian (w = maskElementBytes(bits)); the caller reduces it to `bits` bits, which keeps it uniform
+ * since 2^bits divides 2^(8w). At b = 16 this costs 2 keystream bytes per element, not 4.
+ */
+export async function expandMask(
+  seed: Uint8Array,
+  count: number,
+  bits: number,
+): Promise<Uint8Array | Uint16Array | Uint32Array> {
+  const w = maskElementBytes(bits);
+  const stream = await keystream(seed, count * w);
+  return w === 1 ? new Uint8Array(stream) : w === 2 ? new Uint16Array(stream) : new Uint32Array(stream);
 }
 
 /** A deterministic stream of uniform integers below a bound, from PRG words (rejection sampling). */
@@ -37,7 +55,8 @@ export class WordStream {
     for (;;) {
       if (this.i >= this.words.length) throw new RangeError('PRG stream exhausted');
       const w = this.words[this.i++]!;
-      if (w < limit) return w % n;
+      // w mod n through a division (exact below 2^53): V8's double % is a slow library call.
+      if (w < limit) return w - Math.floor(w / n) * n;
     }
   }
 

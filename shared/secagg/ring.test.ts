@@ -3,7 +3,9 @@ import {
   centered,
   packRing,
   packedBytes,
+  packedPaddingIsZero,
   ringAddInto,
+  ringAddPacked,
   ringMask,
   ringSubInto,
   toRing,
@@ -45,5 +47,27 @@ describe('ring Z_{2^b}', () => {
     const x = Float64Array.of(-32768, -1, 0, 1, 32767);
     expect(Array.from(centered(toRing(x, 16), 16))).toEqual(Array.from(x));
     expect(Array.from(toRing(Float64Array.of(65536 + 3), 16))).toEqual([3]);
+  });
+});
+
+describe('packed ring sums', () => {
+  it.each([8, 12, 16, 32])('ringAddPacked(a, b) = pack(unpack(a) + unpack(b)) at %i bits', (bits) => {
+    const n = 1001;
+    const rand = (): Uint32Array =>
+      crypto.getRandomValues(new Uint32Array(n)).map((v) => (bits === 32 ? v : v & (2 ** bits - 1)));
+    const x = rand();
+    const y = rand();
+    const want = x.slice();
+    ringAddInto(want, y, bits);
+    expect(ringAddPacked(packRing(x, bits), packRing(y, bits), n, bits)).toEqual(packRing(want, bits));
+  });
+
+  it('packedPaddingIsZero agrees with unpackRing on the last byte', () => {
+    const bytes = packRing(Uint32Array.from([5, 6, 7]), 12); // 36 bits: 4 unused bits in byte 5
+    expect(packedPaddingIsZero(bytes, 3, 12)).toBe(true);
+    bytes[4] = bytes[4]! | 0x10;
+    expect(packedPaddingIsZero(bytes, 3, 12)).toBe(false);
+    expect(unpackRing(bytes, 3, 12)).toBeNull();
+    expect(packedPaddingIsZero(packRing(Uint32Array.from([65535]), 16), 1, 16)).toBe(true);
   });
 });

@@ -124,3 +124,37 @@ export function unpackRing(bytes: Uint8Array, count: number, bits: number): Uint
   }
   return acc === 0 ? out : null;
 }
+
+/**
+ * True when the unused high bits of the last byte of `count` packed `bits`-bit elements are zero (what
+ * unpackRing checks, without unpacking). The caller has checked the length.
+ */
+export function packedPaddingIsZero(bytes: Uint8Array, count: number, bits: number): boolean {
+  const unused = bytes.length * 8 - count * bits;
+  return unused === 0 || bytes[bytes.length - 1]! >>> (8 - unused) === 0;
+}
+
+/**
+ * pack(unpack(a) + unpack(b)) mod 2^bits for `count` packed elements, in one pass over the bytes when
+ * elements are whole bytes (b = 8, 16, 32: little-endian with the carry kept inside each element).
+ */
+export function ringAddPacked(a: Uint8Array, b: Uint8Array, count: number, bits: number): Uint8Array {
+  const len = packedBytes(count, bits);
+  if (a.length !== len || b.length !== len) throw new RangeError(`packed ring vectors must be ${len} bytes`);
+  if (bits !== 8 && bits !== 16 && bits !== 32) {
+    const x = unpackRing(a, count, bits)!;
+    ringAddInto(x, unpackRing(b, count, bits)!, bits);
+    return packRing(x, bits);
+  }
+  const step = bits / 8;
+  const out = new Uint8Array(len);
+  for (let o = 0; o < len; o += step) {
+    let carry = 0;
+    for (let j = o; j < o + step; j++) {
+      const v = a[j]! + b[j]! + carry;
+      out[j] = v & 0xff;
+      carry = v >>> 8;
+    }
+  }
+  return out;
+}

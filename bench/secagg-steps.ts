@@ -1,0 +1,76 @@
+/**
+ * The client round's cost broken into its mechanisms, each timed on its own at the round's sizes (process
+ * CPU ms, median of 3 after a warm-up): what remains of the client cost and where. Used by bench/secagg-run.ts.
+ */
+import { planEncoding } from '../shared/secagg/calibration.ts';
+import { addDiscreteGaussian, buildDiscreteGaussianTable } from '../shared/secagg/discrete-gaussian.ts';
+import { encodeIntegers } from '../shared/secagg/encode.ts';
+import { generateKeyPair, importPrivateKey, pairKey, seal } from '../shared/secagg/keys.ts';
+import { applyMask } from '../shared/secagg/masking.ts';
+import { packRing, toRing } from '../shared/secagg/ring.ts';
+import { makeRotation } from '../shared/secagg/rotation.ts';
+import { splitSecret } from '../shared/secagg/shamir.ts';
+import { syntheticUpdate } from '../server/secagg/synthetic-updates.ts';
+
+type Clock = () => number;
+
+async function med(clock: Clock, f: () => unknown): Promise<number> {
+  await f(); // warm-up
+  const runs: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const t0 = clock();
+    await f();
+    runs.push(clock() - t0);
+  }
+  runs.sort((a, b) => a - b);
+  return Math.round(runs[1]! * 10) / 10;
+}
+
+/** What the steps are measured at: d parameters, k neighbours, threshold t, cohort n, noise for noiseClients. */
+export interface StepSizes {
+  d: number;
+  n: number;
+  k: number;
+  t: number;
+  noiseClients: number;
+}
+
+/** One runnable per mechanism of a client's round, with its inputs prepared outside it. */
+export async function stepRunners(o: StepSizes): Promise<Record<string, () => unknown>> {
+  const plan = planEncoding(
+    { d: o.d, clipNorm: 1, noiseMultiplier: 1, noiseClients: o.noiseClients, maxClients: o.n },
+    16,
+  )!;
+  const seed = crypto.getRandomValues(new Uint8Array(32));
+  const rot = await makeRotation(seed, o.d);
+  const delta = syntheticUpdate(1).delta;
+  const peers = await Promise.all(Array.from({ length: o.k }, () => generateKeyPair()));
+  const own = await generateKeyPair();
+  const salt = new Uint8Array(36);
+  const xs = Array.from({ length: o.k }, (_, i) => i + 1);
+  const y = new Uint32Array(o.d);
+  return {
+    keyPairs: () => Promise.all([generateKeyPair(), generateKeyPair()]),
+    shamirSplit: () => [splitSecret(seed, o.t, xs), splitSecret(seed, o.t, xs)],
+    agreementsPerPurpose: async () => {
+      const key = await importPrivateKey(own.privateKey);
+      await Promise.all(peers.map((p) => pairKey(key, p.publicKey, salt, 'pairwise-mask')));
+    },
+    sealShares: () => Promise.all(peers.map(() => seal(seed, new Uint8Array(136), salt))),
+    rotationSetup: () => makeRotation(seed, o.d),
+    clipRotateRound: () => encodeIntegers(delta, { ...plan, noiseVariance: 0 }, rot),
+    noise: () => addDiscreteGaussian(new Int32Array(o.d), plan.noiseVariance),
+    noiseTableOncePerVariance: () => buildDiscreteGaussianTable(plan.noiseVariance),
+    masksSelfAndPairwise: async () => {
+      for (let i = 0; i <= o.k; i++) await applyMask(y, seed, 16, 1);
+    },
+    reduceAndPack: () => packRing(toRing(new Int32Array(o.d), 16), 16),
+  };
+}
+
+/** CPU ms of each mechanism of one client's round (median of 3 after a warm-up, on `clock`). */
+export async function clientSteps(clock: Clock, o: StepSizes): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const [name, f] of Object.entries(await stepRunners(o))) out[name] = await med(clock, f);
+  return out;
+}

@@ -1,0 +1,38 @@
+import { describe, expect, it } from 'vitest';
+import { applyMask, pairSign } from './masking.ts';
+import { expandMask, expandWords, maskElementBytes } from './prg.ts';
+
+const seed = (): Uint8Array => crypto.getRandomValues(new Uint8Array(32));
+
+describe('mask expansion', () => {
+  it('reads 2 keystream bytes per element at b = 16 (the same stream as the 32-bit words)', async () => {
+    const s = seed();
+    const words = await expandWords(s, 500);
+    const mask = await expandMask(s, 1000, 16);
+    expect(maskElementBytes(16)).toBe(2);
+    expect(mask.length).toBe(1000);
+    for (let i = 0; i < 500; i++) {
+      expect(mask[2 * i]).toBe(words[i]! & 0xffff);
+      expect(mask[2 * i + 1]).toBe(words[i]! >>> 16);
+    }
+  });
+
+  it.each([8, 12, 16, 20, 31, 32])(
+    'stays in Z_2^%i and cancels: +PRG(s) on one end, -PRG(s) on the other',
+    async (bits) => {
+      const s = seed();
+      const n = 4096;
+      const x = Uint32Array.from({ length: n }, (_, i) => (i * 2654435761) % 2 ** bits);
+      const y = x.slice();
+      await applyMask(y, s, bits, pairSign(1, 2));
+      let moved = 0;
+      for (let i = 0; i < n; i++) {
+        expect(y[i]!).toBeLessThan(2 ** bits);
+        if (y[i] !== x[i]) moved++;
+      }
+      expect(moved).toBeGreaterThan(n * (1 - 4 / 2 ** Math.min(bits, 8)));
+      await applyMask(y, s, bits, pairSign(2, 1));
+      expect(y).toEqual(x);
+    },
+  );
+});
