@@ -28,7 +28,7 @@ const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '..');
  */
 export async function startAggregationServer(
   overrides: Record<string, unknown>,
-  seams: Pick<ServerDeps, 'onSecAggResult'> = {},
+  seams: Pick<ServerDeps, 'onSecAggResult' | 'clock'> = {},
 ): Promise<AggregationServer> {
   const config = makeConfig(overrides);
   const s = await startServer(config, seams);

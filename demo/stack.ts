@@ -29,6 +29,8 @@ export interface StackOptions {
   shop?: Omit<ShopOptions, 'serverUrl' | 'port' | 'host'>;
   /** Test seam (inline server only): each unmasked secure-round result; its arrays are wiped after the call. */
   onSecAggResult?: (r: SecAggResult) => void;
+  /** Test seam (inline server only): the server's clock (default Date.now). */
+  clock?: () => number;
 }
 
 /** A running stack. */
@@ -141,7 +143,10 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
         ? await spawnAggregationServer({ ...config, port }, opts.dataDir)
         : await startAggregationServer(
             { ...config, port },
-            opts.onSecAggResult ? { onSecAggResult: opts.onSecAggResult } : {},
+            {
+              ...(opts.onSecAggResult ? { onSecAggResult: opts.onSecAggResult } : {}),
+              ...(opts.clock ? { clock: opts.clock } : {}),
+            },
           );
     port = server.port;
   };

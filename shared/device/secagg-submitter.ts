@@ -50,9 +50,9 @@ const NEXT_MESSAGE: Partial<Record<ClientPhase, SecAggMessage['type']>> = {
 };
 
 /**
- * Test seam: told a survivor's encoded (pre-mask) input once the server took its masked input, for exact-sum
- * checks against the server's ring sum. In-process only (simulated shoppers); production browser builds
- * never pass one (client/worker/test-seams.ts).
+ * Test seam: told each encoded (pre-mask) input just before its masked input is sent (once per round: it is
+ * saved as sent first), for exact-sum checks against the server's ring sum over its survivors. In-process
+ * only (simulated shoppers); production browser builds never pass one (client/worker/test-seams.ts).
  */
 export type EncodedInputSeam = (x: {
   secureRound: number;
@@ -130,9 +130,9 @@ export class SecAggSubmitter implements Submitter {
         } else if (m.type === 'unmask-request') reply = client.onUnmaskRequest(m);
         else throw new Stop({ kind: 'retry', code: 'SECAGG_BAD_MESSAGE' });
         await save(); // before sending: a reload resumes from what was sent, never reveals twice
-        await this.send(saved, reply, c.clientId);
         if (input && reply.type === 'masked-input')
           this.onInput?.({ secureRound: saved.secureRound, slot: saved.state.slot, bits: reply.bits, input });
+        await this.send(saved, reply, c.clientId);
       }
     } catch (err) {
       // Unreachable server: keep the round to resume; anything else ends it here.

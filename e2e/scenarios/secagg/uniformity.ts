@@ -18,8 +18,3 @@ export function chiSquareCritical(df = 255, z = Z_1E6): number {
   const v = 2 / (9 * df);
   return df * (1 - v + z * Math.sqrt(v)) ** 3;
 }
-
-/** True when the bytes are consistent with uniform (the statistic is below the critical value). */
-export function looksUniform(bytes: Uint8Array): boolean {
-  return byteChiSquare(bytes) < chiSquareCritical();
-}
