@@ -8,7 +8,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { build, defineConfig } from 'vite';
 import type { Plugin } from 'vite';
 
-const OUT = 'dist/client';
+// FEDRANK_TEST_SEAMS=1 builds the e2e variant with the worker's test seams (client/worker/test-seams.ts)
+// into its own folder; the production build defines them away.
+const SEAMS = process.env.FEDRANK_TEST_SEAMS === '1';
+const OUT = SEAMS ? 'dist/client-seams' : 'dist/client';
 // @license comments of tfjs would add ~0.9 MB to the worker; the notices ship once in LICENSE instead.
 const output = { comments: { legal: false } } as const;
 
@@ -65,6 +68,7 @@ function loaderAndExtras(): Plugin {
 
 export default defineConfig({
   base: './',
+  define: { __FEDRANK_TEST_SEAMS__: JSON.stringify(SEAMS) },
   publicDir: false,
   build: {
     outDir: OUT,

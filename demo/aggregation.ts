@@ -8,7 +8,7 @@ import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeConfig } from '../server/config.ts';
-import { startServer } from '../server/app.ts';
+import { startServer, type ServerDeps } from '../server/app.ts';
 
 /** A listening aggregation server. */
 export interface AggregationServer {
@@ -22,10 +22,16 @@ export interface AggregationServer {
 
 const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '..');
 
-/** Validates `overrides` over the server defaults (CONFIG_INVALID on a bad value) and listens in-process. */
-export async function startAggregationServer(overrides: Record<string, unknown>): Promise<AggregationServer> {
+/**
+ * Validates `overrides` over the server defaults (CONFIG_INVALID on a bad value) and listens in-process;
+ * `seams` are the server's in-process test seams (e2e scenarios only).
+ */
+export async function startAggregationServer(
+  overrides: Record<string, unknown>,
+  seams: Pick<ServerDeps, 'onSecAggResult' | 'clock'> = {},
+): Promise<AggregationServer> {
   const config = makeConfig(overrides);
-  const s = await startServer(config);
+  const s = await startServer(config, seams);
   return {
     url: s.url,
     port: Number(new URL(s.url).port),

@@ -10,7 +10,12 @@ import '@tensorflow/tfjs-backend-cpu';
 import { Device } from '../shared/device/device.ts';
 import { HttpTransport } from '../shared/device/http.ts';
 import { DEFAULT_FLOORS } from '../shared/device/rules.ts';
-import { RoutingSubmitter, SecAggSubmitter } from '../shared/device/secagg-submitter.ts';
+import {
+  RoutingSubmitter,
+  SecAggSubmitter,
+  type EncodedInputSeam,
+} from '../shared/device/secagg-submitter.ts';
+import type { FetchLike } from '../shared/device/http.ts';
 import type {
   Contribution,
   EvalSink,
@@ -57,6 +62,10 @@ export interface ShopperOptions {
   shopUrl?: string;
   /** Progress lines (default: none). */
   log?: (line: string) => void;
+  /** The devices' requests to the aggregation server (default: Node's fetch with a deadline). */
+  fetch?: FetchLike;
+  /** Test seam: each survivor's encoded (pre-mask) secure-aggregation input, in-process. */
+  onEncodedInput?: EncodedInputSeam;
 }
 
 /** Counters of the whole simulation. */
@@ -136,7 +145,8 @@ export async function startShoppers(opts: ShopperOptions): Promise<ShopperSim> {
     budgetExhausted: 0,
     errors: 0,
   };
-  const http = new HttpTransport(opts.serverUrl, nodeFetch);
+  const serverFetch = opts.fetch ?? nodeFetch;
+  const http = new HttpTransport(opts.serverUrl, serverFetch);
   const models = new SharedModelSource(http);
   // Counting wrappers: the simulation reports what the server answered, and nothing more.
   // Each shopper's submitter: plain uploads, or secure aggregation with its round secrets in its own store.
@@ -199,7 +209,15 @@ export async function startShoppers(opts: ShopperOptions): Promise<ShopperSim> {
     if (b === a) b = categories[(categories.indexOf(a) + 1 + i) % categories.length]!;
     const store = new MemoryStore('indexeddb');
     const tokens = await walletFor(store);
-    const secure = new SecAggSubmitter(opts.serverUrl, nodeFetch, store, nodeClock, DEFAULT_FLOORS);
+    const secure = new SecAggSubmitter(
+      opts.serverUrl,
+      serverFetch,
+      store,
+      nodeClock,
+      DEFAULT_FLOORS,
+      undefined,
+      opts.onEncodedInput,
+    );
     const device = new Device(
       {
         store,

@@ -10,6 +10,7 @@ import { ensureDataDir, ensureOperatorToken, ensureTokenFile } from '../server/o
 /** File name of the demo shop's issuer secret in the data folder. */
 export const SHOP_SECRET_FILE = 'shop-secret';
 import { spawnAggregationServer, startAggregationServer, type AggregationServer } from './aggregation.ts';
+import type { SecAggResult } from '../server/secagg/coordinator.ts';
 
 /** Options of the local stack. */
 export interface StackOptions {
@@ -26,6 +27,10 @@ export interface StackOptions {
   serverMode?: 'inline' | 'process';
   /** Shop options (SDK data-* attributes, featured count, ...). */
   shop?: Omit<ShopOptions, 'serverUrl' | 'port' | 'host'>;
+  /** Test seam (inline server only): each unmasked secure-round result; its arrays are wiped after the call. */
+  onSecAggResult?: (r: SecAggResult) => void;
+  /** Test seam (inline server only): the server's clock (default Date.now). */
+  clock?: () => number;
 }
 
 /** A running stack. */
@@ -136,7 +141,13 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     server =
       opts.serverMode === 'process'
         ? await spawnAggregationServer({ ...config, port }, opts.dataDir)
-        : await startAggregationServer({ ...config, port });
+        : await startAggregationServer(
+            { ...config, port },
+            {
+              ...(opts.onSecAggResult ? { onSecAggResult: opts.onSecAggResult } : {}),
+              ...(opts.clock ? { clock: opts.clock } : {}),
+            },
+          );
     port = server.port;
   };
   try {

@@ -9,6 +9,7 @@ import { encodeTensor } from '../shared/codec/tensor-codec.ts';
 import type { FetchLike } from '../shared/device/http.ts';
 import type { Contribution } from '../shared/device/ports.ts';
 import { DEFAULT_FLOORS } from '../shared/device/rules.ts';
+import { ringAddInto } from '../shared/secagg/ring.ts';
 import { SecAggSubmitter } from '../shared/device/secagg-submitter.ts';
 import { MemoryStore } from '../shared/device/store.ts';
 import { nodeClock, nodeFetch } from '../node/device-ports.ts';
@@ -38,7 +39,8 @@ function pageFetch(state: { closed: boolean; navigate: boolean }, closeAfterShar
 describe('secure aggregation from device cores over HTTP', () => {
   it('completes with two dropouts after share keys and one navigation; the model moves by the decoded mean', async () => {
     let clock = Date.now();
-    const results: { mean: Float32Array }[] = [];
+    const results: { mean: Float32Array; ringSum: Uint32Array; bits: number }[] = [];
+    const inputs: { slot: number; input: Uint32Array }[] = [];
     const secStore = new MemorySecAggStore();
     const s = await startServer(
       testConfig({
@@ -51,7 +53,12 @@ describe('secure aggregation from device cores over HTTP', () => {
       {
         clock: () => clock,
         secAggStore: secStore,
-        onSecAggResult: (r: SecAggResult) => results.push({ mean: r.mean.slice() }),
+        onSecAggResult: (r: SecAggResult) =>
+          results.push({
+            mean: r.mean.slice(),
+            ringSum: r.ringSum.slice(),
+            bits: r.record.params.encoding.bits,
+          }),
       },
     );
     try {
@@ -84,7 +91,10 @@ describe('secure aggregation from device cores over HTTP', () => {
             nextAttemptAt: 0,
           },
         };
-        const submitter = () => new SecAggSubmitter(s.url, fetch, store, nodeClock, DEFAULT_FLOORS, 10);
+        const submitter = () =>
+          new SecAggSubmitter(s.url, fetch, store, nodeClock, DEFAULT_FLOORS, 10, (x) =>
+            inputs.push({ slot: x.slot, input: x.input.slice() }),
+          );
         return { store, c, submitter, key };
       });
       // Shopper 1 navigates after advertising: its first submit ends, the next page resumes from the store.
@@ -113,6 +123,13 @@ describe('secure aggregation from device cores over HTTP', () => {
       expect(results).toHaveLength(1);
       const moved = agg.params.map((p, i) => p - before[i]!);
       for (let i = 0; i < d; i++) expect(moved[i]).toBeCloseTo(results[0]!.mean[i]!, 6);
+      // The encoded-input seam reports exactly the survivors, whose inputs sum to the server's ring sum.
+      expect(inputs.map((x) => x.slot).sort((a, b) => a - b)).toEqual(
+        (await secStore.loadRound(secureRound))!.masked,
+      );
+      const want = new Uint32Array(results[0]!.ringSum.length);
+      for (const x of inputs) ringAddInto(want, x.input, results[0]!.bits);
+      expect(results[0]!.ringSum).toEqual(want);
       // Nothing unmasked is kept: no masked sum on the server, no secrets on the survivors' devices.
       expect(await secStore.maskedSum(secureRound)).toBeNull();
       for (const x of shoppers.slice(0, N - 2)) expect(await x.store.getRoundSecrets(x.key)).toBeNull();

@@ -15,6 +15,7 @@ import type { Ranker } from '../../shared/model/ranker.ts';
 import type { WorkerInit } from '../wire.ts';
 import { browserFetch, tokenRelayFetch, tokenServerFetch } from './http.ts';
 import { webLocks } from './locks.ts';
+import { encodedInputSeam } from './test-seams.ts';
 import { browserClock, yieldToMessages } from './timing.ts';
 
 /** The device's token wallet (IndexedDB), over the shop's relay or proof of work; null when off. */
@@ -47,7 +48,15 @@ export function browserPorts(cfg: WorkerInit, store: Store, ranker: () => Ranker
     // Contributions privatized for a secure round go through secure aggregation, never as plain uploads.
     submitter: new RoutingSubmitter(
       transport,
-      new SecAggSubmitter(cfg.server ?? '', browserFetch, store, browserClock, DEFAULT_FLOORS),
+      new SecAggSubmitter(
+        cfg.server ?? '',
+        browserFetch,
+        store,
+        browserClock,
+        DEFAULT_FLOORS,
+        undefined,
+        encodedInputSeam,
+      ),
     ),
     evals: transport,
     learner: new RankerLearner(ranker, yieldToMessages),

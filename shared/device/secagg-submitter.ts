@@ -49,6 +49,18 @@ const NEXT_MESSAGE: Partial<Record<ClientPhase, SecAggMessage['type']>> = {
   masked: 'unmask-request',
 };
 
+/**
+ * Test seam: told each encoded (pre-mask) input just before its masked input is sent (once per round: it is
+ * saved as sent first), for exact-sum checks against the server's ring sum over its survivors. In-process
+ * only (simulated shoppers); production browser builds never pass one (client/worker/test-seams.ts).
+ */
+export type EncodedInputSeam = (x: {
+  secureRound: number;
+  slot: number;
+  bits: number;
+  input: Uint32Array;
+}) => void;
+
 class Stop extends Error {
   constructor(readonly outcome: SubmitOutcome) {
     super(outcome.kind);
@@ -66,6 +78,7 @@ export class SecAggSubmitter implements Submitter {
     private readonly clock: Clock,
     private readonly floors: DeviceFloors,
     private readonly pollMs = DEFAULT_POLL_MS,
+    private readonly onInput?: EncodedInputSeam,
   ) {
     this.base = server.replace(/\/$/, '');
   }
@@ -106,16 +119,19 @@ export class SecAggSubmitter implements Submitter {
       while (client.phase !== 'done') {
         const m = await this.waitFor(saved, c.clientId);
         let reply: SecAggMessage;
+        let input: Uint32Array | null = null;
         if (m.type === 'roster') {
           const why = secAggFloorViolation(m.params, this.floors);
           if (why) throw new Stop({ kind: 'rejected', code: 'SECAGG_INCONSISTENT' });
           reply = await client.onRoster(m);
         } else if (m.type === 'shares-in') {
           const delta = decodeTensor(rec.body, { maxCount: 1 << 26 }).values;
-          reply = (await client.onSharesIn(m, delta)).message;
+          ({ message: reply, input } = await client.onSharesIn(m, delta));
         } else if (m.type === 'unmask-request') reply = client.onUnmaskRequest(m);
         else throw new Stop({ kind: 'retry', code: 'SECAGG_BAD_MESSAGE' });
         await save(); // before sending: a reload resumes from what was sent, never reveals twice
+        if (input && reply.type === 'masked-input')
+          this.onInput?.({ secureRound: saved.secureRound, slot: saved.state.slot, bits: reply.bits, input });
         await this.send(saved, reply, c.clientId);
       }
     } catch (err) {
