@@ -1,6 +1,6 @@
 /** Results of `fedrank eval`: the markdown table, the JSON document, the plot, and the git commit. */
 import { execFileSync } from 'node:child_process';
-import type { EvalConfig } from './config.ts';
+import type { EvalConfig } from './settings.ts';
 import type { Dataset } from './dataset.ts';
 import { renderPlot } from './plot.ts';
 import type { RunResult } from './runner.ts';
