@@ -17,7 +17,8 @@ export class Arrivals {
     private readonly visitRate: number,
     seed: number,
   ) {
-    if (!(visitRate > 0 && visitRate <= 1)) throw new RangeError(`visit rate must be in (0, 1], got ${visitRate}`);
+    if (!(visitRate > 0 && visitRate <= 1))
+      throw new RangeError(`visit rate must be in (0, 1], got ${visitRate}`);
     this.random = mulberry32(seed ^ 0x3c6ef372);
   }
 

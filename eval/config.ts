@@ -7,7 +7,14 @@ import { FedrankError } from '../shared/errors.ts';
 import { DEFAULT_SPEC, parseSpec } from '../shared/model/spec.ts';
 import type { ModelSpec } from '../shared/model/spec.ts';
 import { MAX_SHARED_NEGATIVES } from '../shared/protocol-parse.ts';
-import { BASE_CENTRAL, BASE_FEDERATED, PRESETS, PRODUCT_PRIVATE, privateOverrides, privateRows } from './presets.ts';
+import {
+  BASE_CENTRAL,
+  BASE_FEDERATED,
+  PRESETS,
+  PRODUCT_PRIVATE,
+  privateOverrides,
+  privateRows,
+} from './presets.ts';
 import type { CentralSettings, EvalConfig, FederatedSettings, RunPlan } from './settings.ts';
 import { OPTIONS } from './usage.ts';
 
@@ -92,7 +99,10 @@ export function parseEvalArgs(argv: string[]): EvalConfig {
     );
   }
   if (federated.rounds === 0 && federated.sampling !== 'honest')
-    throw new FedrankError('CLI_BAD_ARGUMENT', '--rounds 0 (as many as the contributions fill) is for --sampling honest');
+    throw new FedrankError(
+      'CLI_BAD_ARGUMENT',
+      '--rounds 0 (as many as the contributions fill) is for --sampling honest',
+    );
   if (o.has('sigma') && o.has('epsilon')) {
     throw new FedrankError('CLI_BAD_ARGUMENT', 'give either --sigma or --epsilon, not both');
   }
@@ -105,17 +115,26 @@ export function parseEvalArgs(argv: string[]): EvalConfig {
   if (o.has('epsilons')) {
     // The curve: popularity and one private run per epsilon (each scores its on-device floor too).
     if (o.has('sigma') || o.has('epsilon') || mode !== undefined)
-      throw new FedrankError('CLI_BAD_ARGUMENT', '--epsilons runs its own table: no --mode, --sigma, --epsilon');
+      throw new FedrankError(
+        'CLI_BAD_ARGUMENT',
+        '--epsilons runs its own table: no --mode, --sigma, --epsilon',
+      );
     const eps = o.get('epsilons')!.split(',').map(Number);
     if (eps.length === 0 || eps.some((e) => !(e > 0 && e <= 1e6)))
-      throw new FedrankError('CLI_BAD_ARGUMENT', `--epsilons must list numbers > 0, got '${o.get('epsilons')}'`);
+      throw new FedrankError(
+        'CLI_BAD_ARGUMENT',
+        `--epsilons must list numbers > 0, got '${o.get('epsilons')}'`,
+      );
     const overrides = privateOverrides(preset?.private ?? PRODUCT_PRIVATE, o);
     runs = [
       { label: 'popularity', mode: 'popularity' },
       ...privateRows(eps).map((r) => ({ ...r, federated: overrides })),
     ];
   } else if (mode === undefined && preset && !o.has('sigma') && !o.has('epsilon')) {
-    runs = preset.table;
+    // A flag beats a row's own overrides too, so a table run is what its flags say.
+    runs = preset.table.map((r) =>
+      r.mode === 'federated' && r.federated ? { ...r, federated: privateOverrides(r.federated, o) } : r,
+    );
   } else {
     const m = mode ?? 'federated';
     if (m !== 'federated' && (o.has('sigma') || o.has('epsilon'))) {

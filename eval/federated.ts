@@ -69,7 +69,6 @@ import { SparseUploader } from './sparse-upload.ts';
 import { userExamples } from './workbench.ts';
 import type { Workbench } from './workbench.ts';
 
-
 /** Settings of a federated simulation. */
 export interface FederatedOptions {
   rounds: number;
@@ -125,6 +124,8 @@ export interface RoundStats {
   failed?: boolean;
   /** Honest runs: the most contributions any one device has made so far. */
   maxContributions?: number;
+  /** Honest runs: the devices the server admitted to this round (ascending). */
+  admitted?: number[];
 }
 
 /**
@@ -154,7 +155,12 @@ export async function runFederated(
   const ranker = new Ranker(spec, global);
   const width = spec.dim + 1;
   // Secure rounds sum exact clipped values (the ring encoding replaces the update codec).
-  const uploader = new SparseUploader(n, width, n - denseLayout(spec).size, honest ? 'f32' : t.updateEncoding);
+  const uploader = new SparseUploader(
+    n,
+    width,
+    n - denseLayout(spec).size,
+    honest ? 'f32' : t.updateEncoding,
+  );
   // Each client draws its shared negatives from the whole catalog.
   const negatives = { pool: wb.encoded, random };
   const draw = roundSampler(N, opts.clientsPerRound, opts.sampling ?? 'poisson', random);
@@ -305,6 +311,7 @@ export async function runFederated(
             refused,
             failed,
             maxContributions,
+            admitted: selected,
           },
           ranker,
         );

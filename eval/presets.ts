@@ -29,7 +29,10 @@ const FEDERATED_FLAGS: Record<keyof FederatedSettings, string> = {
 };
 
 /** Private overrides (a preset's), less those the invocation sets by flag. */
-export function privateOverrides(overrides: FederatedOverrides, given: Map<string, string>): FederatedOverrides {
+export function privateOverrides(
+  overrides: FederatedOverrides,
+  given: Map<string, string>,
+): FederatedOverrides {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(overrides))
     if (!given.has(FEDERATED_FLAGS[k as keyof FederatedSettings])) out[k] = v;
@@ -175,4 +178,3 @@ export const PRESETS: Record<string, Preset> = {
     table: [{ label: 'popularity', mode: 'popularity' }, ...privateRows([8])],
   },
 };
-

@@ -4,6 +4,7 @@
  * survivors) and the shared accountant's user-level figures per party (shared/dp/participation.ts), for a
  * device that contributes at most k times, at least b rounds apart. No sampling, no amplification.
  */
+import { accountedSigma, ledgerEpsilon } from '../shared/device/rules.ts';
 import { userLevelPrivacy, type PartyGuarantee, type RoundMechanism } from '../shared/dp/participation.ts';
 import { planEncoding, type EncodingPlan } from '../shared/secagg/calibration.ts';
 import { defaultSecAggConfig } from '../server/secagg/config.ts';
@@ -68,6 +69,26 @@ export interface HonestPrivacy {
   delta: number;
   server: PartyGuarantee;
   observers: PartyGuarantee;
+  /**
+   * What the device's own ledger (shared/device/rules.ts) records after k contributions: it composes each
+   * as a Gaussian at the manifest's accounted sigma, and refuses a contribution that would pass its budget.
+   */
+  deviceLedger: number;
+}
+
+/** The device ledger's epsilon after k contributions at noise multiplier z (distributed, t survivors). */
+export function deviceLedgerEpsilon(shape: SecureRunShape, z: number): number {
+  const t = {
+    clipNorm: shape.clip,
+    noiseMultiplier: z,
+    noiseMode: 'distributed' as const,
+    expectedClientsPerRound: shape.survivors,
+  };
+  const sigma = accountedSigma(t as Parameters<typeof accountedSigma>[0], z * shape.clip, shape.survivors);
+  return ledgerEpsilon(
+    Array.from({ length: shape.maxContributions }, () => ({ q: 1, sigma })),
+    shape.delta,
+  );
 }
 
 /** The accountant's figures for a run at noise multiplier z (z = 0: no noise, no finite epsilon). */
@@ -97,16 +118,21 @@ export function honestPrivacy(shape: SecureRunShape, z: number): HonestPrivacy {
     delta: shape.delta,
     server: u.server,
     observers: u.observers,
+    deviceLedger: z > 0 ? deviceLedgerEpsilon(shape, z) : Infinity,
   };
 }
 
 /**
  * The least noise multiplier z whose accounted epsilon against the server (the party that sees the most
- * under secure aggregation: the sum over the survivors, as observers do) is at most `epsilon`.
+ * under secure aggregation: the sum over the survivors, as observers do) is at most `epsilon`, and at
+ * which the device's own ledger lets it make its k contributions within a budget of `epsilon`.
  */
 export function noiseForEpsilon(shape: SecureRunShape, epsilon: number): number {
   if (!(epsilon > 0)) throw new RangeError(`target epsilon must be > 0, got ${epsilon}`);
-  const eps = (z: number): number => honestPrivacy(shape, z).server.epsilon;
+  const eps = (z: number): number => {
+    const h = honestPrivacy(shape, z);
+    return Math.max(h.server.epsilon, h.deviceLedger);
+  };
   let lo = 0.05;
   let hi = 1;
   while (eps(hi) > epsilon) {

@@ -7,7 +7,12 @@ import { decayOver } from '../shared/fl/aggregate.ts';
 import type { ServerOptimizer } from '../shared/fl/aggregate.ts';
 import { Ranker } from '../shared/model/ranker.ts';
 import { initGlobalParams, mulberry32, paramCount } from '../shared/model/spec.ts';
-import { honestPrivacy, noiseForEpsilon, type HonestPrivacy, type SecureRunShape } from './private-accounting.ts';
+import {
+  honestPrivacy,
+  noiseForEpsilon,
+  type HonestPrivacy,
+  type SecureRunShape,
+} from './private-accounting.ts';
 import type { TrainingConfig } from '../shared/protocol.ts';
 import { trainCentralized } from './centralized.ts';
 import { federatedOf } from './settings.ts';
@@ -367,8 +372,9 @@ export function federatedOptions(
       ? {
           honest: { visitRate: f.visitRate, survivors: f.clientsPerRound },
           participation: { maxContributions: f.maxContributions, minSeparationRounds: f.minSeparation },
-          ...(honest && Number.isFinite(honest.server.epsilon)
-            ? { deviceEpsilonCap: honest.server.epsilon * (1 + 1e-9) }
+          // The device's budget: what its own ledger reaches after its k contributions.
+          ...(honest && Number.isFinite(honest.deviceLedger)
+            ? { deviceEpsilonCap: Math.max(honest.deviceLedger, honest.server.epsilon) * (1 + 1e-9) }
             : {}),
         }
       : {}),

@@ -24,7 +24,12 @@ export function simulatedServer(
     ...d,
     training,
     optimizer,
-    rounds: { ...d.rounds, minClients: survivors, maxClients: training.expectedClientsPerRound, maxStaleness: 0 },
+    rounds: {
+      ...d.rounds,
+      minClients: survivors,
+      maxClients: training.expectedClientsPerRound,
+      maxStaleness: 0,
+    },
     // The eval reports the accountant's per-device figures itself; the server's own budget stops nothing here.
     privacy: { ...d.privacy, secureAggregation: true, epsilonBudget: null },
   };

@@ -116,4 +116,3 @@ export interface Preset {
   private: FederatedOverrides;
   table: RunPlan[];
 }
-

@@ -79,7 +79,11 @@ describe('federated evaluation on a planted preference', () => {
     ];
     const tensors = tf.memory().numTensors;
     const [pop] = await runAll(parseEvalArgs([...common, '--mode', 'popularity']), data, quiet);
-    const [fast] = await runAll(parseEvalArgs([...common, ...fl, '--clip', '5', '--sigma', '0']), data, quiet);
+    const [fast] = await runAll(
+      parseEvalArgs([...common, ...fl, '--clip', '5', '--sigma', '0']),
+      data,
+      quiet,
+    );
     // With noise: honest participation, every device online and allowed every round, secure aggregation
     // with each client's own discrete Gaussian share (the device's encoding), the server's close.
     const honest = ['--visit-rate', '1', '--max-contributions', '10', '--noise-path', 'client'];

@@ -86,4 +86,3 @@ export const USAGE = `usage: fedrank eval --data DIR [options]
   --jobs J                   runs executed in parallel, one process each (default 1)
   --out FILE.json --plot FILE.svg
 `;
-
