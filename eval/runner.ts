@@ -280,7 +280,9 @@ export async function runOne(
     wb,
     federatedOptions(f, privacy.sigma, cfg.seed, privacy.honest),
     (stats, ranker) => {
-      rounds.push(stats);
+      // Who was admitted is for the tests; the results keep the counts.
+      const { admitted: _admitted, ...kept } = stats;
+      rounds.push(kept);
       bar.update(stats.round);
       if (stats.round % pointEvery(cfg.evalEvery, f.rounds) === 0 || stats.round === f.rounds) {
         const m = evaluateRanker(ranker, wb.encoded, validSample);
