@@ -26,7 +26,7 @@ const wb = makeWorkbench(await loadDataset(cfg.data), cfg.spec);
 let t0 = 0;
 let clients = 0;
 // The preset's own options (its decay schedule spans all its rounds), stopped after `rounds`.
-runFederated(wb, { ...federatedOptions(f, 0, cfg.seed), rounds }, (s) => {
+await runFederated(wb, { ...federatedOptions(f, 0, cfg.seed), rounds }, (s) => {
   if (s.round === warm) t0 = performance.now();
   if (s.round > warm) clients += s.clients;
 });

@@ -5,7 +5,7 @@ import { runCli } from '../node/args.ts';
 /** Runs the subcommand; returns the exit code. */
 export async function run(argv: string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
-    const { USAGE } = await import('../eval/config.ts');
+    const { USAGE } = await import('../eval/usage.ts');
     process.stdout.write(USAGE);
     return 0;
   }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { FedrankError } from '../shared/errors.ts';
-import { federatedOf, parseEvalArgs } from './config.ts';
+import { parseEvalArgs } from './config.ts';
+import { federatedOf } from './settings.ts';
 import { childArgs } from './parallel.ts';
 import { renderPlot, ticks } from './plot.ts';
 import { formatDuration, Progress } from './progress.ts';
@@ -25,19 +26,19 @@ describe('fedrank eval options', () => {
       'popularity',
       'centralized',
       'federated, no noise',
-      'federated, ε=16',
-      'federated, ε=8',
-      'federated, ε=4',
-      'federated, ε=2',
-      'federated, ε=1',
+      'private, ε=16',
+      'private, ε=8',
+      'private, ε=4',
+      'private, ε=2',
+      'private, ε=1',
     ]);
     // The preset is the reported run: test targets, two processes, the plot beside the results.
     expect(c.split).toBe('test');
     expect(c.jobs).toBe(2);
-    // Without noise every shopper joins once per cycle; the private runs keep Poisson sampling.
+    // Without noise every shopper joins once per cycle; the private runs take honest participation.
     expect(c.runs.map((r) => federatedOf(r, c).sampling).slice(2)).toEqual([
       'shuffle',
-      ...Array(5).fill('poisson'),
+      ...Array(5).fill('honest'),
     ]);
     expect(parseEvalArgs(['--data', 'd', '--preset', 'beauty', '--out', 'r/x.json']).plot).toBe('r/x.svg');
     expect(parseEvalArgs(['--data', 'd', '--preset', 'beauty', '--split', 'valid']).split).toBe('valid');
@@ -46,12 +47,12 @@ describe('fedrank eval options', () => {
   it('--preset beauty --mode federated --epsilon 8 runs with the preset private settings, as its table row', () => {
     const e = parseEvalArgs(['--data', 'd', '--preset', 'beauty', '--mode', 'federated', '--epsilon', '8']);
     const row = parseEvalArgs(['--data', 'd', '--preset', 'beauty']).runs.find(
-      (r) => r.label === 'federated, ε=8',
+      (r) => r.label === 'private, ε=8',
     )!;
     expect(federatedOf(e.runs[0]!, e)).toEqual(federatedOf(row, e));
     expect(federatedOf(e.runs[0]!, e)).toMatchObject({
       clientsPerRound: 1000,
-      rounds: 11,
+      rounds: 0,
       sharedNegatives: 64,
     });
     // A fixed sigma is a noisy run too; a run without noise keeps the preset's own settings.
@@ -74,7 +75,7 @@ describe('fedrank eval options', () => {
       '--split',
       'test',
     ]);
-    expect(e.runs).toMatchObject([{ label: 'federated, ε=8', mode: 'federated', epsilon: 8 }]);
+    expect(e.runs).toMatchObject([{ label: 'private, ε=8', mode: 'federated', epsilon: 8 }]);
     // The preset's private settings apply, except what a flag sets (--rounds 7).
     expect(federatedOf(e.runs[0]!, e)).toMatchObject({
       rounds: 7,
@@ -83,7 +84,7 @@ describe('fedrank eval options', () => {
     });
     expect(e.federated.rounds).toBe(7);
     expect(e.federated.delta).toBe(1e-5);
-    expect(e.federated.sampling).toBe('poisson'); // the preset shuffles only without noise
+    expect(e.federated.sampling).toBe('honest'); // the preset shuffles only without noise
     expect(e.split).toBe('test');
     const s = parseEvalArgs([
       '--data',
@@ -95,7 +96,7 @@ describe('fedrank eval options', () => {
       '--spec',
       '{"dim":8}',
     ]);
-    expect(s.runs).toEqual([{ label: 'federated, σ=1.5', mode: 'federated', sigma: 1.5 }]);
+    expect(s.runs).toEqual([{ label: 'private, σ=1.5', mode: 'federated', sigma: 1.5 }]);
     expect(s.federated.serverOpt).toBe('fedavg');
     expect(s.spec.dim).toBe(8);
     expect(parseEvalArgs(['--data', 'd', '--mode', 'popularity']).runs).toEqual([

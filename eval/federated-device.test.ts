@@ -47,6 +47,9 @@ function options(over: Partial<FederatedOptions>): FederatedOptions {
     },
     server: { kind: 'fedavg', learningRate: 1 },
     noisePath: 'aggregate',
+    // Every device online every round: who contributes is decided by the device rules alone.
+    sampling: 'honest',
+    honest: { visitRate: 1 },
     negatives: 4,
     clientBatch: 8,
     seed: 3,
@@ -59,22 +62,22 @@ beforeAll(async () => {
 });
 
 describe('federated simulation through the device core', () => {
-  it('each simulated device keeps its ledger: past its epsilon cap it contributes no more', () => {
+  it('each simulated device keeps its ledger: past its epsilon cap it contributes no more', async () => {
     const stats: RoundStats[] = [];
-    // Every shopper is sampled every round (q = 1); sigma 1 at delta 1e-5 allows two contributions under 8.
-    runFederated(makeWorkbench(data, spec), options({ deviceEpsilonCap: 8 }), (s) => stats.push(s));
+    // Every shopper is online every round; sigma 1 at delta 1e-5 allows two contributions under 8.
+    await runFederated(makeWorkbench(data, spec), options({ deviceEpsilonCap: 8 }), (s) => stats.push(s));
     expect(stats.map((s) => s.clients)).toEqual([USERS, USERS, 0, 0, 0, 0]);
     expect(stats.slice(2).every((s) => s.refused === USERS)).toBe(true);
   });
-  it('each simulated device enforces the manifest participation caps: k = 2, b = 2', () => {
+  it('each simulated device enforces the manifest participation caps: k = 2, b = 2', async () => {
     const stats: RoundStats[] = [];
     const participation = { maxContributions: 2, minSeparationRounds: 2 };
-    runFederated(makeWorkbench(data, spec), options({ participation }), (s) => stats.push(s));
+    await runFederated(makeWorkbench(data, spec), options({ participation }), (s) => stats.push(s));
     expect(stats.map((s) => s.clients)).toEqual([USERS, 0, USERS, 0, 0, 0]);
   });
-  it('without a device cap every sampled client contributes, as before', () => {
+  it('without a device cap every online client contributes', async () => {
     const stats: RoundStats[] = [];
-    runFederated(makeWorkbench(data, spec), options({}), (s) => stats.push(s));
+    await runFederated(makeWorkbench(data, spec), options({}), (s) => stats.push(s));
     expect(stats.every((s) => s.clients === USERS && s.refused === 0)).toBe(true);
   });
 });

@@ -13,6 +13,11 @@
  * The clients of one batched pass share one draw of shared negatives (common random numbers, see
  * trainLocalBatched): each client's update keeps its distribution, at the cost of one draw per batch.
  *
+ * Noisy runs take honest participation (sampling 'honest', arrivals.ts) and the product's secure
+ * aggregation (secure-sum.ts: the DDG encoding, its 'client' and 'aggregate' paths) and round close
+ * (server-close.ts: fixed denominator, server-side clip, optimizer, robust step). The Gaussian paths below
+ * serve runs without noise (sigma 0), where they are exact; noise with Poisson sampling is refused.
+ *
  * Two noise paths, both through product code:
  * - 'client' (exact): each client runs makeUpdatePayload (privatizeDelta: clip + its own Gaussian share,
  *   then encodeTensor), the server decodes with decodeTensor and accumulates. One Gaussian draw per
@@ -49,20 +54,20 @@ import type { LedgerRecord } from '../shared/device/records.ts';
 import { canContribute } from '../shared/device/rules.ts';
 import type { DeviceFloors } from '../shared/device/rules.ts';
 import { Ranker } from '../shared/model/ranker.ts';
+import { roundRotation } from '../shared/secagg/derive.ts';
+import type { AdamState } from '../shared/fl/aggregate.ts';
+import { admit, Arrivals } from './arrivals.ts';
+import { encodingFor } from './private-accounting.ts';
+import { SecureSum } from './secure-sum.ts';
+import { closeSecureRound, simulatedServer } from './server-close.ts';
 import type { TrainingExample } from '../shared/model/ranker.ts';
 import { denseLayout } from '../shared/model/client-gradients.ts';
 import { initGlobalParams, modelIdOf, mulberry32, paramCount } from '../shared/model/spec.ts';
 import type { ModelManifest, ParticipationPolicy, TrainingConfig } from '../shared/protocol.ts';
+import { roundSampler, type Sampling } from './sampler.ts';
 import { SparseUploader } from './sparse-upload.ts';
 import { userExamples } from './workbench.ts';
 import type { Workbench } from './workbench.ts';
-
-/**
- * Who joins a round: 'poisson' samples each shopper independently at rate q = M/N (the privacy
- * amplification the accountant assumes); 'shuffle' takes every shopper once per cycle, M per round in a
- * fresh random order each cycle (random reshuffling; no privacy accounting, for runs without noise).
- */
-export type Sampling = 'poisson' | 'shuffle';
 
 /** Settings of a federated simulation. */
 export interface FederatedOptions {
@@ -90,6 +95,12 @@ export interface FederatedOptions {
   delta?: number;
   /** The participation caps the round manifests carry, enforced by each simulated device (default: none). */
   participation?: ParticipationPolicy;
+  /**
+   * Honest participation: each shopper online in a round with probability visitRate; a round releases only
+   * with at least `survivors` inputs (the secure-aggregation threshold t the noise is calibrated over;
+   * default expectedClientsPerRound).
+   */
+  honest?: { visitRate: number; survivors?: number };
 }
 
 /** The eval simulates the mechanism it is given: no device floor refuses its noise settings. */
@@ -107,67 +118,49 @@ export interface RoundStats {
   loss: number;
   /** Std of the Gaussian noise in the round's sum. */
   sumNoiseStd: number;
-  /** Sampled clients whose device refused to contribute (budget spent). */
+  /** Sampled (or online) clients whose device refused to contribute (caps or budget). */
   refused: number;
-}
-
-/** The Poisson sampling rate of a run: each shopper joins a round independently with probability q. */
-export function samplingRate(clientsPerRound: number, population: number): number {
-  return Math.min(1, clientsPerRound / population);
-}
-
-/**
- * Draws the shoppers (indices 0..N-1, ascending) of each successive round; M is the expected number per
- * round (see Sampling).
- */
-export function roundSampler(N: number, M: number, sampling: Sampling, random: () => number): () => number[] {
-  const q = samplingRate(M, N);
-  const order = Int32Array.from({ length: N }, (_, u) => u);
-  let next = N;
-  return () => {
-    const selected: number[] = [];
-    if (sampling === 'poisson') {
-      for (let u = 0; u < N; u++) if (random() < q) selected.push(u);
-      return selected;
-    }
-    if (next >= N) {
-      for (let i = N - 1; i > 0; i--) {
-        const j = Math.floor(random() * (i + 1));
-        [order[i], order[j]] = [order[j]!, order[i]!];
-      }
-      next = 0;
-    }
-    // The last round of a cycle takes what is left, so nobody joins twice in a cycle.
-    const end = Math.min(N, next + Math.max(1, Math.round(M)));
-    for (; next < end; next++) selected.push(order[next]!);
-    return selected.sort((a, b) => a - b);
-  };
+  /** Honest runs: the round had fewer than t inputs, so it released nothing (the model is unchanged). */
+  failed?: boolean;
+  /** Honest runs: the most contributions any one device has made so far. */
+  maxContributions?: number;
+  /** Honest runs: the devices the server admitted to this round (ascending). */
+  admitted?: number[];
 }
 
 /**
  * Runs the simulation; `onClient` is called after every client (progress), `onRound` after every round
  * with the ranker holding the new global model (e.g. to evaluate). Returns the final global parameters.
  */
-export function runFederated(
+export async function runFederated(
   wb: Workbench,
   opts: FederatedOptions,
   onRound: (stats: RoundStats, ranker: Ranker) => void = () => {},
   onClient: (round: number, done: number, total: number) => void = () => {},
-): Float32Array {
+): Promise<Float32Array> {
   const spec = wb.spec;
   const n = paramCount(spec);
   const N = wb.train.length;
   const t = opts.training;
-  if (opts.sampling === 'shuffle' && t.noiseMultiplier > 0) {
-    throw new RangeError('shuffled sampling has no privacy accounting: use Poisson sampling with noise');
+  const honest = opts.sampling === 'honest';
+  if (!honest && t.noiseMultiplier > 0) {
+    throw new RangeError(
+      `${opts.sampling ?? 'poisson'} sampling with noise is not what ships (nothing samples devices): use honest participation`,
+    );
   }
   const random = mulberry32(opts.seed);
   const global = initGlobalParams(spec, opts.seed);
-  const adam = opts.server.kind === 'fedadam' ? newAdamState(n) : undefined;
+  let adam: AdamState | undefined = opts.server.kind === 'fedadam' ? newAdamState(n) : undefined;
   const modelId = modelIdOf(spec);
   const ranker = new Ranker(spec, global);
   const width = spec.dim + 1;
-  const uploader = new SparseUploader(n, width, n - denseLayout(spec).size, t.updateEncoding);
+  // Secure rounds sum exact clipped values (the ring encoding replaces the update codec).
+  const uploader = new SparseUploader(
+    n,
+    width,
+    n - denseLayout(spec).size,
+    honest ? 'f32' : t.updateEncoding,
+  );
   // Each client draws its shared negatives from the whole catalog.
   const negatives = { pool: wb.encoded, random };
   const draw = roundSampler(N, opts.clientsPerRound, opts.sampling ?? 'poisson', random);
@@ -176,6 +169,28 @@ export function runFederated(
   const cap = opts.deviceEpsilonCap ?? Number.POSITIVE_INFINITY;
   const delta = opts.delta ?? 1e-5;
   const clientNoiseStd = noiseStdPerClient(t);
+  const arrivals = honest ? new Arrivals(N, opts.honest?.visitRate ?? 1, opts.seed) : null;
+  const survivors = opts.honest?.survivors ?? Math.min(t.expectedClientsPerRound, N);
+  const secure = honest
+    ? {
+        encoding: encodingFor(
+          {
+            d: n,
+            clip: t.clipNorm,
+            cohort: t.expectedClientsPerRound,
+            survivors,
+            maxContributions: 1,
+            minSeparation: 1,
+            delta,
+          },
+          t.noiseMultiplier,
+        ),
+        server: simulatedServer(t, opts.server, survivors),
+        // The rotation seed is public in the product (from the round's seed): here, from the run's seed.
+        seed: Uint8Array.from({ length: 32 }, () => Math.floor(random() * 256)),
+      }
+    : null;
+  let maxContributions = 0;
   let steps = 0;
   try {
     for (let round = 1; round <= opts.rounds; round++) {
@@ -183,10 +198,10 @@ export function runFederated(
         cap,
         delta,
         participation: opts.participation,
+        minClients: survivors,
       });
-      const sampled = draw();
-      const selected = sampled.filter((u) => {
-        const d = canContribute({
+      const allows = (u: number): boolean =>
+        canContribute({
           manifest,
           ledger: ledgers[u]!,
           outbox: [],
@@ -196,15 +211,25 @@ export function runFederated(
           storage: 'indexeddb',
           optedOut: false,
           hasServer: true,
-        });
-        return d.ok;
-      });
-      const acc = newAccumulator(n);
+        }).ok;
+      let selected: number[];
+      let refused: number;
+      if (arrivals) {
+        ({ admitted: selected, refused } = admit(arrivals.next(), allows, t.expectedClientsPerRound));
+      } else {
+        const sampled = draw();
+        selected = sampled.filter(allows);
+        refused = sampled.length - selected.length;
+      }
+      const rotation = secure ? await roundRotation(secure.seed, round, n) : null;
+      const sum = secure && rotation ? new SecureSum(secure.encoding, rotation, opts.noisePath) : null;
+      const acc = sum ? sum.acc : newAccumulator(n);
       let normSum = 0;
       let clipped = 0;
       let lossSum = 0;
       const header = { modelId, baseVersion: round - 1, round };
       const addDense = (delta: Float32Array): number => {
+        if (sum) return sum.addDense(delta);
         let values: Float32Array;
         let norm: number;
         if (opts.noisePath === 'client') {
@@ -224,7 +249,8 @@ export function runFederated(
         opts.noisePath === 'client' ? addDense(sparseToDense(d, n, width)) : uploader.add(acc, d, t.clipNorm);
       const count = (u: number, norm: number, loss: number): void => {
         const at = { key: `u${u}r${round}`, round, modelId, modelVersion: round - 1, time: round, delta };
-        ledgers[u]!.push(ledgerEntry(t, at, clientNoiseStd, norm));
+        ledgers[u]!.push(ledgerEntry(t, at, clientNoiseStd, norm, secure ? survivors : undefined));
+        maxContributions = Math.max(maxContributions, ledgers[u]!.length);
         normSum += norm;
         if (norm > t.clipNorm) clipped++;
         lossSum += loss;
@@ -254,6 +280,43 @@ export function runFederated(
         count(u, addDense(delta), loss);
       }
       flush();
+      if (secure && sum) {
+        const failed = sum.count < survivors;
+        if (!failed) {
+          const plan = closeSecureRound({
+            config: secure.server,
+            spec,
+            modelId,
+            version: steps++,
+            params: global,
+            adam: adam ?? null,
+            encoding: secure.encoding,
+            survivors,
+            sum: sum.decoded(),
+            count: sum.count,
+          });
+          global.set(plan.model.params);
+          adam = plan.model.adam ?? undefined;
+          ranker.setGlobal(global);
+        }
+        const c = Math.max(1, sum.count);
+        onRound(
+          {
+            round,
+            clients: sum.count,
+            meanNorm: normSum / c,
+            clippedFraction: clipped / c,
+            loss: lossSum / c,
+            sumNoiseStd: Math.sqrt(sum.count * secure.encoding.noiseVariance) / secure.encoding.scale,
+            refused,
+            failed,
+            maxContributions,
+            admitted: selected,
+          },
+          ranker,
+        );
+        continue;
+      }
       let sumNoiseStd = noiseStdPerClient(t) * Math.sqrt(acc.count);
       if (opts.noisePath === 'aggregate' && sumNoiseStd > 0 && acc.count > 0) {
         const noise = gaussianNoise(n, sumNoiseStd);
@@ -271,7 +334,7 @@ export function runFederated(
           clippedFraction: clipped / c,
           loss: lossSum / c,
           sumNoiseStd,
-          refused: sampled.length - selected.length,
+          refused,
         },
         ranker,
       );
@@ -288,9 +351,9 @@ function roundManifest(
   t: TrainingConfig,
   modelId: string,
   round: number,
-  privacy: { cap: number; delta: number; participation: ParticipationPolicy | undefined },
+  privacy: { cap: number; delta: number; participation: ParticipationPolicy | undefined; minClients: number },
 ): ModelManifest {
-  const { cap, delta, participation } = privacy;
+  const { cap, delta, participation, minClients } = privacy;
   return {
     protocol: 1,
     modelId,
@@ -303,8 +366,8 @@ function roundManifest(
       id: round,
       state: 'open',
       accepted: 0,
-      // The round's noise is sized for expectedClientsPerRound: the device ledger accounts it at that.
-      minClients: Math.min(t.expectedClientsPerRound, wb.train.length),
+      // The round's noise is sized for its survivor threshold: the device ledger accounts it at that.
+      minClients,
       maxClients: wb.train.length,
       deadline: null,
     },

@@ -51,7 +51,7 @@ export async function main(argv: string[]): Promise<number> {
     runs = par.results.filter((r): r is RunResult => r !== null);
     errors = par.errors;
   } else {
-    runs = runAll(cfg, data);
+    runs = await runAll(cfg, data);
   }
   const wallSeconds = (performance.now() - t0) / 1000;
   const table = markdownTable(runs);

@@ -17,12 +17,16 @@ import type { EvalCase } from './split.ts';
 /** Scores a chunk of cases against all N catalog items: a row-major cases.length x N matrix. */
 export type ChunkScorer = (cases: EvalCase[]) => Float32Array;
 
-/** Ranks every case's target with `scorer`, `chunk` shoppers at a time. */
+/**
+ * Ranks every case's target with `scorer`, `chunk` shoppers at a time; `ranks`, when given, receives each
+ * case's expected rank (candidates above plus half the ties).
+ */
 export function evaluateCases(
   scorer: ChunkScorer,
   cases: readonly EvalCase[],
   numItems: number,
   chunk = 512,
+  ranks?: Float64Array,
 ): RankingMetrics {
   const acc = new MetricAccumulator();
   for (let s = 0; s < cases.length; s += chunk) {
@@ -36,6 +40,7 @@ export function evaluateCases(
         c.history,
       );
       acc.add(greater, ties);
+      if (ranks) ranks[s + i] = greater + ties / 2;
     }
   }
   return acc.result();
@@ -140,6 +145,7 @@ export function evaluateRanker(
   encoded: readonly EncodedItem[],
   cases: readonly EvalCase[],
   check = true,
+  ranks?: Float64Array,
 ): RankingMetrics {
   const { scorer, dispose } = rankerScorer(ranker, encoded);
   try {
@@ -147,7 +153,7 @@ export function evaluateRanker(
       const gap = scorerDiscrepancy(ranker, encoded, scorer, cases.slice(0, 2));
       if (!(gap < 1e-3)) throw new Error(`fast full-ranking scores differ from Ranker.score() by ${gap}`);
     }
-    return evaluateCases(scorer, cases, encoded.length);
+    return evaluateCases(scorer, cases, encoded.length, 512, ranks);
   } finally {
     dispose();
   }

@@ -1,6 +1,6 @@
 /** Results of `fedrank eval`: the markdown table, the JSON document, the plot, and the git commit. */
 import { execFileSync } from 'node:child_process';
-import type { EvalConfig } from './config.ts';
+import type { EvalConfig } from './settings.ts';
 import type { Dataset } from './dataset.ts';
 import { renderPlot } from './plot.ts';
 import type { RunResult } from './runner.ts';
@@ -32,8 +32,57 @@ export function markdownTable(runs: readonly RunResult[]): string {
     lines.push(
       `| ${r.label} | ${eps} | ${sigma} | ${shape} | ${f(m.hr10)} | ${f(m.ndcg10)} | ${f(m.hr20)} | ${f(m.ndcg20)} |`,
     );
+    const fl = r.floor?.final.metrics;
+    if (fl)
+      lines.push(
+        `| ${r.label}: on-device floor | — | — | — | ${f(fl.hr10)} | ${f(fl.ndcg10)} | ${f(fl.hr20)} | ${f(fl.ndcg20)} |`,
+      );
   }
   return lines.join('\n');
+}
+
+/**
+ * The headline of private runs (`npm run eval:private`): per private run, its metrics, the epsilon per
+ * party from the device's accountant, the on-device floor of the same run, popularity, and the share of
+ * shoppers whose target ranks worse than under the floor.
+ */
+export function privateSummary(runs: readonly RunResult[]): Record<string, unknown>[] {
+  const pop = runs.find((r) => r.mode === 'popularity')?.final.metrics ?? null;
+  return runs
+    .filter((r) => r.privacy?.honest && r.floor)
+    .map((r) => {
+      const h = r.privacy!.honest!;
+      const m = r.final.metrics;
+      const fl = r.floor!;
+      const last = r.rounds?.[r.rounds.length - 1];
+      return {
+        label: r.label,
+        split: r.final.split,
+        hr10: m.hr10,
+        ndcg10: m.ndcg10,
+        epsilon: {
+          delta: h.delta,
+          level: 'user (one browser profile, all its contributions)',
+          server: h.server.epsilon,
+          observers: h.observers.epsilon,
+          targetEpsilon: r.privacy!.targetEpsilon,
+          maxContributions: h.maxContributions,
+          minSeparation: h.minSeparation,
+          survivors: h.survivors,
+          noiseMultiplier: h.z,
+          assumptions: { server: h.server.assumptions, observers: h.observers.assumptions },
+        },
+        floor: { label: fl.label, hr10: fl.final.metrics.hr10, ndcg10: fl.final.metrics.ndcg10 },
+        popularity: pop ? { label: 'popularity', hr10: pop.hr10, ndcg10: pop.ndcg10 } : null,
+        worseThanFloor: fl.worseThanFloor,
+        rounds: {
+          planned: r.rounds?.length ?? 0,
+          released: r.rounds?.filter((s) => !s.failed).length ?? 0,
+          contributions: r.rounds?.reduce((a, s) => a + (s.failed ? 0 : s.clients), 0) ?? 0,
+          mostByOneDevice: last?.maxContributions ?? 0,
+        },
+      };
+    });
 }
 
 /** The results document written by --out. */
@@ -73,6 +122,7 @@ export function resultsDocument(
     protocol:
       'leave-one-out; full ranking against every item the shopper has not interacted with; ties broken uniformly ' +
       'in expectation; intermediate points score a fixed validation subsample, the final row every shopper',
+    private: privateSummary(runs),
     runs,
     table: markdownTable(runs),
   };

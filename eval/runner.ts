@@ -5,13 +5,21 @@
 import { computeEpsilon, sigmaForEpsilon } from '../shared/dp/accountant.ts';
 import { decayOver } from '../shared/fl/aggregate.ts';
 import type { ServerOptimizer } from '../shared/fl/aggregate.ts';
-import { mulberry32 } from '../shared/model/spec.ts';
+import { Ranker } from '../shared/model/ranker.ts';
+import { initGlobalParams, mulberry32, paramCount } from '../shared/model/spec.ts';
+import {
+  honestPrivacy,
+  noiseForEpsilon,
+  type HonestPrivacy,
+  type SecureRunShape,
+} from './private-accounting.ts';
 import type { TrainingConfig } from '../shared/protocol.ts';
 import { trainCentralized } from './centralized.ts';
-import { federatedOf } from './config.ts';
-import type { EvalConfig, FederatedSettings, RunPlan } from './config.ts';
+import { federatedOf } from './settings.ts';
+import type { EvalConfig, FederatedSettings, RunPlan } from './settings.ts';
 import type { Dataset } from './dataset.ts';
-import { runFederated, samplingRate } from './federated.ts';
+import { runFederated } from './federated.ts';
+import { samplingRate } from './sampler.ts';
 import type { FederatedOptions, RoundStats } from './federated.ts';
 import type { RankingMetrics } from './metrics.ts';
 import { popularityScorer } from './popularity.ts';
@@ -33,6 +41,7 @@ export interface EvalPoint {
 
 /** Privacy of a federated run (user-level: one shopper's whole contribution per round is one delta). */
 export interface PrivacyReport {
+  /** Share of the shoppers in a round, M/N (for the plot; honest runs claim no amplification from it). */
   q: number;
   sigma: number;
   rounds: number;
@@ -42,6 +51,16 @@ export interface PrivacyReport {
   order: number | null;
   /** The epsilon the run was asked for, when sigma was solved from it. */
   targetEpsilon: number | null;
+  /** Honest runs: the device accountant's figures per party (epsilon above is the server's). */
+  honest?: HonestPrivacy;
+}
+
+/** The on-device floor of a private run: its untrained global model plus on-device personalization. */
+export interface FloorResult {
+  label: string;
+  final: { split: 'valid' | 'test'; metrics: RankingMetrics };
+  /** Share of the scored shoppers whose target ranks strictly worse under the trained model than here. */
+  worseThanFloor: number;
 }
 
 /** The outcome of one run. */
@@ -57,6 +76,8 @@ export interface RunResult {
   settings?: FederatedSettings;
   /** Centralized training loss per epoch. */
   epochLoss?: number[];
+  /** Private (honest) runs: the on-device floor measured in the same run. */
+  floor?: FloorResult;
   wallSeconds: number;
 }
 
@@ -85,13 +106,52 @@ export function limitUsers(data: Dataset, maxUsers: number | null, seed: number)
   };
 }
 
+/** The settings of a federated plan, with rounds 0 resolved to what the population's contributions fill. */
+export function settingsOf(plan: RunPlan, cfg: EvalConfig, population: number): FederatedSettings {
+  const f = federatedOf(plan, cfg);
+  if (f.rounds > 0) return f;
+  return { ...f, rounds: Math.max(1, Math.ceil((f.maxContributions * population) / f.clientsPerRound)) };
+}
+
+/** The shape the accountant and the encoding are planned from (t = M: every admitted device survives). */
+export function secureShape(f: FederatedSettings, d: number): SecureRunShape {
+  return {
+    d,
+    clip: f.clip,
+    cohort: f.clientsPerRound,
+    survivors: f.clientsPerRound,
+    maxContributions: f.maxContributions,
+    minSeparation: f.minSeparation,
+    delta: f.delta,
+  };
+}
+
 /** Noise multiplier and privacy report of a federated plan. */
 export function privacyOf(plan: RunPlan, cfg: EvalConfig, population: number): PrivacyReport {
-  const f = federatedOf(plan, cfg);
+  const f = settingsOf(plan, cfg, population);
   const q = samplingRate(f.clientsPerRound, population);
   const rounds = f.rounds;
   const delta = f.delta;
   const targetEpsilon = 'epsilon' in plan ? plan.epsilon : null;
+  if (f.sampling === 'honest') {
+    const shape = secureShape(f, paramCount(cfg.spec));
+    const z =
+      targetEpsilon !== null ? noiseForEpsilon(shape, targetEpsilon) : 'sigma' in plan ? plan.sigma : 0;
+    const honest = honestPrivacy(shape, z);
+    const finite = Number.isFinite(honest.server.epsilon);
+    return {
+      q,
+      sigma: z,
+      rounds,
+      delta,
+      epsilon: finite ? honest.server.epsilon : null,
+      order: finite ? honest.server.order : null,
+      targetEpsilon,
+      honest,
+    };
+  }
+  if (targetEpsilon !== null)
+    throw new RangeError('an epsilon is accounted for honest participation only: the product samples nobody');
   const sigma =
     targetEpsilon !== null
       ? sigmaForEpsilon({ q, steps: rounds, delta, epsilon: targetEpsilon })
@@ -108,27 +168,29 @@ function fmt(m: RankingMetrics): string {
 }
 
 /** Runs every plan of the configuration on the dataset, in order. */
-export function runAll(
+export async function runAll(
   cfg: EvalConfig,
   dataset: Dataset,
   stream: ProgressStream = process.stderr,
-): RunResult[] {
+): Promise<RunResult[]> {
   const data = limitUsers(dataset, cfg.maxUsers, cfg.seed);
   const wb = makeWorkbench(data, cfg.spec);
   const validSample = evalCases(data, 'valid', subsample(data.users.length, cfg.evalUsers, cfg.seed));
   const finalCases = evalCases(data, cfg.split);
-  return cfg.runs.map((plan) => runOne(plan, cfg, wb, validSample, finalCases, stream));
+  const out: RunResult[] = [];
+  for (const plan of cfg.runs) out.push(await runOne(plan, cfg, wb, validSample, finalCases, stream));
+  return out;
 }
 
 /** Runs one plan. */
-export function runOne(
+export async function runOne(
   plan: RunPlan,
   cfg: EvalConfig,
   wb: Workbench,
   validSample: EvalCase[],
   finalCases: EvalCase[],
   stream: ProgressStream,
-): RunResult {
+): Promise<RunResult> {
   const t0 = performance.now();
   const N = wb.encoded.length;
   const points: EvalPoint[] = [];
@@ -196,24 +258,38 @@ export function runOne(
       ranker.dispose();
     }
   }
-  const f = federatedOf(plan, cfg);
+  const f = settingsOf(plan, cfg, wb.train.length);
   const privacy = privacyOf(plan, cfg, wb.train.length);
   const label = privacy.sigma > 0 ? `${plan.label} (σ=${privacy.sigma.toFixed(3)})` : plan.label;
+  // A private run measures its on-device floor itself: the same initial model, no training.
+  const floorRanks = privacy.honest ? new Float64Array(finalCases.length) : null;
+  let floorMetrics: RankingMetrics | null = null;
+  if (floorRanks) {
+    const init = new Ranker(wb.spec, initGlobalParams(wb.spec, cfg.seed));
+    try {
+      floorMetrics = evaluateRanker(init, wb.encoded, finalCases, true, floorRanks);
+    } finally {
+      init.dispose();
+    }
+  }
+  const ranks = floorRanks ? new Float64Array(finalCases.length) : undefined;
   const bar = new Progress(label, f.rounds, stream);
   const rounds: RoundStats[] = [];
   let final: RankingMetrics | null = null;
-  runFederated(
+  await runFederated(
     wb,
-    federatedOptions(f, privacy.sigma, cfg.seed),
+    federatedOptions(f, privacy.sigma, cfg.seed, privacy.honest),
     (stats, ranker) => {
-      rounds.push(stats);
+      // Who was admitted is for the tests; the results keep the counts.
+      const { admitted: _admitted, ...kept } = stats;
+      rounds.push(kept);
       bar.update(stats.round);
       if (stats.round % pointEvery(cfg.evalEvery, f.rounds) === 0 || stats.round === f.rounds) {
         const m = evaluateRanker(ranker, wb.encoded, validSample);
         points.push({ step: stats.round, split: 'valid', metrics: m });
         bar.point(`valid(${m.users}) ${fmt(m)} |Δ| ${stats.meanNorm.toFixed(3)}`);
       }
-      if (stats.round === f.rounds) final = evaluateRanker(ranker, wb.encoded, finalCases);
+      if (stats.round === f.rounds) final = evaluateRanker(ranker, wb.encoded, finalCases, true, ranks);
     },
     (round, done, total) => bar.update(round - 1 + done / Math.max(1, total)),
   );
@@ -221,6 +297,19 @@ export function runOne(
   bar.finish(
     `${cfg.split} ${fmt(metrics)}${privacy.epsilon !== null ? ` ε=${privacy.epsilon.toFixed(2)}` : ''}`,
   );
+  let floor: FloorResult | undefined;
+  if (floorRanks && floorMetrics && ranks) {
+    let worse = 0;
+    for (let i = 0; i < ranks.length; i++) if (ranks[i]! > floorRanks[i]!) worse++;
+    floor = {
+      label: 'on-device floor (untrained global model + on-device personalization)',
+      final: finalOf(floorMetrics),
+      worseThanFloor: worse / Math.max(1, ranks.length),
+    };
+    stream.write(
+      `  floor ${cfg.split} ${fmt(floorMetrics)}; worse than the floor: ${(100 * floor.worseThanFloor).toFixed(1)}% of shoppers\n`,
+    );
+  }
   return {
     label: plan.label,
     mode: plan.mode,
@@ -229,12 +318,21 @@ export function runOne(
     privacy,
     settings: f,
     rounds,
+    ...(floor ? { floor } : {}),
     wallSeconds: elapsed(t0),
   };
 }
 
-/** The simulation options of federated settings `f` at noise multiplier `sigma`. */
-export function federatedOptions(f: FederatedSettings, sigma: number, seed: number): FederatedOptions {
+/**
+ * The simulation options of federated settings `f` at noise multiplier `sigma`; an honest run's devices
+ * enforce its caps and its accounted epsilon as their budget.
+ */
+export function federatedOptions(
+  f: FederatedSettings,
+  sigma: number,
+  seed: number,
+  honest?: HonestPrivacy,
+): FederatedOptions {
   const training: TrainingConfig = {
     clipNorm: f.clip,
     noiseMultiplier: sigma,
@@ -271,6 +369,17 @@ export function federatedOptions(f: FederatedSettings, sigma: number, seed: numb
     negatives: f.exampleNegatives,
     clientBatch: f.clientBatch,
     seed,
+    delta: f.delta,
+    ...(f.sampling === 'honest'
+      ? {
+          honest: { visitRate: f.visitRate, survivors: f.clientsPerRound },
+          participation: { maxContributions: f.maxContributions, minSeparationRounds: f.minSeparation },
+          // The device's budget: what its own ledger reaches after its k contributions.
+          ...(honest && Number.isFinite(honest.deviceLedger)
+            ? { deviceEpsilonCap: Math.max(honest.deviceLedger, honest.server.epsilon) * (1 + 1e-9) }
+            : {}),
+        }
+      : {}),
   };
 }
 

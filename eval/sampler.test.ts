@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { mulberry32 } from '../shared/model/spec.ts';
-import { roundSampler } from './federated.ts';
+import { roundSampler } from './sampler.ts';
 import { parseEvalArgs } from './config.ts';
 
 describe('roundSampler', () => {

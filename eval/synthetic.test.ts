@@ -78,16 +78,23 @@ describe('federated evaluation on a planted preference', () => {
       '0.05',
     ];
     const tensors = tf.memory().numTensors;
-    const [pop] = runAll(parseEvalArgs([...common, '--mode', 'popularity']), data, quiet);
-    const [fast] = runAll(parseEvalArgs([...common, ...fl, '--clip', '5', '--sigma', '0']), data, quiet);
-    const [exact] = runAll(
-      parseEvalArgs([...common, ...fl, '--clip', '5', '--sigma', '0.05', '--noise-path', 'client']),
+    const [pop] = await runAll(parseEvalArgs([...common, '--mode', 'popularity']), data, quiet);
+    const [fast] = await runAll(
+      parseEvalArgs([...common, ...fl, '--clip', '5', '--sigma', '0']),
+      data,
+      quiet,
+    );
+    // With noise: honest participation, every device online and allowed every round, secure aggregation
+    // with each client's own discrete Gaussian share (the device's encoding), the server's close.
+    const honest = ['--visit-rate', '1', '--max-contributions', '10', '--noise-path', 'client'];
+    const [exact] = await runAll(
+      parseEvalArgs([...common, ...fl, '--clip', '5', '--sigma', '0.05', ...honest]),
       data,
       quiet,
     );
     // One local step per client: clients are simulated in batched passes (trainLocalBatched).
     const oneStep = ['--lr', '1', '--batch-size', '32', '--server-lr', '0.05', '--shared-negatives', '8'];
-    const [batched] = runAll(
+    const [batched] = await runAll(
       parseEvalArgs([...common, ...oneStep, '--clip', '5', '--sigma', '0', '--client-batch', '16']),
       data,
       quiet,
