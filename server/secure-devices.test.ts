@@ -20,11 +20,22 @@ import { randomId, testConfig } from './testing.ts';
 
 const N = 8;
 
-/** A fetch that fails like a closed page once `state.closed`, and once on a slot poll when `state.navigate`. */
+/**
+ * A fetch that fails like a closed page once `state.closed`, once on a slot poll when `state.navigate`, and
+ * answers 429 to the first two slot polls.
+ */
 function pageFetch(state: { closed: boolean; navigate: boolean }, closeAfterShare: boolean): FetchLike {
   let posts = 0;
+  let throttled = 0;
   return async (url, req) => {
     if (state.closed) throw new Error('page closed');
+    // A busy relay (many shoppers behind one address): the first two slot polls are throttled, and the
+    // device must poll again rather than give its round up.
+    if (req.method === 'GET' && url.includes('/slots/') && throttled++ < 2)
+      return new Response(JSON.stringify({ error: { code: 'RATE_LIMITED', message: 'busy' } }), {
+        status: 429,
+        headers: { 'content-type': 'application/json', 'retry-after': '0' },
+      });
     if (state.navigate && req.method === 'GET' && url.includes('/slots/')) {
       state.navigate = false;
       throw new Error('navigated away');

@@ -27,6 +27,8 @@ import type { Store } from './store.ts';
 const TIMEOUT_MS = 15_000;
 /** How often a waiting client asks the relay whether its next message is there. */
 const DEFAULT_POLL_MS = 500;
+/** Busy replies (429, 5xx) in a row that a waiting client sits out before it gives the round up. */
+const MAX_BUSY_POLLS = 30;
 
 /** Why the device will not take part in a round with these public parameters, or null. */
 export function secAggFloorViolation(p: SecAggRoundParams, floors: DeviceFloors): string | null {
@@ -153,8 +155,12 @@ export class SecAggSubmitter implements Submitter {
   private async waitFor(s: RoundSecretsRecord, clientId: string): Promise<SecAggMessage> {
     const path = `/rounds/${s.secureRound}/slots/${s.state.slot}`;
     const want = NEXT_MESSAGE[s.state.phase];
+    let busy = 0;
     for (;;) {
       const res = await this.get(path, clientId);
+      // A busy relay (429, 5xx: many shoppers behind one address, a restarting process) is asked again
+      // later: the round's deadline, not a throttled poll, decides whether this client is left out.
+      if (isRetryable(res.status) && (await this.pauseIfBusy(res, ++busy))) continue;
       if (res.status === 200) {
         const m = decodeMessage(new Uint8Array(await res.arrayBuffer()));
         if (m.round !== s.secureRound || m.slot !== s.state.slot)
@@ -162,7 +168,10 @@ export class SecAggSubmitter implements Submitter {
         // Until the phase moves on, the server still serves the message this client already answered.
         if (m.type === want) return m;
       } else if (res.status !== 204) throw new Stop(await this.failure(res));
-      const st = (await this.json(await this.get(`/rounds/${s.secureRound}`, clientId))) as { phase: string };
+      const stRes = await this.get(`/rounds/${s.secureRound}`, clientId);
+      if (isRetryable(stRes.status) && (await this.pauseIfBusy(stRes, ++busy))) continue;
+      busy = 0;
+      const st = (await this.json(stRes)) as { phase: string };
       // Past the phase that serves this client without a message for it: it was left out (or the round ended).
       const serving = { advertised: 'share', shared: 'mask', masked: 'unmask' }[s.state.phase as 'shared'];
       const order = ['advertise', 'share', 'mask', 'unmask', 'done'];
@@ -170,6 +179,18 @@ export class SecAggSubmitter implements Submitter {
         throw new Stop({ kind: 'retry', code: 'SECAGG_BELOW_THRESHOLD' });
       await new Promise<void>((r) => this.clock.setTimer(r, this.pollMs));
     }
+  }
+
+  /**
+   * Waits before polling a busy relay again (Retry-After when it says, within 1-10 s); false once it was
+   * busy MAX_BUSY_POLLS times in a row, so the caller fails as before (the round is kept to resume).
+   */
+  private async pauseIfBusy(res: HttpResponse, times: number): Promise<boolean> {
+    if (times > MAX_BUSY_POLLS) return false;
+    const after = Number(res.headers.get('retry-after'));
+    const ms = Number.isFinite(after) && after > 0 ? Math.min(10_000, after * 1000) : 1000;
+    await new Promise<void>((r) => this.clock.setTimer(r, Math.max(this.pollMs, ms)));
+    return true;
   }
 
   private async current(): Promise<{ round: number; forRound: number }> {

@@ -313,7 +313,11 @@ test('a secure round with 8 browsers among 20 shoppers: two close, one navigates
     }
     expect(of(NAVIGATOR, 'share-keys')[0]!.at).toBeLessThan(navigatedAt);
     expect(of(NAVIGATOR, 'masked-input')[0]!.at).toBeGreaterThan(navigatedAt);
-    expect(of(NAVIGATOR, 'unmask')).toHaveLength(1);
+    // The resumed page's masked input is among the survivors' (the round may unmask from t others' shares
+    // before its unmask reply is needed, so that reply is optional; it never goes twice).
+    expect(slots).toContain(slotOf(NAVIGATOR));
+    expect(of(NAVIGATOR, 'masked-input')).toHaveLength(1);
+    expect(of(NAVIGATOR, 'unmask').length).toBeLessThanOrEqual(1);
 
     // Uniform bytes: every masked-input body passes; the same test rejects the unmasked encoded input.
     const critical = chiSquareCritical();
