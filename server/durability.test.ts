@@ -12,21 +12,20 @@
  * the other carries on and takes the killed one's retries (as a load balancer would send them).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildSync } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeTensor, encodeTensor } from '../shared/codec/tensor-codec.ts';
 import { pgAvailability, startPgCluster, type PgCluster } from './store/pg-cluster.ts';
 import { randomId, smallSpec, UNBOUNDED_ROBUST } from './testing.ts';
+import { bundleServe, removeBundle } from './testing-serve.ts';
 
 const UPLOADERS = 6;
 /** The fixed denominator of every round (training.expectedClientsPerRound). */
 const DENOMINATOR = 1;
 const TOKEN = 'durability-test-token-0123456789';
-const ROOT = new URL('..', import.meta.url).pathname;
 
 interface Update {
   key: string;
@@ -80,32 +79,14 @@ describe('SIGKILL durability', () => {
   beforeAll(async () => {
     if (pg.run) cluster = await startPgCluster({ fsync: false });
     dir = mkdtempSync(join(tmpdir(), 'fedrank-kill-'));
-    // Inside node_modules so the bundle resolves fastify & co. from the repository's node_modules.
-    const outDir = join(ROOT, 'node_modules', '.cache', 'fedrank-test');
-    mkdirSync(outDir, { recursive: true });
-    entry = join(outDir, `serve-${process.pid}.mjs`);
-    buildSync({
-      stdin: {
-        contents: `import { run } from './cli/serve.ts'; process.exitCode = await run(process.argv.slice(2));`,
-        resolveDir: ROOT,
-        sourcefile: 'serve-entry.ts',
-        loader: 'ts',
-      },
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      packages: 'external',
-      target: 'node20',
-      outfile: entry,
-      logLevel: 'silent',
-    });
+    entry = bundleServe();
   });
 
   afterAll(() => {
     for (const c of children) c.kill('SIGKILL');
     cluster?.stop();
     rmSync(dir, { recursive: true, force: true });
-    rmSync(entry, { force: true });
+    removeBundle(entry);
   });
 
   for (const sc of SCENARIOS) {

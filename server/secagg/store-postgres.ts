@@ -10,6 +10,7 @@
 import pg from 'pg';
 import type { PeerKeys, RevealedShare, SealedShare } from '../../shared/secagg/messages.ts';
 import { migrate } from '../store/pg-migrations.ts';
+import { inTransaction } from '../store/pg-tx.ts';
 import { bytes, fromJson, packShares, toJson, unpackShares } from './store-codec.ts';
 import type { SecAggRoundRecord, SecAggStore } from './store.ts';
 
@@ -48,19 +49,8 @@ export class PostgresSecAggStore implements SecAggStore {
     await this.pool.end();
   }
 
-  private async tx<T>(fn: (c: Q) => Promise<T>): Promise<T> {
-    const c = await this.pool.connect();
-    try {
-      await c.query('BEGIN');
-      const out = await fn(c);
-      await c.query('COMMIT');
-      return out;
-    } catch (err) {
-      await c.query('ROLLBACK').catch(() => {});
-      throw err;
-    } finally {
-      c.release();
-    }
+  private tx<T>(fn: (c: Q) => Promise<T>): Promise<T> {
+    return inTransaction(this.pool, fn);
   }
 
   async exclusive<T>(fn: () => Promise<T>): Promise<T> {

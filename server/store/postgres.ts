@@ -14,6 +14,7 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { FedrankError } from '../../shared/errors.ts';
 import { migrate } from './pg-migrations.ts';
+import { inTransaction } from './pg-tx.ts';
 import { mergedPartials, ownPartial, scrubPartials, writePartial } from './pg-partials.ts';
 import { bytes, f32, toRound, toUpdate, type RoundRow, type UpdateRow } from './rows.ts';
 import {
@@ -89,19 +90,8 @@ export class PostgresStore implements Store, SharedRounds {
   }
 
   /** Runs `fn` in one transaction on one connection. */
-  private async tx<T>(fn: (c: pg.PoolClient) => Promise<T>, mode = 'BEGIN'): Promise<T> {
-    const c = await this.pool.connect();
-    try {
-      await c.query(mode);
-      const out = await fn(c);
-      await c.query('COMMIT');
-      return out;
-    } catch (err) {
-      await c.query('ROLLBACK').catch(() => {});
-      throw err;
-    } finally {
-      c.release();
-    }
+  private tx<T>(fn: (c: pg.PoolClient) => Promise<T>, mode = 'BEGIN'): Promise<T> {
+    return inTransaction(this.pool, fn, mode);
   }
 
   async load(): Promise<StoredState | null> {

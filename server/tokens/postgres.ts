@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { migrate } from '../store/pg-migrations.ts';
+import { inTransaction } from '../store/pg-tx.ts';
 import type { SpendResult, StoredTokenKey, TokenStore } from './store.ts';
 
 interface KeyRow {
@@ -118,9 +119,7 @@ export class PostgresTokenStore implements TokenStore {
   }
 
   async prune(nowMs: number, today: number): Promise<void> {
-    const c = await this.pool.connect();
-    try {
-      await c.query('BEGIN');
+    await inTransaction(this.pool, async (c) => {
       await c.query(
         'DELETE FROM token_spent WHERE key_id IN (SELECT key_id FROM token_keys WHERE redeem_until <= $1)',
         [nowMs],
@@ -129,13 +128,7 @@ export class PostgresTokenStore implements TokenStore {
       await c.query('DELETE FROM token_spent WHERE keep_until <= $1', [nowMs]);
       await c.query('DELETE FROM token_quota WHERE day < $1', [today]);
       await c.query('DELETE FROM token_challenges WHERE keep_until <= $1', [nowMs]);
-      await c.query('COMMIT');
-    } catch (err) {
-      await c.query('ROLLBACK').catch(() => {});
-      throw err;
-    } finally {
-      c.release();
-    }
+    });
   }
 
   async close(): Promise<void> {
