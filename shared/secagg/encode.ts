@@ -14,6 +14,20 @@ import { rotate, type Rotation, unrotate } from './rotation.ts';
 /** Redraws of the randomized rounding before giving up (each passes with probability >= 1 - beta). */
 const MAX_ROUNDING_TRIES = 64;
 
+const TWO_POW_32 = 2 ** 32;
+
+/**
+ * True with probability `frac` in [0, 1) (to within 2^-85), comparing a uniform U = (w + V) / 2^32 with frac:
+ * frac 2^32 is exact in a double, so the word w decides unless it equals floor(frac 2^32), and then a 53-bit
+ * V decides. One word per coordinate instead of the two of `uniform() < frac`, at no loss of precision.
+ */
+export function roundUp(frac: number, r: RandomWords): boolean {
+  const t = frac * TWO_POW_32;
+  const w = r.word();
+  if (w !== Math.floor(t)) return w < t;
+  return r.uniform() < t - w;
+}
+
 /**
  * The noised integer encoding of `delta` (before reduction mod 2^b). Throws RangeError on a length mismatch
  * or non-finite values (clipL2), never silently.
@@ -27,8 +41,7 @@ export function encodeIntegers(
   if (delta.length !== p.d || rot.d !== p.d)
     throw new RangeError(`update has ${delta.length} values, round expects ${p.d}`);
   const { clipped } = clipL2(delta, p.clipNorm);
-  const z = rotate(rot, clipped);
-  for (let i = 0; i < z.length; i++) z[i] = z[i]! * p.scale;
+  const z = rotate(rot, clipped, p.scale);
   const out = new Int32Array(p.d);
   for (let tries = 0; ; tries++) {
     if (tries === MAX_ROUNDING_TRIES)
@@ -36,7 +49,7 @@ export function encodeIntegers(
     let sq = 0;
     for (let i = 0; i < z.length; i++) {
       const f = Math.floor(z[i]!);
-      const v = r.uniform() < z[i]! - f ? f + 1 : f;
+      const v = roundUp(z[i]! - f, r) ? f + 1 : f;
       out[i] = v;
       sq += v * v;
     }

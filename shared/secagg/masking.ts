@@ -15,9 +15,28 @@ export async function applyMask(
   sign: 1 | -1,
 ): Promise<void> {
   const m = await expandMask(seed, acc.length, bits);
+  // One loop per keystream width: a loop that sees a single typed-array kind stays monomorphic in V8
+  // (a shared loop over the union ran ~3x slower than the keystream it consumes).
+  if (m instanceof Uint16Array) accumulate16(acc, m, ringMask(bits), sign);
+  else if (m instanceof Uint8Array) accumulate8(acc, m, ringMask(bits), sign);
+  else accumulate32(acc, m, bits, sign);
+}
+
+// & takes its operand mod 2^32 (ToInt32) and 2^bits divides 2^32, so it reduces mod 2^bits exactly, a
+// negative difference included.
+function accumulate16(acc: Uint32Array, m: Uint16Array, r: number, sign: 1 | -1): void {
+  if (sign === 1) for (let i = 0; i < acc.length; i++) acc[i] = (acc[i]! + m[i]!) & r;
+  else for (let i = 0; i < acc.length; i++) acc[i] = (acc[i]! - m[i]!) & r;
+}
+
+function accumulate8(acc: Uint32Array, m: Uint8Array, r: number, sign: 1 | -1): void {
+  if (sign === 1) for (let i = 0; i < acc.length; i++) acc[i] = (acc[i]! + m[i]!) & r;
+  else for (let i = 0; i < acc.length; i++) acc[i] = (acc[i]! - m[i]!) & r;
+}
+
+function accumulate32(acc: Uint32Array, m: Uint32Array, bits: number, sign: 1 | -1): void {
   const r = ringMask(bits);
-  // & takes its operand mod 2^32 (ToInt32) and 2^bits divides 2^32, so it reduces mod 2^bits exactly;
-  // at 32 bits the Uint32Array store does the same.
+  // At 32 bits the Uint32Array store reduces mod 2^32 itself.
   if (bits === 32) {
     if (sign === 1) for (let i = 0; i < acc.length; i++) acc[i] = acc[i]! + m[i]!;
     else for (let i = 0; i < acc.length; i++) acc[i] = acc[i]! - m[i]!;

@@ -48,6 +48,20 @@ describe('ring Z_{2^b}', () => {
     expect(Array.from(centered(toRing(x, 16), 16))).toEqual(Array.from(x));
     expect(Array.from(toRing(Float64Array.of(65536 + 3), 16))).toEqual([3]);
   });
+
+  it.each([1, 7, 16, 31, 32])(
+    'toRing of Int32 values (bit path) agrees with the arithmetic mod 2^%i',
+    (bits) => {
+      const x = Int32Array.from({ length: 2000 }, (_, i) => ((i * 2654435761) | 0) >> (i % 17));
+      x[0] = -(2 ** 31);
+      x[1] = 2 ** 31 - 1;
+      x[2] = -1;
+      const viaDoubles = toRing(Float64Array.from(x), bits);
+      expect(toRing(x, bits)).toEqual(viaDoubles);
+      const mod = 2 ** bits;
+      for (let i = 0; i < x.length; i++) expect(viaDoubles[i]).toBe(((x[i]! % mod) + mod) % mod);
+    },
+  );
 });
 
 describe('packed ring sums', () => {

@@ -38,6 +38,13 @@ export function ringSubInto(a: Uint32Array, b: Uint32Array, bits: number): void 
 /** Reduces signed integers into [0, 2^bits). */
 export function toRing(x: Int32Array | Float64Array, bits: number): Uint32Array {
   const out = new Uint32Array(x.length);
+  // Int32 values in two's complement: & keeps the low bits, which is the value mod 2^bits (no double %).
+  if (x instanceof Int32Array) {
+    const m = ringMask(bits);
+    if (bits === 32) for (let i = 0; i < x.length; i++) out[i] = x[i]!;
+    else for (let i = 0; i < x.length; i++) out[i] = x[i]! & m;
+    return out;
+  }
   const mod = 2 ** bits;
   for (let i = 0; i < x.length; i++) {
     const r = x[i]! % mod;

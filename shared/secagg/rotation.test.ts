@@ -23,6 +23,28 @@ describe('randomized Hadamard rotation', () => {
     expect(err).toBeLessThan(1e-9);
   });
 
+  it('is exactly sign, permutation and the Sylvester Hadamard matrix per block, times the factor', async () => {
+    const d = 16 + 8 + 2 + 1; // blocks of both parities of log2, and a block of one
+    const r = await makeRotation(seed(3), d);
+    const x = Float64Array.from({ length: d }, (_, i) => Math.sin(i + 1));
+    const z = rotate(r, x, 2.5);
+    let off = 0;
+    for (const b of r.blocks) {
+      for (let i = 0; i < b; i++) {
+        let want = 0;
+        for (let j = 0; j < b; j++) {
+          let ones = 0;
+          for (let v = i & j; v; v &= v - 1) ones++; // H[i][j] = (-1)^popcount(i & j)
+          want += (ones % 2 ? -1 : 1) * r.signs[off + j]! * x[r.perm[off + j]!]!;
+        }
+        expect(z[off + i]).toBeCloseTo((2.5 * want) / Math.sqrt(b), 12);
+      }
+      off += b;
+    }
+    const back = unrotate(r, rotate(r, x));
+    for (let i = 0; i < d; i++) expect(back[i]).toBeCloseTo(x[i]!, 12);
+  });
+
   it('is a function of the seed only, and flattens a spike', async () => {
     const d = 65_536 + 100;
     const a = await makeRotation(seed(2), d);

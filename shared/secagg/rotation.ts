@@ -11,6 +11,9 @@ import { expandWords, WordStream } from './prg.ts';
 /** Largest Hadamard block. */
 export const MAX_BLOCK = 1 << 15;
 
+/** PRG words beyond the d + d/32 a rotation reads, for the shuffle's rejected draws. */
+const SPARE_WORDS = 1024;
+
 /** A rotation of R^d, identical for every client of a round. */
 export interface Rotation {
   d: number;
@@ -33,7 +36,10 @@ export function blockSizes(d: number): number[] {
 
 /** The round's rotation of R^d from a 32-byte public seed. */
 export async function makeRotation(seed: Uint8Array, d: number): Promise<Rotation> {
-  const words = await expandWords(seed, 2 * d + 64);
+  // d words for the shuffle, one per 32 signs, and room for rejections: a draw below n <= d is rejected with
+  // probability < d / 2^32, so the expected count is below d^2 / 2^33 (12 at d = 323,255) and 1,024 spare
+  // words run out with probability far below 2^-100. (The stream used to be 2d words, half of it unread.)
+  const words = await expandWords(seed, d + Math.ceil(d / 32) + SPARE_WORDS);
   const stream = new WordStream(words);
   const perm = new Uint32Array(d);
   for (let i = 0; i < d; i++) perm[i] = i;
@@ -58,44 +64,73 @@ export async function makeRotation(seed: Uint8Array, d: number): Promise<Rotatio
   return { d, perm, signs, blocks: blockSizes(d) };
 }
 
-/** In-place normalized Walsh-Hadamard transform of x[off, off + n), n a power of two (its own inverse). */
+/**
+ * In-place unnormalized Walsh-Hadamard transform of x[off, off + n), n a power of two (H H = n I). Two
+ * butterfly stages per pass over the block (radix 4), then one radix-2 stage when log2 n is odd: half the
+ * passes of the textbook loop, whose innermost loop is one element long at the first stage.
+ */
 function fwht(x: Float64Array, off: number, n: number): void {
-  for (let h = 1; h < n; h <<= 1) {
-    for (let i = off; i < off + n; i += h << 1) {
+  const end = off + n;
+  let h = 1;
+  for (; 4 * h <= n; h <<= 2) {
+    const h2 = 2 * h;
+    const h3 = 3 * h;
+    for (let i = off; i < end; i += 4 * h) {
       for (let j = i; j < i + h; j++) {
         const a = x[j]!;
         const b = x[j + h]!;
-        x[j] = a + b;
-        x[j + h] = a - b;
+        const c = x[j + h2]!;
+        const e = x[j + h3]!;
+        const s0 = a + b;
+        const d0 = a - b;
+        const s1 = c + e;
+        const d1 = c - e;
+        x[j] = s0 + s1;
+        x[j + h] = d0 + d1;
+        x[j + h2] = s0 - s1;
+        x[j + h3] = d0 - d1;
       }
     }
   }
-  const s = 1 / Math.sqrt(n);
-  for (let i = off; i < off + n; i++) x[i] = x[i]! * s;
-}
-
-function forEachBlock(r: Rotation, z: Float64Array): void {
-  let off = 0;
-  for (const b of r.blocks) {
-    fwht(z, off, b);
-    off += b;
+  if (h < n) {
+    for (let j = off; j < off + h; j++) {
+      const a = x[j]!;
+      const b = x[j + h]!;
+      x[j] = a + b;
+      x[j + h] = a - b;
+    }
   }
 }
 
-/** Rotates x: z[i] = sign[i] * x[perm[i]], then the block Hadamard transforms. */
-export function rotate(r: Rotation, x: Float32Array | Float64Array): Float64Array {
+/**
+ * Rotates x and multiplies by `factor`: z[i] = factor sign[i] x[perm[i]] / sqrt(block), then the block
+ * Hadamard transforms (the normalization and the caller's scale ride on the gather, not extra passes).
+ */
+export function rotate(r: Rotation, x: Float32Array | Float64Array, factor = 1): Float64Array {
   if (x.length !== r.d) throw new RangeError(`rotation is for ${r.d} values, got ${x.length}`);
   const z = new Float64Array(r.d);
-  for (let i = 0; i < r.d; i++) z[i] = r.signs[i]! * x[r.perm[i]!]!;
-  forEachBlock(r, z);
+  const { perm, signs } = r;
+  let off = 0;
+  for (const b of r.blocks) {
+    const s = factor / Math.sqrt(b);
+    for (let i = off; i < off + b; i++) z[i] = signs[i]! * s * x[perm[i]!]!;
+    fwht(z, off, b);
+    off += b;
+  }
   return z;
 }
 
-/** Inverse of rotate (z is consumed). */
+/** Inverse of rotate with factor 1 (z is consumed). */
 export function unrotate(r: Rotation, z: Float64Array): Float64Array {
   if (z.length !== r.d) throw new RangeError(`rotation is for ${r.d} values, got ${z.length}`);
-  forEachBlock(r, z);
   const x = new Float64Array(r.d);
-  for (let i = 0; i < r.d; i++) x[r.perm[i]!] = r.signs[i]! * z[i]!;
+  const { perm, signs } = r;
+  let off = 0;
+  for (const b of r.blocks) {
+    fwht(z, off, b);
+    const s = 1 / Math.sqrt(b);
+    for (let i = off; i < off + b; i++) x[perm[i]!] = signs[i]! * s * z[i]!;
+    off += b;
+  }
   return x;
 }
