@@ -64,7 +64,7 @@ export interface Shopper {
 /** Opens the shop in a new browser context; `gpc` makes navigator.globalPrivacyControl true. */
 export async function openShopper(
   browser: Browser,
-  stack: Stack,
+  stack: Pick<Stack, 'serverUrl' | 'shopUrl'>,
   opts: { gpc?: boolean; path?: string } = {},
 ): Promise<Shopper> {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
@@ -139,7 +139,10 @@ export interface AdminRounds {
   }[];
 }
 
-export async function admin<T = Record<string, unknown>>(stack: Stack, path: string): Promise<T> {
+export async function admin<T = Record<string, unknown>>(
+  stack: Pick<Stack, 'serverUrl' | 'token'>,
+  path: string,
+): Promise<T> {
   const res = await fetch(`${stack.serverUrl}/v1/admin/${path}`, {
     headers: { authorization: `Bearer ${stack.token}` },
   });

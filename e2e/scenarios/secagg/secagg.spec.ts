@@ -7,16 +7,17 @@
  * encoded inputs (test seams: the server's result, the worker's e2e build, the shoppers' observer); every
  * masked-input body a browser sent has uniform bytes by a chi-square test that rejects the unmasked input.
  */
-import { test, expect, type Page, type Request, type Route } from '@playwright/test';
+import { test, expect, type Request, type Route } from '@playwright/test';
 import { registerTfjsResolveHook } from '../../../cli/tfjs-node.ts';
 import { SEAM_TAG } from '../../../client/worker/test-seams.ts';
 import { loadCatalog } from '../../../demo/shop-server.ts';
 import { nodeFetch } from '../../../node/device-ports.ts';
-import { decodeMessage, SECAGG_CONTENT_TYPE } from '../../../shared/secagg/codec.ts';
+import { decodeMessage } from '../../../shared/secagg/codec.ts';
 import type { SecAggMessage } from '../../../shared/secagg/messages.ts';
 import { packRing, ringAddInto } from '../../../shared/secagg/ring.ts';
 import type { SecureRoundView } from '../../../server/secure-rounds.ts';
 import { ArrivalGate } from './gate.ts';
+import { clickTiles, sentMessages } from './pages.ts';
 import {
   PROD_DIST,
   SEAMS_DIST,
@@ -73,43 +74,6 @@ const BENCH_OVERRIDES = {
 type SecureStatus = AdminStatus & {
   secureAggregation: { current: SecureRoundView | null; recent: SecureRoundView[] };
 };
-
-/**
- * Clicks `n` grid tiles of `category` in one go, as the page's own click handlers see them (one round trip
- * per page: UI clicks one by one take half a minute for eight pages on two loaded cores).
- */
-function clickTiles(page: Page, category: string, n: number): Promise<void> {
-  return page.evaluate(
-    ({ category, n }) => {
-      const tiles = [
-        ...document.querySelectorAll<HTMLElement>(
-          `[data-fedrank-item][data-fedrank-category="${category}"] .tile`,
-        ),
-      ];
-      for (let i = 0; i < n; i++) {
-        tiles[i % tiles.length]!.click();
-        document.querySelector<HTMLDialogElement>('#quick')?.close();
-      }
-    },
-    { category, n },
-  );
-}
-
-/** A browser's secure-aggregation messages, decoded, with when they were sent. */
-function sentMessages(s: Shopper, sentAt: Map<Request, number>) {
-  return s.serverRequests
-    .filter(
-      (r) =>
-        r.method() === 'POST' &&
-        r.headers()['content-type'] === SECAGG_CONTENT_TYPE &&
-        /^\/v1\/secagg\/rounds\/\d+\/messages$/.test(new URL(r.url()).pathname),
-    )
-    .map((r) => ({
-      body: r.postDataBuffer()!,
-      m: decodeMessage(r.postDataBuffer()!),
-      at: sentAt.get(r) ?? 0,
-    }));
-}
 
 /**
  * Lets a browser's round go on until it has sent its share keys, then holds its slot polls (it cannot
