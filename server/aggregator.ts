@@ -278,14 +278,8 @@ export class Aggregator {
   }
 
   private async processBatch(batch: Submission[]): Promise<void> {
-    if (this.store.shared) {
-      try {
-        await this.syncHead();
-      } catch (err) {
-        return this.failAll(batch, err);
-      }
-    }
-    const out = await commitBatch(this.store, batch, () => this.admissionState());
+    const sync = this.store.shared ? () => this.syncHead() : undefined;
+    const out = await commitBatch(this.store, batch, () => this.admissionState(), sync);
     if (out.kind === 'unread') return this.failAll(batch, out.err);
     const { accepted, waitForBatch, deferred } = out.admission;
     const subs = [...accepted, ...waitForBatch].map((a) => a.sub);

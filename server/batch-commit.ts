@@ -18,23 +18,36 @@ export type BatchOutcome =
   /** The commit failed: nothing was written, but the in-memory sum holds the accepted updates. */
   | { kind: 'failed'; admission: Admission; err: unknown };
 
-/** Reads, admits and commits `batch` against the state `stateOf` returns once the store was read. */
+/**
+ * Reads, admits and commits `batch` against the state `stateOf` returns once the store was read. `syncHead`
+ * (shared store) brings that state up to date with the other processes; it runs beside the reads, so a
+ * batch costs one round trip to read and one to commit, and the clients are read again only when it moved
+ * the round on.
+ */
 export async function commitBatch(
   store: Store,
   batch: Submission[],
   stateOf: () => AdmissionState,
+  syncHead?: () => Promise<void>,
 ): Promise<BatchOutcome> {
+  const clients = batch.map((s) => s.clientId);
+  const seenIn = async (roundId: number | undefined): Promise<Set<string>> =>
+    roundId === undefined ? new Set() : store.clientsInRound(roundId, clients);
   let existing: Map<string, UpdateRecord>;
   let seen: Set<string>;
   try {
-    existing = await store.findUpdates(batch.map((s) => s.key));
-    const open = stateOf().open;
-    seen = open
-      ? await store.clientsInRound(
-          open.round.id,
-          batch.map((s) => s.clientId),
-        )
-      : new Set();
+    const before = stateOf().open?.round.id;
+    // allSettled: a failed read must not return while the sync is still changing the writer's state.
+    const [found, inRound, synced] = await Promise.allSettled([
+      store.findUpdates(batch.map((s) => s.key)),
+      seenIn(before),
+      syncHead?.(),
+    ]);
+    for (const r of [found, inRound, synced]) if (r.status === 'rejected') throw r.reason;
+    existing = (found as PromiseFulfilledResult<Map<string, UpdateRecord>>).value;
+    seen = (inRound as PromiseFulfilledResult<Set<string>>).value;
+    const now = stateOf().open?.round.id;
+    if (now !== before) seen = await seenIn(now);
   } catch (err) {
     return { kind: 'unread', err };
   }
