@@ -6,7 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { brotliCompressSync, gzipSync } from 'node:zlib';
 import { encodeTensor } from '../shared/codec/tensor-codec.ts';
@@ -32,6 +32,8 @@ export interface StoreRun {
   ratioToBareAdd: number;
   /** CPU ms per update of the server processes (PostgreSQL's own CPU not included). */
   serverCpuMsPerUpdate: number;
+  /** The machine's 1-minute load average right after the run (other jobs included). */
+  loadAverage: number;
 }
 
 /** utime + stime of a process in ms, from /proc (Linux). */
@@ -152,6 +154,7 @@ async function runStore(
       bareAddUpdatesPerSecond: round(bare, 1),
       ratioToBareAdd: round(ups / bare, 4),
       serverCpuMsPerUpdate: round((cpu1 - cpu0) / updates, 4),
+      loadAverage: round(loadavg()[0]!, 2),
     };
     console.log(JSON.stringify(run));
     return run;
