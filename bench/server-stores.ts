@@ -6,7 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { brotliCompressSync, gzipSync } from 'node:zlib';
 import { encodeTensor } from '../shared/codec/tensor-codec.ts';
@@ -32,6 +32,8 @@ export interface StoreRun {
   ratioToBareAdd: number;
   /** CPU ms per update of the server processes (PostgreSQL's own CPU not included). */
   serverCpuMsPerUpdate: number;
+  /** The machine's 1-minute load average right after the run (other jobs included). */
+  loadAverage: number;
 }
 
 /** utime + stime of a process in ms, from /proc (Linux). */
@@ -58,7 +60,8 @@ async function ready(url: string, c: ChildProcess, log: () => string): Promise<v
 async function runStore(
   store: 'sqlite' | 'postgres',
   processes: number,
-  target: number,
+  /** Parameter count the model is built for; null: the default model of the configuration. */
+  target: number | null,
   updates: number,
   concurrency: number,
   roundSize: number,
@@ -68,12 +71,12 @@ async function runStore(
   const children: ChildProcess[] = [];
   let stderr = '';
   try {
-    const spec = specWithParams(target);
+    const model = target === null ? {} : { model: { spec: specWithParams(target) } };
     const configFile = join(dir, 'config.json');
     writeFileSync(
       configFile,
       JSON.stringify({
-        model: { spec },
+        ...model,
         training: { clipNorm: 1, noiseMultiplier: 1, noiseMode: 'local', expectedClientsPerRound: 1 },
         rounds: {
           minClients: roundSize,
@@ -112,10 +115,9 @@ async function runStore(
       // One at a time: the first initializes the database.
       await ready(urls[i]!, c, () => stderr);
     }
-    const config = makeConfig({ operatorToken: TOKEN, model: { spec } });
-    const model = modelFromConfig(config);
-    const n = model.paramCount;
-    const payloads = payloadsFor(model.modelId, n, 1);
+    const source = modelFromConfig(makeConfig({ operatorToken: TOKEN, ...model }));
+    const n = source.paramCount;
+    const payloads = payloadsFor(source.modelId, n, 1);
     const payloadFile = join(dir, 'payloads.bin');
     writeFileSync(
       payloadFile,
@@ -152,6 +154,7 @@ async function runStore(
       bareAddUpdatesPerSecond: round(bare, 1),
       ratioToBareAdd: round(ups / bare, 4),
       serverCpuMsPerUpdate: round((cpu1 - cpu0) / updates, 4),
+      loadAverage: round(loadavg()[0]!, 2),
     };
     console.log(JSON.stringify(run));
     return run;
@@ -162,15 +165,19 @@ async function runStore(
   }
 }
 
-/** Ingest of the 400k-parameter model at 64 uploaders: SQLite x1, PostgreSQL x1 and x2. */
+/**
+ * Ingest at 64 uploaders, SQLite x1, PostgreSQL x1 and x2: of the default model (the goal's size) and of the
+ * ~400k-parameter model the earlier runs used.
+ */
 export async function benchStores(updates: number, roundSize: number): Promise<StoreRun[]> {
   const runs: StoreRun[] = [];
-  for (const [store, processes] of [
-    ['sqlite', 1],
-    ['postgres', 1],
-    ['postgres', 2],
-  ] as const)
-    runs.push(await runStore(store, processes, 400_000, updates, 64, roundSize));
+  for (const target of [null, 400_000])
+    for (const [store, processes] of [
+      ['sqlite', 1],
+      ['postgres', 1],
+      ['postgres', 2],
+    ] as const)
+      runs.push(await runStore(store, processes, target, updates, 64, roundSize));
   return runs;
 }
 

@@ -4,12 +4,12 @@
  * open round (replay, round capacity, base version, staleness, one update per client) run in the writer
  * loop. Kept apart from the Aggregator's queueing and commits so the rules read as one ordered list.
  */
-import { decodeTensorView, type TensorView } from '../shared/codec/tensor-codec.ts';
+import { decodeTensorViewScanDeferred, type TensorView } from '../shared/codec/tensor-codec.ts';
 import { FedrankError } from '../shared/errors.ts';
 import { stalenessWeight } from '../shared/fl/aggregate.ts';
 import type { UpdateAck } from '../shared/protocol.ts';
 import type { ServerConfig } from './config.ts';
-import { addView, viewNorm } from './ingest.ts';
+import { addView, checkedViewNorm } from './ingest.ts';
 import type { ModelSource } from './model-source.ts';
 import type { RoundAccumulator, RoundRecord, UpdateRecord } from './store/types.ts';
 import { checkCodec, checkShape, type UploadBounds } from './upload-shape.ts';
@@ -34,7 +34,9 @@ export function checkUpload(
   bounds: UploadBounds,
 ): { view: TensorView; norm: number } {
   const n = model.paramCount;
-  const view = decodeTensorView(body, { maxCount: n });
+  const view = decodeTensorViewScanDeferred(body, { maxCount: n });
+  // The -128 scan of decodeTensorView, folded into the norm's pass: same error, same precedence.
+  const norm = checkedViewNorm(view);
   const h = view.header;
   if (h.kind !== 'delta')
     throw new FedrankError('CODEC_BAD_HEADER', 'an update must be a delta, not weights');
@@ -43,7 +45,6 @@ export function checkUpload(
   if (h.count !== n)
     throw new FedrankError('UPDATE_WRONG_SHAPE', `got ${h.count} parameters, model has ${n}`);
   checkCodec(view, bounds);
-  const norm = viewNorm(view);
   const bound = view.blockSize > 0 ? bounds.normI8 : bounds.normF32;
   if (!(norm <= bound))
     throw new FedrankError(

@@ -6,74 +6,41 @@
  * Concurrency: request handlers only validate what does not depend on state, then enqueue. One writer
  * loop owns all state: it resolves idempotency and one-update-per-client against the store, adds to the
  * running sum, commits the batch, and closes rounds. So the sum is never mutated while a commit is in flight.
- * The acceptance rules live in admission.ts, the close arithmetic in round-close.ts, and what clients are
- * shown in manifest.ts.
+ * One batch's read, admission and commit live in batch-commit.ts (the acceptance rules in admission.ts),
+ * the model and round state with its turnover in round-state.ts (the close arithmetic in round-close.ts),
+ * and what clients are shown in manifest.ts.
  *
  * Several processes on one shared store (store.shared, PostgreSQL): `open.acc` is this process's partial
- * sum and `sharedAccepted` the round's count over all processes. The writer reads the round head before
- * each batch and reloads when another process closed the round; a commit that lost a race (StoreConflict)
+ * sum and `sharedAccepted` (round-state.ts) the round's count over all processes. The writer reads the round
+ * head beside each batch's reads and reloads when another process closed the round; a commit that lost a race (StoreConflict)
  * is re-admitted; a close merges every process's partial sum under the round's row lock.
  */
 import { createHash } from 'node:crypto';
 import { FedrankError } from '../shared/errors.ts';
-import { newAdamState, type AdamState } from '../shared/fl/aggregate.ts';
 import type { ModelManifest, RoundInfo, UpdateAck } from '../shared/protocol.ts';
-import { ackOf, admitBatch, checkUpload, type Submission } from './admission.ts';
+import { ackOf, checkUpload, type AdmissionState, type Submission } from './admission.ts';
+import { commitBatch } from './batch-commit.ts';
 import type { ServerConfig } from './config.ts';
-import { emptyAccumulator } from './ingest.ts';
 import { encodeWeights, manifestOf, roundInfoOf } from './manifest.ts';
 import type { ModelSource } from './model-source.ts';
-import { plannedSigma, PrivacyLedger, type RoundNoise } from './privacy.ts';
-import { commitClose } from './close-commit.ts';
-import { loadOrInitialize } from './resume.ts';
-import { closeDue, newRound, roundDeadline } from './round-close.ts';
+import type { PrivacyLedger } from './privacy.ts';
 import {
-  StoreConflict,
-  type RoundAccumulator,
-  type RoundRecord,
-  type Store,
-  type UpdateRecord,
-} from './store/types.ts';
+  RoundState,
+  type AggregatorEvents,
+  type Log,
+  type OpenRound,
+  type SecureClose,
+} from './round-state.ts';
+import type { Store } from './store/types.ts';
 import { UploadQueue } from './upload-queue.ts';
 import { uploadBounds, type UploadBounds } from './upload-shape.ts';
 
-/** Minimal structured logger (pino's shape). */
-export interface Log {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
-
-/** What the aggregator reports about itself after each state change. */
-export interface AggregatorEvents {
-  onAccepted?(n: number): void;
-  onRoundClosed?(r: RoundRecord): void;
-  /** A round opened (secure-rounds.ts opens its secure round for it). */
-  onRoundOpened?(id: number): void;
-}
-
-/** A secure round's unmasked result, closed through the ordinary close path (secure-rounds.ts). */
-export interface SecureClose {
-  round: number;
-  /** Decoded sum of the survivors' clipped, noised updates. */
-  sum: Float64Array;
-  survivors: number;
-  noise: RoundNoise;
-}
+export type { AggregatorEvents, Log, SecureClose } from './round-state.ts';
 
 /** The aggregation state machine over a Store. */
 export class Aggregator {
-  version = 0;
-  params: Float32Array;
-  private adam: AdamState | null;
-  open: { round: RoundRecord; acc: RoundAccumulator } | null = null;
-  /** Why no round is open (budget), or null. */
-  refusal: string | null = null;
-  /** Set while the open round is past its deadline without minClients. */
-  waitingNote: string | null = null;
-  ledger: PrivacyLedger;
-  /** Shared store only: accepted updates of the open round over all processes. */
-  private sharedAccepted = 0;
+  /** The model, ledger and open round; mutated by the writer loop only. */
+  private readonly state: RoundState;
   private syncRequested = false;
   private syncWaiters: (() => void)[] = [];
   private readonly queue = new UploadQueue();
@@ -93,14 +60,10 @@ export class Aggregator {
     readonly store: Store,
     private readonly log: Log,
     private readonly now: () => number,
-    state: { version: number; params: Float32Array; adam: AdamState | null },
-    closedPrivacy: { q: number; sigma: number }[],
+    state: RoundState,
     private readonly events: AggregatorEvents,
   ) {
-    this.version = state.version;
-    this.params = state.params;
-    this.adam = state.adam;
-    this.ledger = new PrivacyLedger(config, closedPrivacy);
+    this.state = state;
     this.bounds = uploadBounds(config.training, model.paramCount, config.privacy.normTailZ);
   }
 
@@ -113,27 +76,10 @@ export class Aggregator {
     now: () => number = Date.now,
     events: AggregatorEvents = {},
   ): Promise<Aggregator> {
-    const state = await loadOrInitialize(config, model, store, log, now);
-    const wantsAdam = config.optimizer.kind === 'fedadam';
-    const adam = wantsAdam ? (state.model.adam ?? newAdamState(model.paramCount)) : null;
-    const agg = new Aggregator(
-      config,
-      model,
-      store,
-      log,
-      now,
-      { version: state.model.version, params: state.model.params, adam },
-      state.closedPrivacy,
-      events,
-    );
-    agg.open = state.open;
-    const shared = store.shared;
-    if (shared && agg.open) {
-      agg.sharedAccepted = agg.open.acc.count;
-      agg.open = { round: agg.open.round, acc: await shared.partial(agg.open.round.id, model.paramCount) };
-    }
+    const rs = await RoundState.resume(config, model, store, log, now, events);
+    const agg = new Aggregator(config, model, store, log, now, rs, events);
     // Another process closed or opened a round: reload before the next request is admitted.
-    shared?.onChange(() => agg.requestSync());
+    store.shared?.onChange(() => agg.requestSync());
     if (!agg.open) await agg.tryOpenRound();
     agg.armDeadline();
     // The configuration may have changed since the last run (e.g. a lower maxClients): check at once.
@@ -180,10 +126,39 @@ export class Aggregator {
     return blockSize > 0 ? this.bounds.normI8 : this.bounds.normF32;
   }
 
+  /** Current model version. */
+  get version(): number {
+    return this.state.version;
+  }
+
+  /** Current model parameters. */
+  get params(): Float32Array {
+    return this.state.params;
+  }
+
+  /** The open round with this process's running sum of it, or null. */
+  get open(): OpenRound | null {
+    return this.state.open;
+  }
+
+  /** Why no round is open (budget), or null. */
+  get refusal(): string | null {
+    return this.state.refusal;
+  }
+
+  /** Set while the open round is past its deadline without minClients. */
+  get waitingNote(): string | null {
+    return this.state.waitingNote;
+  }
+
+  /** The privacy ledger of the closed rounds. */
+  get ledger(): PrivacyLedger {
+    return this.state.ledger;
+  }
+
   /** Accepted updates of the open round (over all processes when the store is shared). */
   get roundAccepted(): number {
-    if (!this.open) return 0;
-    return this.store.shared ? this.sharedAccepted : this.open.acc.count;
+    return this.state.accepted;
   }
 
   /**
@@ -193,7 +168,7 @@ export class Aggregator {
   roundInfo(withCount = false): RoundInfo | null {
     if (!this.open) return null;
     const view = { round: this.open.round, acc: { ...this.open.acc, count: this.roundAccepted } };
-    return roundInfoOf(view, this.config.rounds, this.deadlineMs(), withCount);
+    return roundInfoOf(view, this.config.rounds, this.state.deadlineMs(), withCount);
   }
 
   /**
@@ -205,7 +180,7 @@ export class Aggregator {
     if (!shared || this.closed) return;
     const head = await shared.head();
     if (head.version === this.version && head.round?.id === this.open?.round.id) {
-      if (head.round) this.sharedAccepted = Math.max(this.sharedAccepted, head.round.accepted);
+      if (head.round) this.state.sharedAccepted = Math.max(this.state.sharedAccepted, head.round.accepted);
       return;
     }
     await new Promise<void>((resolve) => {
@@ -243,14 +218,10 @@ export class Aggregator {
     for (const s of this.queue.drain()) s.reject(new FedrankError('UNAVAILABLE', 'server is shutting down'));
   }
 
-  private deadlineMs(): number | null {
-    return this.open ? roundDeadline(this.open.round, this.config.rounds.deadlineSeconds) : null;
-  }
-
   private armDeadline(): void {
     if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
     this.deadlineTimer = null;
-    const at = this.deadlineMs();
+    const at = this.state.deadlineMs();
     if (at === null || this.closed) return;
     const wait = Math.max(0, Math.min(at - this.now(), 2 ** 31 - 1));
     this.deadlineTimer = setTimeout(() => this.checkDeadline(), wait);
@@ -261,15 +232,7 @@ export class Aggregator {
     if (!this.open) return false;
     // --- secure aggregation: only an unmasked result closes a secure round ---
     if (this.config.privacy.secureAggregation) return this.secureResult?.round === this.open.round.id;
-    const n = this.roundAccepted;
-    const { close, waiting } = closeDue(this.open.round, n, this.config.rounds, this.now());
-    if (waiting !== null && this.waitingNote === null)
-      this.log.warn(
-        { round: this.open.round.id, accepted: n, minClients: this.config.rounds.minClients },
-        waiting,
-      );
-    if (waiting !== null) this.waitingNote = waiting;
-    return close;
+    return this.state.closeDue();
   }
 
   private kick(): void {
@@ -315,63 +278,41 @@ export class Aggregator {
   }
 
   private async processBatch(batch: Submission[]): Promise<void> {
-    let existing: Map<string, UpdateRecord>;
-    let seen: Set<string>;
-    try {
-      if (this.store.shared) await this.syncHead();
-      existing = await this.store.findUpdates(batch.map((s) => s.key));
-      seen = this.open
-        ? await this.store.clientsInRound(
-            this.open.round.id,
-            batch.map((s) => s.clientId),
-          )
-        : new Set();
-    } catch (err) {
-      this.failAll(batch, err);
-      return;
+    const sync = this.store.shared ? () => this.syncHead() : undefined;
+    const out = await commitBatch(this.store, batch, () => this.admissionState(), sync);
+    if (out.kind === 'unread') return this.failAll(batch, out.err);
+    const { accepted, waitForBatch, deferred } = out.admission;
+    const subs = [...accepted, ...waitForBatch].map((a) => a.sub);
+    if (out.kind === 'raced') {
+      // Restore the committed partial sum and admit the same uploads again against the new state.
+      this.log.info({ round: this.open?.round.id, reason: out.reason }, 'commit lost a race; re-admitting');
+      this.queue.unshift([...subs, ...deferred]);
+      return this.resync();
     }
-    const acc = this.open?.acc;
-    const { accepted, waitForBatch, deferred } = admitBatch(batch, existing, seen, {
+    this.queue.unshift(deferred);
+    if (out.kind === 'failed') {
+      this.log.error({ err: out.err }, 'commit of accepted updates failed; reloading the running sum');
+      this.failAll(subs, out.err);
+      return this.reload();
+    }
+    if (accepted.length === 0) return;
+    if (out.sharedAccepted !== null) this.state.sharedAccepted = out.sharedAccepted;
+    this.queue.committed(out.ms);
+    for (const a of accepted) a.sub.resolve(ackOf(a.rec, false));
+    for (const w of waitForBatch) w.sub.resolve(ackOf(w.rec, true));
+    this.events.onAccepted?.(accepted.length);
+  }
+
+  /** What a batch is admitted against: the state as the writer holds it now. */
+  private admissionState(): AdmissionState {
+    return {
       open: this.open,
       refusal: this.refusal,
       version: this.version,
       accepted: this.roundAccepted,
       rounds: this.config.rounds,
       nowIso: new Date(this.now()).toISOString(),
-    });
-    this.queue.unshift(deferred);
-    if (accepted.length === 0) return;
-    const roundId = this.open!.round.id;
-    const recs = accepted.map((a) => a.rec);
-    const started = performance.now();
-    try {
-      if (this.store.shared)
-        this.sharedAccepted = await this.store.shared.commitPartial(
-          roundId,
-          recs,
-          acc!,
-          this.config.rounds.maxClients,
-        );
-      else await this.store.commitUpdates(roundId, recs, acc!);
-    } catch (err) {
-      if (err instanceof StoreConflict) {
-        // Another process closed or filled the round, or took a key or client first: nothing was written.
-        // Restore the committed partial sum and admit the same uploads again against the new state.
-        this.log.info({ round: roundId, reason: err.message }, 'commit lost a race; re-admitting');
-        this.queue.unshift([...accepted.map((a) => a.sub), ...waitForBatch.map((w) => w.sub)]);
-        await this.resync();
-        return;
-      }
-      this.log.error({ err }, 'commit of accepted updates failed; reloading the running sum');
-      const all = [...accepted, ...waitForBatch].map((a) => a.sub);
-      this.failAll(all, err);
-      await this.reload();
-      return;
-    }
-    this.queue.committed(performance.now() - started);
-    for (const a of accepted) a.sub.resolve(ackOf(a.rec, false));
-    for (const w of waitForBatch) w.sub.resolve(ackOf(w.rec, true));
-    this.events.onAccepted?.(accepted.length);
+    };
   }
 
   private failAll(subs: Submission[], err: unknown): void {
@@ -383,14 +324,14 @@ export class Aggregator {
   private async reload(): Promise<void> {
     if (this.store.shared) return this.resync();
     const state = await this.store.load();
-    if (state) this.open = state.open;
+    if (state) this.state.open = state.open;
   }
 
   /** Shared store: reads the round head; reloads everything when another process moved the round on. */
   private async syncHead(): Promise<void> {
     const head = await this.store.shared!.head();
     if (head.version !== this.version || head.round?.id !== this.open?.round.id) await this.resync();
-    else if (head.round) this.sharedAccepted = head.round.accepted;
+    else if (head.round) this.state.sharedAccepted = head.round.accepted;
   }
 
   /**
@@ -402,18 +343,8 @@ export class Aggregator {
     const shared = this.store.shared!;
     const state = await this.store.load();
     if (!state) throw new FedrankError('STORE_CORRUPT', 'the shared store lost its model');
-    if (state.model.version !== this.version) {
-      this.version = state.model.version;
-      this.params = state.model.params;
-      if (this.adam) this.adam = state.model.adam ?? this.adam;
-      this.ledger = new PrivacyLedger(this.config, state.closedPrivacy);
-      this.waitingNote = null;
-    }
-    const n = this.model.paramCount;
-    this.open = state.open
-      ? { round: state.open.round, acc: await shared.partial(state.open.round.id, n) }
-      : null;
-    this.sharedAccepted = state.open?.acc.count ?? 0;
+    const partial = state.open ? await shared.partial(state.open.round.id, this.model.paramCount) : null;
+    this.state.adopt(state, partial);
     if (!this.open) await this.tryOpenRound();
     this.armDeadline();
     for (const w of this.syncWaiters.splice(0)) w();
@@ -421,86 +352,19 @@ export class Aggregator {
 
   /** Closes the open round; false when the store refused (the round then stays open). */
   private async closeRound(): Promise<boolean> {
-    const open = this.open!;
-    const acc = open.acc;
     // --- secure aggregation: the round's sum is the unmasked one ---
     const secure = this.secureResult;
     this.secureResult = null;
-    const input = {
-      config: this.config,
-      modelId: this.model.modelId,
-      spec: this.model.spec,
-      version: this.version,
-      params: this.params,
-      adam: this.adam,
-      ledger: this.ledger,
-      open,
-      now: () => this.now(),
-    };
-    const outcome = await commitClose(this.store, input, secure);
-    if (outcome.kind === 'lost') {
-      await this.resync(); // another process closed it first
-      return true;
-    }
-    if (outcome.kind === 'failed') {
-      this.log.error({ err: outcome.err, round: open.round.id }, 'closing the round failed; it stays open');
-      return false;
-    }
-    const done = outcome.plan;
-    const { closed, next, refusal } = done;
-    this.params = done.model.params;
-    this.adam = done.model.adam;
-    this.version += 1;
-    this.ledger.record(done.sigma);
-    this.waitingNote = null;
-    this.refusal = refusal;
-    if (next) {
-      acc.sum.fill(0);
-      Object.assign(acc, { weight: 0, count: 0, sqWeightSum: 0, maxWeight: 0 });
-      this.open = { round: next, acc };
-      this.sharedAccepted = 0;
-      this.events.onRoundOpened?.(next.id);
-    } else {
-      this.open = null;
-      this.log.warn({ reason: refusal }, 'BUDGET_EXHAUSTED: no further round opens');
-    }
-    this.log.info(
-      {
-        round: closed.id,
-        participants: closed.participants,
-        version: this.version,
-        sigma: done.sigma,
-        epsilon: this.ledger.epsilon,
-        robust: done.robust,
-      },
-      'round closed',
-    );
-    this.events.onRoundClosed?.(closed);
-    this.armDeadline();
-    return true;
+    const outcome = await this.state.close(secure);
+    if (outcome === 'lost') await this.resync(); // another process closed it first
+    if (outcome === 'closed') this.armDeadline();
+    return outcome !== 'failed';
   }
 
   /** Opens a round when none is open and the budget allows (at start, e.g. after the budget was raised). */
   private async tryOpenRound(): Promise<void> {
-    const refusal = this.ledger.refusal(plannedSigma(this.config, this.config.rounds.minClients));
-    this.refusal = refusal;
-    if (refusal) {
-      this.log.warn({ reason: refusal }, 'BUDGET_EXHAUSTED: no round is open');
-      return;
-    }
-    const rounds = await this.store.listRounds(1);
-    const id = (rounds[0]?.id ?? 0) + 1;
-    const round = newRound(id, this.version, new Date(this.now()).toISOString());
-    try {
-      await this.store.openRound(round, this.model.paramCount);
-    } catch (err) {
-      // Shared store: another process opened it at the same moment; take that one.
-      if (err instanceof StoreConflict) return this.resync();
-      throw err;
-    }
-    this.sharedAccepted = 0;
-    this.open = { round, acc: emptyAccumulator(this.model.paramCount) };
-    this.events.onRoundOpened?.(round.id);
+    // Shared store: another process opened it at the same moment; take that one.
+    if ((await this.state.tryOpen()) === 'conflict') await this.resync();
   }
 
   /**

@@ -7,7 +7,7 @@
 import { FedrankError } from '../shared/errors.ts';
 import { planClose, type CloseInput, type ClosePlan } from './round-close.ts';
 import type { RoundAccumulator, RoundRecord, Store } from './store/types.ts';
-import type { SecureClose } from './aggregator.ts';
+import type { SecureClose } from './round-state.ts';
 
 /** How a close attempt ended. */
 export type CloseOutcome =

@@ -1,8 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { decodeTensor, decodeTensorView, encodeTensor } from '../shared/codec/tensor-codec.ts';
+import {
+  decodeTensor,
+  decodeTensorView,
+  decodeTensorViewScanDeferred,
+  encodeTensor,
+} from '../shared/codec/tensor-codec.ts';
+import { FedrankError } from '../shared/errors.ts';
 import { privatizeDelta } from '../shared/dp/privatize.ts';
 import type { TrainingConfig } from '../shared/protocol.ts';
-import { addView, emptyAccumulator, maxHonestNorm, viewNorm } from './ingest.ts';
+import { addView, checkedViewNorm, emptyAccumulator, maxHonestNorm, viewNorm } from './ingest.ts';
 
 const header = { kind: 'delta' as const, modelId: 'm-1', baseVersion: 0, round: 1 };
 
@@ -43,6 +49,33 @@ describe('ingest on codec views', () => {
       expect(viewNorm(fv)).toBeCloseTo(Math.sqrt(fNorm), 6);
     });
   }
+
+  it('checkedViewNorm rejects a -128 anywhere as decodeTensorView does, in its one pass', () => {
+    const errorOf = (f: () => unknown): string => {
+      try {
+        f();
+        return 'none';
+      } catch (e) {
+        return e instanceof FedrankError ? `${e.code}: ${e.message}` : String(e);
+      }
+    };
+    const n = 4099; // 64 whole blocks of 64 through the word loop, then a 3-value tail block
+    const values = new Float32Array(n).map(() => (Math.random() - 0.5) * 3);
+    const enc = encodeTensor({ ...header, encoding: 'i8' }, values, { blockSize: 64 });
+    const shifted = new Uint8Array(enc.length + 1).subarray(1);
+    for (const at of [0, 1, 2, 3, 1234, 4095, 4096, 4098]) {
+      for (const aligned of [true, false]) {
+        const buf = aligned ? enc.slice() : (shifted.set(enc), shifted);
+        const v = decodeTensorViewScanDeferred(buf, { maxCount: n });
+        expect(checkedViewNorm(v)).toBe(viewNorm(decodeTensorView(buf, { maxCount: n })));
+        if (!('q' in v)) throw new Error('expected an i8 view');
+        v.q[at] = -128;
+        const want = errorOf(() => decodeTensorView(buf, { maxCount: n }));
+        expect(want).toMatch(/^CODEC_BAD_VALUE/);
+        expect(errorOf(() => checkedViewNorm(v))).toBe(want);
+      }
+    }
+  });
 
   it('honest clipped + noised + int8 updates never exceed maxHonestNorm; slightly larger ones do', () => {
     const n = 20_000;

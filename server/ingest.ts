@@ -3,7 +3,7 @@
  * and adding a weighted update into the running float64 sum without materializing a float32 copy.
  */
 import { noiseStdPerClient } from '../shared/dp/noise.ts';
-import type { TensorView } from '../shared/codec/tensor-codec.ts';
+import { rejectInt8Min, type TensorView } from '../shared/codec/tensor-codec.ts';
 import type { TrainingConfig } from '../shared/protocol.ts';
 import type { RoundAccumulator } from './store/types.ts';
 
@@ -21,16 +21,32 @@ function wordBlocks(q: Int8Array, blockSize: number): { words: Int32Array; block
 
 /** L2 norm of the decoded update (float64 accumulation; per-block integer sums of squares are exact). */
 export function viewNorm(v: TensorView): number {
+  return normAndInt8Min(v).norm;
+}
+
+/**
+ * The norm of an upload decoded with decodeTensorViewScanDeferred, rejecting a -128 in the same pass over
+ * q (CODEC_BAD_VALUE, as decodeTensorView would): one read of the payload instead of two on the hot path.
+ */
+export function checkedViewNorm(v: TensorView): number {
+  const r = normAndInt8Min(v);
+  if (r.int8Min && 'q' in v) rejectInt8Min(v.q);
+  return r.norm;
+}
+
+/** The L2 norm, and whether an i8 payload holds a -128 (which decodeTensorView rejects). */
+function normAndInt8Min(v: TensorView): { norm: number; int8Min: boolean } {
   let ss = 0;
   if ('values' in v) {
     const x = v.values;
     for (let i = 0; i < x.length; i++) ss += x[i]! * x[i]!;
-    return Math.sqrt(ss);
+    return { norm: Math.sqrt(ss), int8Min: false };
   }
   const { q, scales, blockSize } = v;
   const n = q.length;
   const wb = wordBlocks(q, blockSize);
   let first = 0; // first block left to the per-byte loop
+  let zero = 0; // bit 7 of a byte set iff some word had a byte 0x80 (the has-zero-byte test after XOR 0x80)
   if (wb) {
     const per = blockSize >> 2;
     const w = wb.words;
@@ -38,6 +54,8 @@ export function viewNorm(v: TensorView): number {
       let k2 = 0; // exact: at most 65536 * 127^2 < 2^31
       for (let j = b * per, end = j + per; j < end; j++) {
         const x = w[j]!;
+        const t = x ^ 0x80808080;
+        zero |= (t - 0x01010101) & ~t;
         const a = (x << 24) >> 24;
         const c = (x << 16) >> 24;
         const d = (x << 8) >> 24;
@@ -49,14 +67,19 @@ export function viewNorm(v: TensorView): number {
     }
     first = wb.blocks;
   }
+  let int8Min = (zero & 0x80808080) !== 0;
   for (let start = first * blockSize, b = first; start < n; start += blockSize, b++) {
     const end = Math.min(n, start + blockSize);
     let k2 = 0;
-    for (let i = start; i < end; i++) k2 += q[i]! * q[i]!;
+    for (let i = start; i < end; i++) {
+      const a = q[i]!;
+      if (a === -128) int8Min = true;
+      k2 += a * a;
+    }
     const s = scales[b]!;
     ss += k2 * s * s;
   }
-  return Math.sqrt(ss);
+  return { norm: Math.sqrt(ss), int8Min };
 }
 
 /**

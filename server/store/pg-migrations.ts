@@ -89,6 +89,41 @@ CREATE TABLE secagg_slots (
   PRIMARY KEY (round, slot), UNIQUE (round, client), UNIQUE (round, contribution));
 `,
   },
+  {
+    version: 4,
+    name: 'one-round-trip group commit (fedrank_commit_partial)',
+    // A batch's commit as one statement (postgres.ts commitPartial): the updates, this writer's partial
+    // sum, then the round's count last, so its row lock is held only from there to COMMIT. A closed or
+    // full round raises FR001 and the statement's implicit transaction writes nothing.
+    sql: `
+CREATE FUNCTION fedrank_commit_partial(
+  p_round INTEGER, p_writer TEXT, p_capacity INTEGER,
+  p_keys TEXT[], p_clients TEXT[], p_rounds INTEGER[], p_hashes TEXT[], p_bases INTEGER[],
+  p_weights DOUBLE PRECISION[], p_versions INTEGER[], p_received TEXT[],
+  p_sum BYTEA, p_weight DOUBLE PRECISION, p_count INTEGER, p_sq_weight_sum DOUBLE PRECISION,
+  p_max_weight DOUBLE PRECISION)
+RETURNS INTEGER LANGUAGE plpgsql AS $$
+DECLARE
+  n INTEGER := cardinality(p_keys);
+  total INTEGER;
+BEGIN
+  INSERT INTO updates (idem_key, client_id, round_id, payload_hash, base_version, weight, model_version,
+      received_at)
+    SELECT * FROM unnest(p_keys, p_clients, p_rounds, p_hashes, p_bases, p_weights, p_versions, p_received);
+  INSERT INTO round_partials (round_id, writer, sum, weight, count, sq_weight_sum, max_weight)
+    VALUES (p_round, p_writer, p_sum, p_weight, p_count, p_sq_weight_sum, p_max_weight)
+    ON CONFLICT (round_id, writer) DO UPDATE SET sum = excluded.sum, weight = excluded.weight,
+      count = excluded.count, sq_weight_sum = excluded.sq_weight_sum, max_weight = excluded.max_weight;
+  UPDATE rounds SET accepted = accepted + n
+    WHERE id = p_round AND state = 'open' AND accepted + n <= p_capacity
+    RETURNING accepted INTO total;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'round % is closed or full', p_round USING ERRCODE = 'FR001';
+  END IF;
+  RETURN total;
+END $$;
+`,
+  },
 ];
 
 /** Applies the missing migrations; returns the versions it applied. Safe to call from many processes at once. */

@@ -1,12 +1,12 @@
 /**
  * The per-process partial sums of the PostgreSQL store (table round_partials): each server process keeps
  * the running sum of the updates it accepted as its own row, keyed by round and writer id, rewritten once
- * per committed batch; a close merges every writer's row. Plain functions over one connection, so the
- * store's transactions decide what runs together.
+ * per committed batch (by fedrank_commit_partial, pg-migrations.ts); a close merges every writer's row.
+ * Plain functions over one connection, so the store's transactions decide what runs together.
  */
 import type pg from 'pg';
 import { emptyAccumulator } from '../ingest.ts';
-import { sumBytes, toAcc, type SumRow } from './rows.ts';
+import { toAcc, type SumRow } from './rows.ts';
 import type { RoundAccumulator } from './types.ts';
 
 /** Anything that runs a query: a pool or one transaction's client. */
@@ -43,30 +43,6 @@ export async function ownPartial(
   ]);
   const p = r.rows[0] as SumRow | undefined;
   return p ? toAcc(p, n) : emptyAccumulator(n);
-}
-
-/** Replaces writer `writer`'s partial of round `roundId` (one row write per committed batch). */
-export async function writePartial(
-  c: Queryable,
-  roundId: number,
-  writer: string,
-  partial: RoundAccumulator,
-): Promise<void> {
-  await c.query(
-    `INSERT INTO round_partials (round_id, writer, sum, weight, count, sq_weight_sum, max_weight)
-     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (round_id, writer) DO UPDATE SET sum = excluded.sum,
-     weight = excluded.weight, count = excluded.count, sq_weight_sum = excluded.sq_weight_sum,
-     max_weight = excluded.max_weight`,
-    [
-      roundId,
-      writer,
-      sumBytes(partial.sum),
-      partial.weight,
-      partial.count,
-      partial.sqWeightSum,
-      partial.maxWeight,
-    ],
-  );
 }
 
 /**

@@ -3,7 +3,7 @@
  *
  * Multi-process design: every process keeps a partial sum of the updates it accepted, persisted as its own
  * row (round_partials, keyed by round and a per-process writer id) in the same transaction as the update
- * rows. Updates are unique per idempotency key and per (round, client). The round row carries the global
+ * rows: one statement per batch (fedrank_commit_partial, migration 4), so one round trip. Updates are unique per idempotency key and per (round, client). The round row carries the global
  * accepted count; a commit increments it as its last statement (WHERE state = 'open'), so the row lock is
  * held only from there to COMMIT and processes never serialize on the multi-megabyte sum writes. A close
  * takes the round row FOR UPDATE, so exactly one process closes a round and no commit can slip in between
@@ -15,8 +15,8 @@ import pg from 'pg';
 import { FedrankError } from '../../shared/errors.ts';
 import { migrate } from './pg-migrations.ts';
 import { inTransaction } from './pg-tx.ts';
-import { mergedPartials, ownPartial, scrubPartials, writePartial } from './pg-partials.ts';
-import { bytes, f32, toRound, toUpdate, type RoundRow, type UpdateRow } from './rows.ts';
+import { mergedPartials, ownPartial, scrubPartials } from './pg-partials.ts';
+import { bytes, f32, sumBytes, toRound, toUpdate, type RoundRow, type UpdateRow } from './rows.ts';
 import {
   StoreConflict,
   type CloseWrite,
@@ -34,6 +34,9 @@ import {
 const CHANNEL = 'fedrank_rounds';
 
 /** Unique violation, serialization failure, deadlock: another process won the race. */
+/** SQLSTATE fedrank_commit_partial raises when the round is closed or would overfill (pg-migrations.ts). */
+const ROUND_CLOSED_OR_FULL = 'FR001';
+
 function isRace(err: unknown): boolean {
   const code = (err as { code?: string }).code;
   return code === '23505' || code === '40001' || code === '40P01';
@@ -171,43 +174,39 @@ export class PostgresStore implements Store, SharedRounds {
     partial: RoundAccumulator,
     capacity: number,
   ): Promise<number> {
+    // One statement, one round trip, its own transaction (migration 4): the updates, this writer's
+    // partial sum, then the round's count; acknowledged only once it returns, i.e. after COMMIT.
     try {
-      return await this.tx(async (c) => {
-        if (updates.length > 0) await this.insertUpdates(c, updates);
-        await writePartial(c, roundId, this.writer, partial);
-        // Last statement: the round row lock is held only from here to COMMIT.
-        const r = await c.query(
-          `UPDATE rounds SET accepted = accepted + $2 WHERE id = $1 AND state = 'open' AND accepted + $2 <= $3
-           RETURNING accepted`,
-          [roundId, updates.length, capacity],
-        );
-        if (r.rowCount !== 1) throw new StoreConflict(`round ${roundId} is closed or full`);
-        return (r.rows[0] as { accepted: number }).accepted;
-      });
+      const r = await this.pool.query(
+        `SELECT fedrank_commit_partial($1::int, $2::text, $3::int, $4::text[], $5::text[], $6::int[],
+           $7::text[], $8::int[], $9::float8[], $10::int[], $11::text[], $12::bytea, $13::float8, $14::int,
+           $15::float8, $16::float8) AS accepted`,
+        [
+          roundId,
+          this.writer,
+          capacity,
+          updates.map((u) => u.idempotencyKey),
+          updates.map((u) => u.clientId),
+          updates.map((u) => u.roundId),
+          updates.map((u) => u.payloadHash),
+          updates.map((u) => u.baseVersion),
+          updates.map((u) => u.weight),
+          updates.map((u) => u.modelVersion),
+          updates.map((u) => u.receivedAt),
+          sumBytes(partial.sum),
+          partial.weight,
+          partial.count,
+          partial.sqWeightSum,
+          partial.maxWeight,
+        ],
+      );
+      return (r.rows[0] as { accepted: number }).accepted;
     } catch (err) {
+      if ((err as { code?: string }).code === ROUND_CLOSED_OR_FULL)
+        throw new StoreConflict(`round ${roundId} is closed or full`);
       if (isRace(err)) throw new StoreConflict(`another process won: ${(err as Error).message}`);
       throw err;
     }
-  }
-
-  private async insertUpdates(c: pg.PoolClient, updates: UpdateRecord[]): Promise<void> {
-    const cols = [
-      updates.map((u) => u.idempotencyKey),
-      updates.map((u) => u.clientId),
-      updates.map((u) => u.roundId),
-      updates.map((u) => u.payloadHash),
-      updates.map((u) => u.baseVersion),
-      updates.map((u) => u.weight),
-      updates.map((u) => u.modelVersion),
-      updates.map((u) => u.receivedAt),
-    ];
-    await c.query(
-      `INSERT INTO updates (idem_key, client_id, round_id, payload_hash, base_version, weight, model_version,
-         received_at)
-       SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::int[], $6::float8[], $7::int[],
-         $8::text[])`,
-      cols,
-    );
   }
 
   async head(): Promise<RoundHead> {

@@ -276,6 +276,21 @@ function badInt8(i: number): FedrankError {
   return new FedrankError('CODEC_BAD_VALUE', `int8 value ${i} is -128, outside -127..127`);
 }
 
+/**
+ * decodeTensorView without its i8 -128 scan, for a caller that folds the scan into its own pass over `q`
+ * (the server's norm, server/ingest.ts) and then calls `rejectInt8Min(q)` when that pass saw a -128. Every
+ * other check and error is decodeTensorView's.
+ */
+export function decodeTensorViewScanDeferred(buf: Uint8Array, limits: { maxCount: number }): TensorView {
+  return decodeUnscanned(buf, limits);
+}
+
+/** Throws decodeTensorView's CODEC_BAD_VALUE for the first -128 in `q`; returns when there is none. */
+export function rejectInt8Min(q: Int8Array): void {
+  const bad = firstInt8Min(q);
+  if (bad >= 0) throw badInt8(bad);
+}
+
 /** Same checks and CODEC_* errors as decodeTensor, but returns raw views instead of decoded values. */
 export function decodeTensorView(buf: Uint8Array, limits: { maxCount: number }): TensorView {
   const v = decodeUnscanned(buf, limits);
