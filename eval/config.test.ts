@@ -80,7 +80,7 @@ describe('fedrank eval options', () => {
     expect(federatedOf(e.runs[0]!, e)).toMatchObject({
       rounds: 7,
       clientsPerRound: 1000,
-      serverOpt: 'fedavg',
+      serverOpt: 'fedadam',
     });
     expect(e.federated.rounds).toBe(7);
     expect(e.federated.delta).toBe(1e-5);

@@ -296,8 +296,9 @@ function checkLimits(c: ConfigCheck, x: Obj): void {
 function checkRobust(c: ConfigCheck, x: Obj): void {
   const rb = c.obj(x, 'robust', '');
   if (!rb) return;
-  c.keys(rb, ['rowStep', 'idBiasMax', 'biasMax', 'denseStep'], 'robust');
+  c.keys(rb, ['rowStep', 'idBiasStep', 'idBiasMax', 'biasMax', 'denseStep'], 'robust');
   c.num(rb, 'rowStep', 'robust', 1e-9, 1e9);
+  c.num(rb, 'idBiasStep', 'robust', 0, 1e9);
   c.num(rb, 'idBiasMax', 'robust', 0, 1e9);
   c.num(rb, 'biasMax', 'robust', 0, 1e9);
   c.num(rb, 'denseStep', 'robust', 1e-9, 1e9);

@@ -34,7 +34,13 @@ export function specWithParams(target: number, dim = 32): Record<string, unknown
 export const TEST_TOKEN = 'test-operator-token-0123456789';
 
 /** Robust-step bounds that never bind: for tests of the optimizer's exact arithmetic. */
-export const UNBOUNDED_ROBUST = { rowStep: 1e9, idBiasMax: 1e9, biasMax: 1e9, denseStep: 1e9 };
+export const UNBOUNDED_ROBUST = {
+  rowStep: 1e9,
+  idBiasStep: 1e9,
+  idBiasMax: 1e9,
+  biasMax: 1e9,
+  denseStep: 1e9,
+};
 
 /**
  * Config for tests: tiny model, no noise unless asked, no rate limits, in-memory db, quiet, and the
