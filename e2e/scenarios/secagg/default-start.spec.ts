@@ -14,9 +14,9 @@ import { test, expect, type Request } from '@playwright/test';
 import { freePort } from '../../../demo/aggregation.ts';
 import { ROUTES } from '../../../shared/routes.ts';
 import type { SecureRoundView } from '../../../server/secure-rounds.ts';
-import { clickTiles, sentMessages } from './pages.ts';
+import { clickCategories, openTimedShopper, sentMessages } from './pages.ts';
 import { byteChiSquare, chiSquareCritical } from './uniformity.ts';
-import { admin, openShopper, sdkStatus, waitFor, type AdminStatus, type Shopper } from '../support.ts';
+import { admin, waitFor, type AdminStatus, type Shopper } from '../support.ts';
 
 const BIN = resolve(import.meta.dirname, '..', '..', '..', 'bin', 'fedrank.mjs');
 /**
@@ -81,20 +81,9 @@ test('default `npm start`: browsers among its simulated shoppers send only unifo
   try {
     const stack = await started;
     TRACE('started');
-    for (let i = 0; i < BROWSERS; i++) {
-      const s = await openShopper(browser, stack);
-      s.context.on('request', (r) => sentAt.set(r, Date.now()));
-      shoppers.push(s);
-      await waitFor(
-        'SDK ready',
-        () => sdkStatus(s.page),
-        (st) => st.ready,
-        60_000,
-      );
-    }
+    for (let i = 0; i < BROWSERS; i++) await openTimedShopper(browser, stack, shoppers, sentAt);
     TRACE('browsers ready');
-    const categories = ['Audio', 'Books', 'Outdoor', 'Garden'];
-    await Promise.all(shoppers.map((s, i) => clickTiles(s.page, categories[i % categories.length]!, 6)));
+    await clickCategories(shoppers, 6);
     TRACE('clicked');
 
     // A secure round that holds browsers' masked inputs completes.

@@ -2,9 +2,42 @@
  * Page-side helpers of the secure-aggregation scenarios: clicking grid tiles in one round trip, and the
  * secure-aggregation messages a browser sent, decoded.
  */
-import type { Page, Request } from '@playwright/test';
+import type { Browser, Page, Request } from '@playwright/test';
+import type { Stack } from '../../../demo/stack.ts';
 import { decodeMessage, SECAGG_CONTENT_TYPE } from '../../../shared/secagg/codec.ts';
-import type { Shopper } from '../support.ts';
+import { openShopper, sdkStatus, waitFor, type Shopper } from '../support.ts';
+
+const CATEGORIES = ['Audio', 'Books', 'Outdoor', 'Garden'];
+
+/**
+ * Opens one more shopper into `shoppers` (so it is closed with them), records when each of its requests
+ * was sent into `sentAt`, runs `prepare` (hooks that must be in place before its SDK starts working), and
+ * waits for its SDK.
+ */
+export async function openTimedShopper(
+  browser: Browser,
+  stack: Pick<Stack, 'serverUrl' | 'shopUrl'>,
+  shoppers: Shopper[],
+  sentAt: Map<Request, number>,
+  prepare: (s: Shopper) => Promise<void> = async () => {},
+): Promise<Shopper> {
+  const s = await openShopper(browser, stack);
+  shoppers.push(s);
+  s.context.on('request', (r) => sentAt.set(r, Date.now()));
+  await prepare(s);
+  await waitFor(
+    'SDK ready',
+    () => sdkStatus(s.page),
+    (st) => st.ready,
+    60_000,
+  );
+  return s;
+}
+
+/** Every shopper clicks `n` tiles of its own category (four categories in turn), all at once. */
+export async function clickCategories(shoppers: readonly Shopper[], n: number): Promise<void> {
+  await Promise.all(shoppers.map((s, i) => clickTiles(s.page, CATEGORIES[i % CATEGORIES.length]!, n)));
+}
 
 /**
  * Clicks `n` grid tiles of `category` in one go, as the page's own click handlers see them (one round trip

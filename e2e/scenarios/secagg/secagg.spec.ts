@@ -17,7 +17,7 @@ import type { SecAggMessage } from '../../../shared/secagg/messages.ts';
 import { packRing, ringAddInto } from '../../../shared/secagg/ring.ts';
 import type { SecureRoundView } from '../../../server/secure-rounds.ts';
 import { ArrivalGate } from './gate.ts';
-import { clickTiles, sentMessages } from './pages.ts';
+import { clickCategories, openTimedShopper, sentMessages } from './pages.ts';
 import {
   PROD_DIST,
   SEAMS_DIST,
@@ -27,16 +27,7 @@ import {
   type EncodedInput,
 } from './seams.ts';
 import { byteChiSquare, chiSquareCritical } from './uniformity.ts';
-import {
-  SDK_ATTRS,
-  admin,
-  openShopper,
-  privateStack,
-  sdkStatus,
-  waitFor,
-  type AdminStatus,
-  type Shopper,
-} from '../support.ts';
+import { SDK_ATTRS, admin, privateStack, waitFor, type AdminStatus, type Shopper } from '../support.ts';
 
 // tfjs-core's ESM files use extensionless imports plain Node cannot resolve (see the hook).
 registerTfjsResolveHook();
@@ -144,23 +135,14 @@ test('a secure round with 8 browsers among 20 shoppers: two close, one navigates
     // The browsers open one after the other (eight WASM start-ups at once overrun the SDK's start deadline
     // on two loaded cores), then click enough (minNewEvents 4) to train and contribute, all together.
     const holds = new Map<number, { release(): void }>();
-    for (let i = 0; i < BROWSERS; i++) {
-      const s = await openShopper(browser, stack);
-      shoppers.push(s);
-      collectEncodedInputs(s.page, encoded);
-      s.context.on('request', (r) => sentAt.set(r, Date.now()));
-      await gate.holdBrowser(i, s.context);
-      if (CLOSERS.includes(i) || i === NAVIGATOR) holds.set(i, await holdAfterShareKeys(s));
-      await waitFor(
-        'SDK ready',
-        () => sdkStatus(s.page),
-        (st) => st.ready,
-        60_000,
-      );
-    }
+    for (let i = 0; i < BROWSERS; i++)
+      await openTimedShopper(browser, stack, shoppers, sentAt, async (s) => {
+        collectEncodedInputs(s.page, encoded);
+        await gate.holdBrowser(i, s.context);
+        if (CLOSERS.includes(i) || i === NAVIGATOR) holds.set(i, await holdAfterShareKeys(s));
+      });
     TRACE('browsers ready');
-    const categories = ['Audio', 'Books', 'Outdoor', 'Garden'];
-    await Promise.all(shoppers.map((s, i) => clickTiles(s.page, categories[i % categories.length]!, 4)));
+    await clickCategories(shoppers, 4);
     TRACE('clicked');
 
     let deadline: { round: number; at: number } | null = null;
