@@ -12,8 +12,8 @@
  *
  * Several processes on one shared store (store.shared, PostgreSQL): `open.acc` is this process's partial
  * sum and `sharedAccepted` (round-state.ts) the round's count over all processes. The writer reads the round
- * head beside each batch's reads and reloads when another process closed the round; a commit that lost a race (StoreConflict)
- * is re-admitted; a close merges every process's partial sum under the round's row lock.
+ * head beside each batch's reads and reloads when another process closed the round; a commit that lost a
+ * race (StoreConflict) is re-admitted; a close merges every process's partial sum under the round's row lock.
  */
 import { createHash } from 'node:crypto';
 import { FedrankError } from '../shared/errors.ts';

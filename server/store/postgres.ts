@@ -3,9 +3,10 @@
  *
  * Multi-process design: every process keeps a partial sum of the updates it accepted, persisted as its own
  * row (round_partials, keyed by round and a per-process writer id) in the same transaction as the update
- * rows: one statement per batch (fedrank_commit_partial, migration 4), so one round trip. Updates are unique per idempotency key and per (round, client). The round row carries the global
- * accepted count; a commit increments it as its last statement (WHERE state = 'open'), so the row lock is
- * held only from there to COMMIT and processes never serialize on the multi-megabyte sum writes. A close
+ * rows: one statement per batch (fedrank_commit_partial, migration 4), so one round trip. Updates are
+ * unique per idempotency key and per (round, client). The round row carries the global accepted count; a
+ * commit increments it as its last statement (WHERE state = 'open'), so the row lock is held only from
+ * there to COMMIT and processes never serialize on the multi-megabyte sum writes. A close
  * takes the round row FOR UPDATE, so exactly one process closes a round and no commit can slip in between
  * its merge of the partial sums and its commit; a commit that arrives after it finds the round closed and
  * rolls back (StoreConflict). Closes NOTIFY the other processes, which reload at once.
@@ -33,10 +34,10 @@ import {
 
 const CHANNEL = 'fedrank_rounds';
 
-/** Unique violation, serialization failure, deadlock: another process won the race. */
 /** SQLSTATE fedrank_commit_partial raises when the round is closed or would overfill (pg-migrations.ts). */
 const ROUND_CLOSED_OR_FULL = 'FR001';
 
+/** Unique violation, serialization failure, deadlock: another process won the race. */
 function isRace(err: unknown): boolean {
   const code = (err as { code?: string }).code;
   return code === '23505' || code === '40001' || code === '40P01';

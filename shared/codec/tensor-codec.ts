@@ -294,10 +294,7 @@ export function rejectInt8Min(q: Int8Array): void {
 /** Same checks and CODEC_* errors as decodeTensor, but returns raw views instead of decoded values. */
 export function decodeTensorView(buf: Uint8Array, limits: { maxCount: number }): TensorView {
   const v = decodeUnscanned(buf, limits);
-  if ('q' in v) {
-    const bad = firstInt8Min(v.q);
-    if (bad >= 0) throw badInt8(bad);
-  }
+  if ('q' in v) rejectInt8Min(v.q);
   return v;
 }
 
