@@ -144,6 +144,15 @@ test('WebGPU forced (data-backend="webgpu"): the worker ranks and trains on WebG
       const now = await page.evaluate(() => (window as unknown as Win).fedrank.status());
       expect(posts(), JSON.stringify(now)).toBe(round);
     }
+    // The fourth POST is seen when it is sent; the device counts it once its acknowledgement is processed.
+    await expect
+      .poll(
+        async () => (await page.evaluate(() => (window as unknown as Win).fedrank.status())).updatesSent,
+        {
+          timeout: 20_000,
+        },
+      )
+      .toBe(4);
     const end = await page.evaluate(async () => {
       const f = (window as unknown as Win).fedrank;
       return { st: await f.status(), dbg: await f.debug() };
