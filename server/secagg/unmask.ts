@@ -6,7 +6,7 @@
 import type { NeighbourGraph } from '../../shared/secagg/graph.ts';
 import { roundSalt } from '../../shared/secagg/derive.ts';
 import { importPrivateKey } from '../../shared/secagg/keys.ts';
-import { applyMask, pairMaskSeed, pairSign } from '../../shared/secagg/masking.ts';
+import { applyMasks, type MaskTerm, pairMaskSeed, pairSign } from '../../shared/secagg/masking.ts';
 import type { PeerKeys, RevealedShare } from '../../shared/secagg/messages.ts';
 import { combineShares, type Share } from '../../shared/secagg/shamir.ts';
 import type { SecAggRoundRecord } from './store.ts';
@@ -70,11 +70,14 @@ export async function unmaskSum(
   const missing = missingSecrets(r, g, unmasks);
   if (missing.selfSeeds.length || missing.maskKeys.length)
     throw new Error('below the threshold: refusing to unmask');
+  // Every seed is recovered (and a bad share found) before any mask is applied; at b = 16 the masks are
+  // removed from a Uint16Array copy, two elements per word (lanes16.ts), then copied back.
+  const terms: MaskTerm[] = [];
   const seeds = collect(unmasks, 'self-seed');
   for (const u of r.masked) {
     const b = combineShares(seeds.get(u)!.slice(0, t));
     if (!b) throw new Error(`self-mask seed of ${u} does not reconstruct`);
-    await applyMask(sum, b, bits, -1);
+    terms.push({ seed: b, sign: -1 });
   }
   const keys = collect(unmasks, 'mask-key');
   const sPk = new Map(adverts.map((a) => [a.slot, a.sPk]));
@@ -88,8 +91,12 @@ export async function unmaskSum(
       if (!masked.has(u)) continue;
       // u added pairSign(u, v) * PRG(s_uv); the seed is symmetric, so v's key and u's public key give it.
       const s = await pairMaskSeed(key, sPk.get(u)!, salt);
-      await applyMask(sum, s, bits, pairSign(u, v) === 1 ? -1 : 1);
+      terms.push({ seed: s, sign: pairSign(u, v) === 1 ? -1 : 1 });
     }
     sk.fill(0);
   }
+  const acc = bits === 16 ? new Uint16Array(sum.length) : sum;
+  if (acc !== sum) acc.set(sum);
+  await applyMasks(acc, terms, bits);
+  if (acc !== sum) sum.set(acc);
 }

@@ -16,7 +16,7 @@ import { encodeIntegers } from './encode.ts';
 import { graphSeed, roundRotation, roundSalt } from './derive.ts';
 import { neighbourGraph } from './graph.ts';
 import { generateKeyPair, importPrivateKey, open, pairKey, seal, shareAad } from './keys.ts';
-import { applyMask, pairMaskSeed, pairSign } from './masking.ts';
+import { applyMasks, pairMaskSeed, pairSign } from './masking.ts';
 import type {
   MaskedInput,
   PeerKeys,
@@ -213,13 +213,23 @@ export class SecAggClientRound {
     const e = p.encoding;
     const rot = await roundRotation(p.seed, m.round, e.d);
     const input = toRing(encodeIntegers(update, e, rot, r), e.bits);
-    const y = input.slice();
-    await applyMask(y, this.s.selfSeed, e.bits, 1);
+    // At b = 16 the masked vector is a Uint16Array: two elements per word in the mask loop, and its bytes
+    // are the upload (packRing copies them). The values are below 2^16, so set() copies them exactly.
+    const y = e.bits === 16 ? new Uint16Array(input.length) : input.slice();
+    if (y instanceof Uint16Array) y.set(input);
     const sKey = await importPrivateKey(this.s.sSk);
     const seeds = await Promise.all(held.map((h) => pairMaskSeed(sKey, byslot.get(h.from)!.sPk, salt)));
-    for (let i = 0; i < held.length; i++) {
-      await applyMask(y, seeds[i]!, e.bits, pairSign(this.s.slot, held[i]!.from));
-      wipe(seeds[i]);
+    try {
+      await applyMasks(
+        y,
+        [
+          { seed: this.s.selfSeed, sign: 1 },
+          ...held.map((h, i) => ({ seed: seeds[i]!, sign: pairSign(this.s.slot, h.from) })),
+        ],
+        e.bits,
+      );
+    } finally {
+      for (const s of seeds) wipe(s);
     }
     this.s.held = held;
     this.s.maskedWith = held.map((h) => h.from);

@@ -1,6 +1,6 @@
 import { createCipheriv } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { applyMask, pairSign } from './masking.ts';
+import { applyMask, applyMasks, pairSign } from './masking.ts';
 import { expandMask, expandWords, maskElementBytes } from './prg.ts';
 
 const seed = (): Uint8Array => crypto.getRandomValues(new Uint8Array(32));
@@ -41,6 +41,22 @@ describe('mask expansion', () => {
       expect(moved).toBeGreaterThan(n * (1 - 4 / 2 ** Math.min(bits, 8)));
       await applyMask(y, s, bits, pairSign(2, 1));
       expect(y).toEqual(x);
+    },
+  );
+
+  it.each([1, 4, 4097])(
+    'applies several masks to a Uint16Array exactly as to a Uint32Array at b = 16 (d = %i)',
+    async (d) => {
+      const terms = [1, -1, 1, 1, -1].map((sign) => ({ seed: seed(), sign: sign as 1 | -1 }));
+      const x = Uint32Array.from(crypto.getRandomValues(new Uint16Array(d)));
+      const wide = x.slice();
+      for (const t of terms) await applyMask(wide, t.seed, 16, t.sign);
+      const narrow = new Uint16Array(d);
+      narrow.set(x);
+      await applyMasks(narrow, terms, 16);
+      expect(Uint32Array.from(narrow)).toEqual(wide);
+      expect(wide).not.toEqual(x);
+      await expect(applyMasks(narrow, terms, 12)).rejects.toThrow(RangeError);
     },
   );
 });

@@ -3,25 +3,55 @@
  * that u adds when u < v and subtracts when u > v, so that the pair's masks cancel in the sum.
  */
 import { pairKey } from './keys.ts';
+import { addInto16, subInto16 } from './lanes16.ts';
 import { expandMask } from './prg.ts';
 import { ringMask } from './ring.ts';
 import type { CryptoKeyLike } from './webcrypto.ts';
 
-/** Adds (sign +1) or subtracts (-1) PRG(seed) from `acc` in Z_{2^bits}, in one pass over the keystream. */
-export async function applyMask(
-  acc: Uint32Array,
-  seed: Uint8Array,
-  bits: number,
-  sign: 1 | -1,
-): Promise<void> {
-  const m = await expandMask(seed, acc.length, bits);
-  // One loop per keystream width: a loop that sees a single typed-array kind stays monomorphic in V8
-  // (a shared loop over the union ran ~3x slower than the keystream it consumes).
-  if (m instanceof Uint16Array) accumulate16(acc, m, ringMask(bits), sign);
-  else if (m instanceof Uint8Array) accumulate8(acc, m, ringMask(bits), sign);
-  else accumulate32(acc, m, bits, sign);
+/**
+ * A ring vector masks are applied to: a Uint32Array at any width, or a Uint16Array at b = 16 (its store
+ * reduces mod 2^16, and two elements share a 32-bit word in the add loop: lanes16.ts).
+ */
+export type MaskTarget = Uint32Array | Uint16Array;
+
+/** One mask to apply: PRG(seed), added (sign +1) or subtracted (-1). */
+export interface MaskTerm {
+  seed: Uint8Array;
+  sign: 1 | -1;
 }
 
+/** Adds (sign +1) or subtracts (-1) PRG(seed) from `acc` in Z_{2^bits}, in one pass over the keystream. */
+export function applyMask(acc: MaskTarget, seed: Uint8Array, bits: number, sign: 1 | -1): Promise<void> {
+  return applyMasks(acc, [{ seed, sign }], bits);
+}
+
+/**
+ * Applies every term to `acc` in Z_{2^bits}. The next keystream is being expanded (WebCrypto, off the
+ * JS thread) while the current one is accumulated, and at most two are alive at once.
+ */
+export async function applyMasks(acc: MaskTarget, terms: MaskTerm[], bits: number): Promise<void> {
+  if (acc instanceof Uint16Array && bits !== 16)
+    throw new RangeError(`a Uint16Array accumulator holds Z_2^16, not Z_2^${bits}`);
+  const expand = (i: number) => (i < terms.length ? expandMask(terms[i]!.seed, acc.length, bits) : null);
+  let next = expand(0);
+  for (let i = 0; i < terms.length; i++) {
+    const m = await next!;
+    next = expand(i + 1);
+    // A failed expansion is rethrown by the await above; this keeps the one in flight from going unhandled
+    // if accumulating throws first.
+    next?.catch(() => undefined);
+    const sign = terms[i]!.sign;
+    if (acc instanceof Uint16Array) {
+      if (sign === 1) addInto16(acc, m as Uint16Array);
+      else subInto16(acc, m as Uint16Array);
+    } else if (m instanceof Uint16Array) accumulate16(acc, m, ringMask(bits), sign);
+    else if (m instanceof Uint8Array) accumulate8(acc, m, ringMask(bits), sign);
+    else accumulate32(acc, m, bits, sign);
+  }
+}
+
+// One loop per keystream width: a loop that sees a single typed-array kind stays monomorphic in V8
+// (a shared loop over the union ran ~3x slower than the keystream it consumes).
 // & takes its operand mod 2^32 (ToInt32) and 2^bits divides 2^32, so it reduces mod 2^bits exactly, a
 // negative difference included.
 function accumulate16(acc: Uint32Array, m: Uint16Array, r: number, sign: 1 | -1): void {

@@ -26,6 +26,14 @@ describe('ring Z_{2^b}', () => {
     expect(unpackRing(packed, 1001, bits)).toEqual(x);
   });
 
+  it('packs a Uint16Array at 16 bits to the same bytes as its Uint32Array values', () => {
+    const x = randomRing(1001, 16);
+    const narrow = new Uint16Array(1002).subarray(1); // a view that does not start its buffer
+    narrow.set(x);
+    expect(packRing(narrow, 16)).toEqual(packRing(x, 16));
+    expect(() => packRing(narrow, 12)).toThrow(RangeError);
+  });
+
   it('rejects nonzero padding bits and wrong lengths', () => {
     const packed = packRing(randomRing(3, 5), 5); // 15 bits in 2 bytes: the top bit is padding
     packed[1] = packed[1]! | 0x80;

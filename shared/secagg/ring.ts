@@ -67,8 +67,24 @@ export function packedBytes(count: number, bits: number): number {
   return Math.ceil((count * bits) / 8);
 }
 
-/** Packs ring elements at exactly `bits` bits each (LSB first); unused high bits of the last byte are 0. */
-export function packRing(x: Uint32Array, bits: number): Uint8Array {
+// Whether typed arrays store their elements little-endian (every platform browsers and Node ship on).
+const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
+
+/**
+ * Packs ring elements at exactly `bits` bits each (LSB first); unused high bits of the last byte are 0. A
+ * Uint16Array (b = 16 only) is already that layout on a little-endian platform: its bytes are copied.
+ */
+export function packRing(x: Uint32Array | Uint16Array, bits: number): Uint8Array {
+  if (x instanceof Uint16Array) {
+    if (bits !== 16) throw new RangeError(`a Uint16Array packs at 16 bits, not ${bits}`);
+    if (LITTLE_ENDIAN) return new Uint8Array(x.buffer.slice(x.byteOffset, x.byteOffset + x.byteLength));
+    const out = new Uint8Array(2 * x.length);
+    for (let i = 0; i < x.length; i++) {
+      out[2 * i] = x[i]! & 0xff;
+      out[2 * i + 1] = x[i]! >>> 8;
+    }
+    return out;
+  }
   const out = new Uint8Array(packedBytes(x.length, bits));
   if (bits === 8 || bits === 16 || bits === 32) {
     const step = bits / 8;
