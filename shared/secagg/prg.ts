@@ -46,6 +46,11 @@ export async function expandMask(
   return w === 1 ? new Uint8Array(stream) : w === 2 ? new Uint16Array(stream) : new Uint32Array(stream);
 }
 
+const TWO_POW_32 = 2 ** 32;
+const TWO_POW_NEG_32 = 2 ** -32;
+/** Bounds up to which w n (w < 2^32) stays below 2^53, exact in a double. */
+const LEMIRE_MAX = 2 ** 21;
+
 /** A deterministic stream of uniform integers below a bound, from PRG words (rejection sampling). */
 export class WordStream {
   private i = 0;
@@ -53,6 +58,18 @@ export class WordStream {
 
   /** Uniform integer in [0, n), n <= 2^32; throws if the stream runs out (size it generously). */
   below(n: number): number {
+    if (n <= LEMIRE_MAX) {
+      // Lemire's multiply-and-shift: the high word of w n is uniform on [0, n) once the low words below
+      // 2^32 mod n are rejected; w n < 2^53 is exact in a double, and the division is only reached when the
+      // low word is below n (probability n / 2^32).
+      for (;;) {
+        if (this.i >= this.words.length) throw new RangeError('PRG stream exhausted');
+        const m = this.words[this.i++]! * n;
+        const hi = Math.floor(m * TWO_POW_NEG_32);
+        const lo = m - hi * TWO_POW_32;
+        if (lo >= n || lo >= TWO_POW_32 % n) return hi;
+      }
+    }
     const limit = Math.floor(2 ** 32 / n) * n; // reject the last partial range so the draw is unbiased
     for (;;) {
       if (this.i >= this.words.length) throw new RangeError('PRG stream exhausted');
