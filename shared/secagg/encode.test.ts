@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { roundUp } from './encode.ts';
+import { clipL2 } from '../dp/clip.ts';
+import { planEncoding } from './calibration.ts';
+import { encodeIntegers, roundUp } from './encode.ts';
 import { RandomWords } from './random.ts';
+import { makeRotation } from './rotation.ts';
 
 /** A RandomWords that returns `words` in order (then zeros). */
 function scripted(words: number[]): RandomWords {
@@ -34,5 +37,39 @@ describe('randomized rounding from one word', () => {
       const sd = Math.sqrt(n * frac * (1 - frac));
       expect(Math.abs(ups - n * frac)).toBeLessThanOrEqual(5 * sd + 1e-9);
     }
+  });
+});
+
+describe('encodeIntegers clipping', () => {
+  const d = 5000;
+  const plan = planEncoding({ d, clipNorm: 1, noiseMultiplier: 1, noiseClients: 50, maxClients: 100 }, 16)!;
+  const noiseless = { ...plan, noiseVariance: 0 };
+  const words = crypto.getRandomValues(new Uint32Array(16384));
+  const same = (): RandomWords => new RandomWords((w) => w.set(words.subarray(0, w.length)));
+
+  it('encodes a long delta as its clipped copy (the factor folded into the rotation)', async () => {
+    const rot = await makeRotation(new Uint8Array(32).fill(9), d);
+    const delta = Float32Array.from({ length: d }, (_, i) => Math.sin(i) * 0.5); // norm ~ 25 C
+    const folded = encodeIntegers(delta, noiseless, rot, same());
+    const copied = encodeIntegers(clipL2(delta, 1).clipped, noiseless, rot, same());
+    // The same rounding words: coordinates differ only where float32 rounding of the copy moved a value
+    // across a rounding threshold, by 1 at most.
+    let differ = 0;
+    let sq = 0;
+    for (let i = 0; i < d; i++) {
+      expect(Math.abs(folded[i]! - copied[i]!)).toBeLessThanOrEqual(1);
+      if (folded[i] !== copied[i]) differ++;
+      sq += folded[i]! * folded[i]!;
+    }
+    expect(differ).toBeLessThan(5);
+    expect(sq).toBeLessThanOrEqual(plan.normBoundSq);
+    expect(Math.sqrt(sq)).toBeGreaterThan(0.9 * plan.scale); // clipped to C, not shrunk further
+  });
+
+  it('rejects non-finite deltas', async () => {
+    const rot = await makeRotation(new Uint8Array(32).fill(9), d);
+    const bad = new Float32Array(d);
+    bad[7] = NaN;
+    expect(() => encodeIntegers(bad, noiseless, rot)).toThrow(RangeError);
   });
 });

@@ -4,7 +4,7 @@
  *   clip to C -> rotate (round seed) -> scale by gamma -> conditional randomized rounding -> + N_Z(0, s2)
  *   -> mod 2^b;   server: centered lift -> / gamma -> inverse rotation -> / fixed denominator.
  */
-import { clipL2 } from '../dp/clip.ts';
+import { clipFactor, l2Norm } from '../dp/clip.ts';
 import type { EncodingParams } from './calibration.ts';
 import { addDiscreteGaussian } from './discrete-gaussian.ts';
 import { RandomWords } from './random.ts';
@@ -30,7 +30,7 @@ export function roundUp(frac: number, r: RandomWords): boolean {
 
 /**
  * The noised integer encoding of `delta` (before reduction mod 2^b). Throws RangeError on a length mismatch
- * or non-finite values (clipL2), never silently.
+ * or non-finite values (clipFactor), never silently.
  */
 export function encodeIntegers(
   delta: Float32Array,
@@ -40,8 +40,9 @@ export function encodeIntegers(
 ): Int32Array {
   if (delta.length !== p.d || rot.d !== p.d)
     throw new RangeError(`update has ${delta.length} values, round expects ${p.d}`);
-  const { clipped } = clipL2(delta, p.clipNorm);
-  const z = rotate(rot, clipped, p.scale);
+  // The clip factor rides on the rotation's gather (in doubles) instead of a scaled float32 copy; the
+  // conditional rounding below bounds the integer vector's norm whatever rounding the doubles carry.
+  const z = rotate(rot, delta, p.scale * clipFactor(l2Norm(delta), p.clipNorm));
   const out = new Int32Array(p.d);
   for (let tries = 0; ; tries++) {
     if (tries === MAX_ROUNDING_TRIES)
