@@ -82,6 +82,14 @@ describe('packed ring sums', () => {
     const want = x.slice();
     ringAddInto(want, y, bits);
     expect(ringAddPacked(packRing(x, bits), packRing(y, bits), n, bits)).toEqual(packRing(want, bits));
+    // Operands that start on an odd byte of their buffer (a message body inside a request) add the same.
+    const shifted = (p: Uint8Array): Uint8Array => {
+      const buf = new Uint8Array(p.length + 1);
+      buf.set(p, 1);
+      return buf.subarray(1);
+    };
+    const sum = ringAddPacked(shifted(packRing(x, bits)), shifted(packRing(y, bits)), n, bits);
+    expect(sum).toEqual(packRing(want, bits));
   });
 
   it('packedPaddingIsZero agrees with unpackRing on the last byte', () => {

@@ -2,6 +2,7 @@
  * Arithmetic in the ring Z_{2^b} (1 <= b <= 32) on Uint32Array, and the packing of ring vectors into exactly
  * b bits per element (little-endian bit order) for upload: b = 16 costs 2 bytes per parameter.
  */
+import { addInto16 } from './lanes16.ts';
 
 /** Largest supported ring width in bits. */
 export const MAX_RING_BITS = 32;
@@ -168,6 +169,14 @@ export function ringAddPacked(a: Uint8Array, b: Uint8Array, count: number, bits:
     const x = unpackRing(a, count, bits)!;
     ringAddInto(x, unpackRing(b, count, bits)!, bits);
     return packRing(x, bits);
+  }
+  if (bits === 16 && LITTLE_ENDIAN) {
+    // The bytes are little-endian 16-bit elements: added two per word (lanes16.ts). A copy of b that
+    // starts on an odd byte is the price of reading it as Uint16Array (message bodies may).
+    const out = a.slice();
+    const bb = b.byteOffset % 2 === 0 ? b : b.slice();
+    addInto16(new Uint16Array(out.buffer, 0, count), new Uint16Array(bb.buffer, bb.byteOffset, count));
+    return out;
   }
   const step = bits / 8;
   const out = new Uint8Array(len);
