@@ -194,7 +194,7 @@ async function main(): Promise<void> {
       d: D_MODEL,
       notes: [
         'Client CPU: one client of the n = 100 round through all four phases (median over clients that finished), plus the rotation setup each client does on its own (the simulated cohort shares one in-process); it includes the distributed discrete Gaussian encoding (clip, rotation, rounding, noise) and all masks.',
-        "clientSteps: each mechanism of a client's round timed on its own at d, k = 24 (median of 3, CPU ms); agreementsPerPurpose happens twice per round (share encryption, pairwise masks). noiseTableOncePerVariance is paid once per variance per page (a round's clients share one), not per round.",
+        "clientSteps: each mechanism of a client's round timed on its own at d, k = 24 (CPU ms per call, median of 3 samples of 4 calls); masksSelfAndPairwise is the k + 1 masks on the Uint16Array the client masks at b = 16; agreementsPerPurpose happens twice per round (share encryption, pairwise masks). noiseTableOncePerVariance is paid once per variance per page (a round's clients share one), not per round.",
         'Training pass: trainLocal on the default model, 40 events, default training settings, in this process (CPU and WASM tfjs backends).',
         'The n = 1,000 round uses noise-free zero updates for its simulated clients (server work is value-independent); its client figures are not the client cost.',
         'bytesPerParam: ringPayload is the masked ring elements alone (b / 8 bytes each, b = 16); maskedInput is the whole message, whose fixed framing (maskedInputFramingBytes: the 16-byte header of every message, the ring width and d) adds 21 bytes per upload whatever d is; allMessages adds the other three phases.',
