@@ -89,8 +89,8 @@ const out = {
   loadAverageAtStart: load,
   sizes: SIZES,
   notes: [
-    'Each mechanism of one client round timed on its own (median of 3 after a warm-up); perRoundSum adds them as a round does (agreements twice: share encryption and pairwise masks; sealing counted again for opening), without the once-per-variance noise table.',
-    'Browser: renderer-process CPU ms per run (DevTools ProcessTime, mean of 4 runs including the first) in headless Chromium; Node: process CPU ms (median of 3 after a warm-up).',
+    'Each mechanism of one client round timed on its own; perRoundSum adds them as a round does (agreements twice: share encryption and pairwise masks; sealing counted again for opening), without the once-per-variance noise table.',
+    'Browser: renderer-process CPU ms per run (DevTools ProcessTime, mean of 4 runs including the first) in headless Chromium; Node: process CPU ms per call (median of 3 samples of 4 calls after a warm-up).',
   ],
   chromium: { ...browser, perRoundSum: sum(browser) },
   node: { ...node, perRoundSum: sum(node) },
