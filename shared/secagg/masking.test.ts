@@ -1,6 +1,6 @@
 import { createCipheriv } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { applyMask, applyMasks, pairSign } from './masking.ts';
+import { applyMasks, pairSign } from './masking.ts';
 import { expandMask, expandWords, maskElementBytes } from './prg.ts';
 
 const seed = (): Uint8Array => crypto.getRandomValues(new Uint8Array(32));
@@ -32,14 +32,14 @@ describe('mask expansion', () => {
       const n = 4096;
       const x = Uint32Array.from({ length: n }, (_, i) => (i * 2654435761) % 2 ** bits);
       const y = x.slice();
-      await applyMask(y, s, bits, pairSign(1, 2));
+      await applyMasks(y, [{ seed: s, sign: pairSign(1, 2) }], bits);
       let moved = 0;
       for (let i = 0; i < n; i++) {
         expect(y[i]!).toBeLessThan(2 ** bits);
         if (y[i] !== x[i]) moved++;
       }
       expect(moved).toBeGreaterThan(n * (1 - 4 / 2 ** Math.min(bits, 8)));
-      await applyMask(y, s, bits, pairSign(2, 1));
+      await applyMasks(y, [{ seed: s, sign: pairSign(2, 1) }], bits);
       expect(y).toEqual(x);
     },
   );
@@ -50,7 +50,7 @@ describe('mask expansion', () => {
       const terms = [1, -1, 1, 1, -1].map((sign) => ({ seed: seed(), sign: sign as 1 | -1 }));
       const x = Uint32Array.from(crypto.getRandomValues(new Uint16Array(d)));
       const wide = x.slice();
-      for (const t of terms) await applyMask(wide, t.seed, 16, t.sign);
+      for (const t of terms) await applyMasks(wide, [t], 16); // one at a time, into a Uint32Array
       const narrow = new Uint16Array(d);
       narrow.set(x);
       await applyMasks(narrow, terms, 16);

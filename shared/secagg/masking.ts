@@ -20,14 +20,10 @@ export interface MaskTerm {
   sign: 1 | -1;
 }
 
-/** Adds (sign +1) or subtracts (-1) PRG(seed) from `acc` in Z_{2^bits}, in one pass over the keystream. */
-export function applyMask(acc: MaskTarget, seed: Uint8Array, bits: number, sign: 1 | -1): Promise<void> {
-  return applyMasks(acc, [{ seed, sign }], bits);
-}
-
 /**
- * Applies every term to `acc` in Z_{2^bits}. The next keystream is being expanded (WebCrypto, off the
- * JS thread) while the current one is accumulated, and at most two are alive at once.
+ * Adds (sign +1) or subtracts (-1) PRG(seed) of every term to `acc` in Z_{2^bits}, one pass over each
+ * keystream. The next keystream is being expanded (WebCrypto, off the JS thread) while the current one
+ * is accumulated, and at most two are alive at once.
  */
 export async function applyMasks(acc: MaskTarget, terms: MaskTerm[], bits: number): Promise<void> {
   if (acc instanceof Uint16Array && bits !== 16)
