@@ -1,4 +1,5 @@
 /** The named presets of `fedrank eval` (`--preset`) and how a preset's private settings meet explicit flags. */
+import { PRIVATE_SPEC } from '../shared/model/presets.ts';
 import type { CentralSettings, FederatedOverrides, FederatedSettings, Preset, RunPlan } from './settings.ts';
 
 /** The flag that sets each federated setting, so that a preset's overrides never beat an explicit flag. */
@@ -181,7 +182,8 @@ export const PRESETS: Record<string, Preset> = {
     central: BASE_CENTRAL,
     evalUsers: 2000,
     evalEvery: 5,
-    spec: { personalWeight: 4 },
+    // The product's private model spec (catalog-started tables, the stronger on-device bonus).
+    spec: PRIVATE_SPEC,
     private: PRODUCT_PRIVATE,
     table: [{ label: 'popularity', mode: 'popularity' }, ...privateRows([8])],
   },

@@ -9,6 +9,8 @@ describe('model spec presets', () => {
     expect(modelIdOf(PRIVATE_SPEC)).not.toBe(modelIdOf(DEFAULT_SPEC));
     expect(paramCount(PRIVATE_SPEC)).toBe(paramCount(DEFAULT_SPEC));
     expect(PRIVATE_SPEC.personalWeight).toBeGreaterThan(DEFAULT_SPEC.personalWeight);
+    // Starts from the catalog: attribute rows dominate an untrained item vector.
+    expect(PRIVATE_SPEC.idInitStd).toBeLessThan(PRIVATE_SPEC.initStd / 5);
   });
 
   it('looks specs up by name, returns copies and refuses unknown names', () => {

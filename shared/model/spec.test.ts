@@ -38,6 +38,24 @@ describe('model spec', () => {
     expect(sd).toBeLessThan(DEFAULT_SPEC.initStd * 1.05);
   });
 
+  it('draws item-id rows at idInitStd and attribute rows at initStd, from the same stream', () => {
+    const spec = { ...DEFAULT_SPEC, idInitStd: 0.01, initStd: 0.1 };
+    const a = initGlobalParams(spec, 7);
+    const base = initGlobalParams(DEFAULT_SPEC, 7);
+    const D = spec.dim + 1;
+    const sdOf = (p: Float32Array, from: number, to: number): number => {
+      const v = p.subarray(from * D, to * D).filter((_, i) => i % D !== spec.dim);
+      return Math.sqrt(v.reduce((s, x) => s + x * x, 0) / v.length);
+    };
+    const ids = spec.itemBuckets;
+    const attrs = ids + spec.attrBuckets;
+    expect(sdOf(a, 0, ids)).toBeCloseTo(0.01, 3);
+    expect(sdOf(a, ids, attrs)).toBeCloseTo(0.1, 2);
+    // Same draws scaled: an item-id row is DEFAULT_SPEC's row times idInitStd / initStd.
+    expect(a[5]!).toBeCloseTo((base[5]! * 0.01) / DEFAULT_SPEC.initStd, 6);
+    expect(a[ids * D + 5]!).toBeCloseTo((base[ids * D + 5]! * 0.1) / DEFAULT_SPEC.initStd, 6);
+  });
+
   it('derives a stable model id that changes with any hyper-parameter', () => {
     const id = modelIdOf(DEFAULT_SPEC);
     expect(id).toMatch(/^seqdot-v1-[0-9a-f]{8}$/);
@@ -59,6 +77,7 @@ describe('model spec', () => {
       { ...DEFAULT_SPEC, dim: 1.5 },
       { ...DEFAULT_SPEC, itemBuckets: '8' },
       { ...DEFAULT_SPEC, initStd: Number.NaN },
+      { ...DEFAULT_SPEC, idInitStd: -1 },
       { ...DEFAULT_SPEC, affinityDecay: 2 },
       { ...DEFAULT_SPEC, extra: 1 },
       { ...DEFAULT_SPEC, itemBuckets: 1 << 20, dim: 512 },

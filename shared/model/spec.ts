@@ -42,6 +42,11 @@ export interface ModelSpec {
   affinityDecay: number;
   /** Standard deviation of the initial embeddings. */
   initStd: number;
+  /**
+   * Standard deviation of the initial item-id rows (attribute and query rows use initStd): below initStd, an
+   * untrained item vector is mostly its catalog attributes, so items of one brand or category start close.
+   */
+  idInitStd: number;
 }
 
 /**
@@ -66,6 +71,7 @@ export const DEFAULT_SPEC: ModelSpec = {
   personalWeight: 2,
   affinityDecay: 0.9,
   initStd: 0.05,
+  idInitStd: 0.05,
 };
 
 /** One named block of the flat parameter vector. */
@@ -124,6 +130,7 @@ const REAL_FIELDS: Record<string, [number, number]> = {
   personalWeight: [0, 100],
   affinityDecay: [0, 1],
   initStd: [0, 10],
+  idInitStd: [0, 10],
 };
 /** Upper bound on parameters a spec may describe, so a hostile manifest cannot exhaust memory. */
 export const MAX_PARAMS = 16_000_000;
@@ -211,9 +218,11 @@ export function initGlobalParams(spec: ModelSpec, seed = 1): Float32Array {
     const view = out.subarray(b.offset, b.offset + b.size);
     switch (b.name) {
       case 'emb':
-        // Gaussian rows; the bias column starts at 0.
-        for (let r = 0; r < b.shape[0]!; r++)
-          for (let c = 0; c < d; c++) view[r * D + c] = gauss() * spec.initStd;
+        // Gaussian rows (item-id rows at idInitStd); the bias column starts at 0.
+        for (let r = 0; r < b.shape[0]!; r++) {
+          const std = r < spec.itemBuckets ? spec.idInitStd : spec.initStd;
+          for (let c = 0; c < d; c++) view[r * D + c] = gauss() * std;
+        }
         break;
       case 'posLogits':
         // Start with a recency prior: weight halves every ~3 positions.
