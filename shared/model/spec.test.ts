@@ -64,6 +64,14 @@ describe('model spec', () => {
     expect(modelIdOf(reordered)).toBe(id);
     expect(modelIdOf({ ...DEFAULT_SPEC, dim: 16 })).not.toBe(id);
     expect(modelIdOf({ ...DEFAULT_SPEC, personalWeight: 0.25 })).not.toBe(id);
+    expect(modelIdOf({ ...DEFAULT_SPEC, idInitStd: 0.01 })).not.toBe(id);
+  });
+
+  it('keeps the ids and the specs written before idInitStd existed', () => {
+    // The default model's id before idInitStd: an upgraded server must find its stored model under it.
+    expect(modelIdOf(DEFAULT_SPEC)).toBe('seqdot-v1-42f3b4fd');
+    const { idInitStd: _, ...older } = { ...DEFAULT_SPEC, initStd: 0.2 };
+    expect(parseSpec(older)).toEqual({ ...older, idInitStd: 0.2 });
   });
 
   it('parses valid specs and rejects malformed ones with BAD_REQUEST', () => {

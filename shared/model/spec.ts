@@ -156,7 +156,8 @@ export function parseSpec(x: unknown): ModelSpec {
     spec[key] = v;
   }
   for (const [key, [lo, hi]] of Object.entries(REAL_FIELDS)) {
-    const v = o[key];
+    // A spec written before idInitStd existed (stored configs, older servers' manifests) meant initStd.
+    const v = key === 'idInitStd' && o[key] === undefined ? o.initStd : o[key];
     if (typeof v !== 'number' || !Number.isFinite(v) || v < lo || v > hi) {
       throw new FedrankError('BAD_REQUEST', `model spec field ${key} must be a number in [${lo}, ${hi}]`);
     }
@@ -186,7 +187,11 @@ export function hash32(s: string, seed: number): number {
 
 /** Stable model id: arch plus a hash of the canonical (key-sorted) hyper-parameters. */
 export function modelIdOf(spec: ModelSpec): string {
-  const keys = Object.keys(spec).sort();
+  // idInitStd equal to initStd is how every spec before it initialised: leaving it out keeps those ids, so an
+  // upgraded server resumes its stored model instead of starting a new one.
+  const keys = Object.keys(spec)
+    .filter((k) => k !== 'idInitStd' || spec.idInitStd !== spec.initStd)
+    .sort();
   const canon = keys.map((k) => `${k}=${String((spec as unknown as Record<string, unknown>)[k])}`).join(';');
   return `${spec.arch}-${hash32(canon, 0x5eed).toString(16).padStart(8, '0')}`;
 }
