@@ -11,7 +11,8 @@ export const PAYLOADS = 16;
 
 /**
  * Uploader child process: sends `count` updates with `concurrency` parallel requests, cycling the payloads
- * (read from a file). A separate process, so the server process's CPU time counts the server alone.
+ * (read from a file), and reports the seconds taken and the p50/p99 ack latency (request sent to response
+ * read, ms). A separate process, so the server process's CPU time counts the server alone.
  */
 export const UPLOADER = `
 const { readFileSync } = require('node:fs');
@@ -22,21 +23,27 @@ for (let off = 0; off < raw.length; ) { const len = raw.readUInt32LE(off); bodie
 const id = () => randomBytes(18).toString('base64url');
 process.on('message', async ({ urls, count, concurrency }) => {
   let next = 0, failures = 0, firstError = null;
+  const ms = [];
   const t0 = performance.now();
   async function one() {
     while (next < count) {
       const i = next++;
+      const start = performance.now();
       const res = await fetch(urls[i % urls.length], {
         method: 'POST',
         body: bodies[i % bodies.length],
         headers: { 'content-type': 'application/vnd.fedrank.tensor', 'x-fedrank-client': id(), 'idempotency-key': id() },
       });
       const text = await res.text();
+      ms.push(performance.now() - start);
       if (res.status !== 201) { failures++; firstError ??= res.status + ' ' + text; }
     }
   }
   await Promise.all(Array.from({ length: concurrency }, one));
-  process.send({ seconds: (performance.now() - t0) / 1000, failures, firstError });
+  const seconds = (performance.now() - t0) / 1000;
+  ms.sort((a, b) => a - b);
+  const at = (p) => ms[Math.min(ms.length - 1, Math.floor(p * ms.length))];
+  process.send({ seconds, failures, firstError, ackP50Ms: at(0.5), ackP99Ms: at(0.99) });
 });
 process.send('ready');
 `;
@@ -64,6 +71,18 @@ export interface Run {
   cpuRatioToBareAdd: number;
   ratioToBareAdd: number;
   payloadBytes: number;
+  /** Per upload, request sent to acknowledgement read, at the uploader (ms). */
+  ackP50Ms: number;
+  ackP99Ms: number;
+}
+
+/** What the uploader reports for one batch of uploads. */
+export interface UploadResult {
+  seconds: number;
+  failures: number;
+  firstError: string | null;
+  ackP50Ms: number;
+  ackP99Ms: number;
 }
 
 export function payloadsFor(modelId: string, n: number, std: number): Uint8Array[] {

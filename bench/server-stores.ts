@@ -1,11 +1,12 @@
 /**
  * Ingest through `fedrank serve` processes on each store: one process on SQLite, one and two processes on
  * one PostgreSQL (a throwaway cluster, fsync on), the uploaders spreading requests over the processes, each
- * rate divided by the bare add loop measured right before and after in this process. And the bytes of one
- * model download: today's raw float32 against the compact weights, raw and under gzip and brotli.
+ * rate divided by the bare add loop measured right before and after in this process, with the ack latency
+ * and, on PostgreSQL, what the cluster spent (pg-usage.ts). And the bytes of one model download: today's
+ * raw float32 against the compact weights, raw and under gzip and brotli.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { brotliCompressSync, gzipSync } from 'node:zlib';
@@ -15,7 +16,8 @@ import { modelFromConfig } from '../server/model-source.ts';
 import { makeConfig } from '../server/config.ts';
 import { freePort, startPgCluster } from '../server/store/pg-cluster.ts';
 import { specWithParams } from '../server/testing.ts';
-import { bareAdd, payloadsFor, round, UPLOADER } from './ingest-kit.ts';
+import { bareAdd, payloadsFor, round, UPLOADER, type UploadResult } from './ingest-kit.ts';
+import { cpuMsOf, pgUsage } from './pg-usage.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const TOKEN = 'bench-operator-token-0123456789';
@@ -32,15 +34,16 @@ export interface StoreRun {
   ratioToBareAdd: number;
   /** CPU ms per update of the server processes (PostgreSQL's own CPU not included). */
   serverCpuMsPerUpdate: number;
+  /** PostgreSQL only (else null): CPU ms per update of the cluster's processes (pg-usage.ts). */
+  postgresCpuMsPerUpdate: number | null;
+  /** PostgreSQL only: WAL bytes per update, and updates per partial-sum write (the mean batch). */
+  walBytesPerUpdate: number | null;
+  updatesPerPartialWrite: number | null;
+  /** Per upload, request sent to acknowledgement read, at the uploader (ms). */
+  ackP50Ms: number;
+  ackP99Ms: number;
   /** The machine's 1-minute load average right after the run (other jobs included). */
   loadAverage: number;
-}
-
-/** utime + stime of a process in ms, from /proc (Linux). */
-function cpuMsOf(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
 }
 
 async function ready(url: string, c: ChildProcess, log: () => string): Promise<void> {
@@ -57,7 +60,7 @@ async function ready(url: string, c: ChildProcess, log: () => string): Promise<v
 }
 
 /** Runs `updates` uploads at `concurrency` against `processes` serve processes on one store. */
-async function runStore(
+export async function runStore(
   store: 'sqlite' | 'postgres',
   processes: number,
   /** Parameter count the model is built for; null: the default model of the configuration. */
@@ -130,16 +133,19 @@ async function runStore(
     children.push(up);
     await new Promise((resolve) => up.once('message', resolve));
     const upload = (count: number) =>
-      new Promise<{ seconds: number; failures: number; firstError: string | null }>((resolve) => {
+      new Promise<UploadResult>((resolve) => {
         up.once('message', (m) => resolve(m as never));
         up.send({ urls: urls.map((u) => `${u}/v1/updates`), count, concurrency });
       });
     await upload(Math.min(200, updates)); // warm-up
+    const pgUrl = cluster ? storeArgs[1]! : null;
+    const pg0 = pgUrl ? await pgUsage(pgUrl) : null;
     const before = bareAdd(payloads, n);
     const servers = children.slice(0, processes);
     const cpu0 = servers.reduce((a, c) => a + cpuMsOf(c.pid!), 0);
     const r = await upload(updates);
     const cpu1 = servers.reduce((a, c) => a + cpuMsOf(c.pid!), 0);
+    const pg1 = pgUrl ? await pgUsage(pgUrl) : null;
     const after = bareAdd(payloads, n);
     if (r.failures > 0) throw new Error(`${r.failures} uploads failed: ${r.firstError}`);
     const bare = (before.rate + after.rate) / 2;
@@ -154,6 +160,12 @@ async function runStore(
       bareAddUpdatesPerSecond: round(bare, 1),
       ratioToBareAdd: round(ups / bare, 4),
       serverCpuMsPerUpdate: round((cpu1 - cpu0) / updates, 4),
+      postgresCpuMsPerUpdate: pg0 && pg1 ? round((pg1.cpuMs - pg0.cpuMs) / updates, 4) : null,
+      walBytesPerUpdate: pg0 && pg1 ? Math.round((pg1.walBytes - pg0.walBytes) / updates) : null,
+      updatesPerPartialWrite:
+        pg0 && pg1 ? round(updates / Math.max(1, pg1.partialWrites - pg0.partialWrites), 2) : null,
+      ackP50Ms: round(r.ackP50Ms, 1),
+      ackP99Ms: round(r.ackP99Ms, 1),
       loadAverage: round(loadavg()[0]!, 2),
     };
     console.log(JSON.stringify(run));

@@ -16,8 +16,17 @@ import { spawn } from 'node:child_process';
 import { startServer } from '../server/app.ts';
 import { makeConfig } from '../server/config.ts';
 import { specWithParams } from '../server/testing.ts';
+import { MAX_BATCH_WAIT_MS } from '../server/upload-queue.ts';
 
-import { bareAdd, cpuSince, payloadsFor, round, UPLOADER, type Run } from './ingest-kit.ts';
+import {
+  bareAdd,
+  cpuSince,
+  payloadsFor,
+  round,
+  UPLOADER,
+  type Run,
+  type UploadResult,
+} from './ingest-kit.ts';
 import { benchStores, downloadBytes } from './server-stores.ts';
 
 const ROUND_SIZE = 1000;
@@ -74,7 +83,7 @@ async function benchModel(
   });
   await new Promise((resolve) => child.once('message', resolve));
   const upload = (count: number, concurrency: number) =>
-    new Promise<{ seconds: number; failures: number; firstError: string | null }>((resolve) => {
+    new Promise<UploadResult>((resolve) => {
       child.once('message', (m) => resolve(m as never));
       child.send({ urls: [`${server.url}/v1/updates`], count, concurrency });
     });
@@ -106,6 +115,8 @@ async function benchModel(
         bareAddCpuMsPerUpdate: round(bareCpuMs, 4),
         cpuRatioToBareAdd: round(bareCpuMs / serverCpuMs, 4),
         payloadBytes: payloads[0]!.length,
+        ackP50Ms: round(r.ackP50Ms, 1),
+        ackP99Ms: round(r.ackP99Ms, 1),
       });
       console.log(JSON.stringify(runs.at(-1)));
     }
@@ -152,6 +163,8 @@ if (!storesOnly) {
       'bareAddUpdatesPerSecond: shared accumulate() of the same payloads, pre-decoded to float32, into a float64 sum; mean of 1.5 s measured just before and just after each run (bareAddBeforeAfter).',
       'loadAverage: the 1-minute load average of the machine at the start and end of the run (other jobs share its cores; every rate moves with it, the bare loop included).',
       `Rounds close every ${ROUND_SIZE} updates (FedAvg step and model write included).`,
+      `ackP50Ms / ackP99Ms: per upload, request sent to acknowledgement read at the uploader (group commit lingers at most the last commit's time, and at most ${MAX_BATCH_WAIT_MS} ms: server/upload-queue.ts).`,
+      'stores: postgresCpuMsPerUpdate is the CPU of the PostgreSQL cluster processes per update, walBytesPerUpdate its WAL per update, updatesPerPartialWrite the mean group-commit batch of a server process (each batch rewrites its partial sum).',
       'peakRss: process.resourceUsage().maxRSS of the whole process (the server; uploads come from a child process) after 1,000 and after 20,000 updates of the ~400k-parameter model at 64 concurrent uploaders.',
     ],
     runs,

@@ -297,7 +297,7 @@ export class Aggregator {
     }
     if (accepted.length === 0) return;
     if (out.sharedAccepted !== null) this.state.sharedAccepted = out.sharedAccepted;
-    this.queue.committed(out.ms);
+    this.queue.committed(out.ms, accepted.length);
     for (const a of accepted) a.sub.resolve(ackOf(a.rec, false));
     for (const w of waitForBatch) w.sub.resolve(ackOf(w.rec, true));
     this.events.onAccepted?.(accepted.length);

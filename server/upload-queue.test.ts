@@ -19,16 +19,16 @@ async function timed(q: UploadQueue): Promise<number> {
 }
 
 describe('group commit policy', () => {
-  it('commits at once when no body is arriving, however long the last commit took', async () => {
+  it('commits a lone upload at once after a batch of one (idle server), however long it took', async () => {
     const q = new UploadQueue();
-    q.committed(10_000);
+    q.committed(10_000, 1);
     void q.push(upload(0), 10);
     expect(await timed(q)).toBeLessThan(MAX_BATCH_WAIT_MS);
   });
 
   it('waits for a body still arriving, and takes it with the batch', async () => {
     const q = new UploadQueue();
-    q.committed(10_000);
+    q.committed(10_000, 1);
     void q.push(upload(0), 10);
     const arrived = q.arrive();
     setTimeout(() => {
@@ -42,18 +42,38 @@ describe('group commit policy', () => {
   it('waits no longer than the last commit took, nor than MAX_BATCH_WAIT_MS', async () => {
     const q = new UploadQueue();
     q.arrive(); // a body that never completes
-    q.committed(0.5);
+    q.committed(0.5, 1);
     expect(await timed(q)).toBeLessThan(MAX_BATCH_WAIT_MS);
-    q.committed(10_000);
+    q.committed(10_000, 1);
     const ms = await timed(q);
     expect(ms).toBeGreaterThanOrEqual(MAX_BATCH_WAIT_MS - 2);
     expect(ms).toBeLessThan(MAX_BATCH_WAIT_MS * 20);
   });
 
+  it('under load, lingers until twice the last batch waits, and no longer', async () => {
+    const q = new UploadQueue();
+    q.committed(10_000, 2);
+    void q.push(upload(0), 10);
+    for (let i = 1; i < 4; i++) setTimeout(() => void q.push(upload(i), 10), i);
+    expect(await timed(q)).toBeLessThan(MAX_BATCH_WAIT_MS);
+    expect(q.take().map((s) => s.key)).toEqual(['k0', 'k1', 'k2', 'k3']);
+  });
+
+  it('gives up waiting for twice the last batch after the linger bound', async () => {
+    const q = new UploadQueue();
+    q.committed(10_000, 2);
+    for (let i = 0; i < 3; i++) void q.push(upload(i), 10);
+    const ms = await timed(q);
+    expect(ms).toBeGreaterThanOrEqual(MAX_BATCH_WAIT_MS - 2);
+    expect(ms).toBeLessThan(MAX_BATCH_WAIT_MS * 20);
+    q.committed(0.5, 2); // a fast commit bounds the linger below a millisecond: none
+    expect(await timed(q)).toBeLessThan(MAX_BATCH_WAIT_MS);
+  });
+
   it('takes at most MAX_BATCH uploads, oldest first; a full queue stops the wait', async () => {
     const q = new UploadQueue();
     q.arrive();
-    q.committed(10_000);
+    q.committed(10_000, 1);
     for (let i = 0; i <= MAX_BATCH; i++) void q.push(upload(i), 1);
     expect(await timed(q)).toBeLessThan(MAX_BATCH_WAIT_MS);
     const batch = q.take();

@@ -1,7 +1,9 @@
 /**
  * What the PostgreSQL store adds to the Store contract: migrations applied once under concurrent starts,
- * and the shared-round operations of two writers (partial sums, global capacity, one close, NOTIFY).
+ * the shared-round operations of two writers (partial sums, global capacity, one close, NOTIFY), and the
+ * multi-megabyte sums rewritten per commit stored without compression.
  */
+import pgClient from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newRound } from '../round-close.ts';
 import { MIGRATIONS } from './pg-migrations.ts';
@@ -135,5 +137,33 @@ describe.skipIf(!pg.run)('PostgresStore (shared by several processes)', () => {
     while (notified[loser] === 0) await new Promise((r) => setTimeout(r, 10));
     expect(notified[loser]).toBeGreaterThan(0);
     await Promise.all([a.close(), b.close()]);
+  });
+
+  it('stores the sums rewritten per commit uncompressed: pglz never tries them (STORAGE EXTERNAL)', async () => {
+    const url = await cluster.database(`storage_${n++}`);
+    await (await PostgresStore.open({ url })).close(); // migrates, as a server start does
+    const c = new pgClient.Client({ connectionString: url });
+    await c.connect();
+    try {
+      const cols = await c.query<{ col: string; attstorage: string }>(
+        `SELECT attrelid::regclass || '.' || attname AS col, attstorage FROM pg_attribute
+         WHERE (attrelid::regclass::text, attname) IN
+           (('round_partials', 'sum'), ('secagg_masked', 'sum'), ('model', 'params'))`,
+      );
+      expect(cols.rows.map((r) => [r.col, r.attstorage]).sort()).toEqual([
+        ['model.params', 'e'],
+        ['round_partials.sum', 'e'],
+        ['secagg_masked.sum', 'e'],
+      ]);
+      // Zeros compress a thousandfold: stored as is, they take their full size.
+      await c.query(`INSERT INTO rounds (id, base_version, opened_at, state) VALUES (1, 0, 'x', 'open')`);
+      await c.query(`INSERT INTO round_partials VALUES (1, 'w', $1, 0, 0, 0, 0)`, [Buffer.alloc(1 << 20)]);
+      const r = await c.query<{ size: number; method: string | null }>(
+        `SELECT pg_column_size(sum) AS size, pg_column_compression(sum) AS method FROM round_partials`,
+      );
+      expect(r.rows[0]).toEqual({ size: 1 << 20, method: null });
+    } finally {
+      await c.end();
+    }
   });
 });

@@ -113,12 +113,13 @@ export function updateRow(u: UpdateRecord): UpdateRow {
  * merge reads it back.
  */
 export function sumBytes(sum: Float64Array): Buffer {
-  return bytes(Float32Array.from(sum));
+  // The constructor converts natively; Float32Array.from goes through the iterator (about twice as slow).
+  return bytes(new Float32Array(sum));
 }
 
 /** A persisted running sum: float32 (sumBytes), or float64 as written before float32 sums. */
 export function toAcc(p: SumRow, n: number): RoundAccumulator {
-  const sum = p.sum.byteLength === n * 4 ? Float64Array.from(f32(p.sum, n)) : f64(p.sum, n);
+  const sum = p.sum.byteLength === n * 4 ? new Float64Array(f32(p.sum, n)) : f64(p.sum, n);
   return {
     sum,
     weight: p.weight,
