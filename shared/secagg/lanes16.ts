@@ -9,53 +9,49 @@
 const LOW15 = 0x7fff7fff;
 const HIGH = 0x80008000;
 
-/** True when x's bytes can be read as whole 32-bit words from its start. */
-function wordAligned(x: Uint16Array): boolean {
-  return x.byteOffset % 4 === 0;
-}
-
-function checkLengths(acc: Uint16Array, m: Uint16Array): void {
+/**
+ * acc and m as 32-bit words (two lanes each) over their first 2 * floor(n / 2) elements, or null when either
+ * does not start on a word (then the caller's element loop does all of it).
+ */
+function wordViews(acc: Uint16Array, m: Uint16Array): [Uint32Array, Uint32Array] | null {
   if (acc.length !== m.length)
     throw new RangeError(`ring vectors differ in length: ${acc.length} vs ${m.length}`);
+  if (acc.byteOffset % 4 !== 0 || m.byteOffset % 4 !== 0) return null;
+  const half = acc.length >>> 1;
+  return [new Uint32Array(acc.buffer, acc.byteOffset, half), new Uint32Array(m.buffer, m.byteOffset, half)];
 }
 
 /** acc += m (mod 2^16), in place. */
 export function addInto16(acc: Uint16Array, m: Uint16Array): void {
-  checkLengths(acc, m);
-  const n = acc.length;
+  const words = wordViews(acc, m);
   let i = 0;
-  if (wordAligned(acc) && wordAligned(m)) {
-    const half = n >>> 1;
-    const a32 = new Uint32Array(acc.buffer, acc.byteOffset, half);
-    const m32 = new Uint32Array(m.buffer, m.byteOffset, half);
-    for (let w = 0; w < half; w++) {
+  if (words) {
+    const [a32, m32] = words;
+    for (let w = 0; w < a32.length; w++) {
       const a = a32[w]!;
       const b = m32[w]!;
       // Low 15 bits of each lane add without reaching the next lane; bit 15 is a ^ b ^ (carry into it).
       a32[w] = ((a & LOW15) + (b & LOW15)) ^ ((a ^ b) & HIGH);
     }
-    i = 2 * half;
+    i = 2 * a32.length;
   }
-  for (; i < n; i++) acc[i] = acc[i]! + m[i]!;
+  for (; i < acc.length; i++) acc[i] = acc[i]! + m[i]!;
 }
 
 /** acc -= m (mod 2^16), in place. */
 export function subInto16(acc: Uint16Array, m: Uint16Array): void {
-  checkLengths(acc, m);
-  const n = acc.length;
+  const words = wordViews(acc, m);
   let i = 0;
-  if (wordAligned(acc) && wordAligned(m)) {
-    const half = n >>> 1;
-    const a32 = new Uint32Array(acc.buffer, acc.byteOffset, half);
-    const m32 = new Uint32Array(m.buffer, m.byteOffset, half);
-    for (let w = 0; w < half; w++) {
+  if (words) {
+    const [a32, m32] = words;
+    for (let w = 0; w < a32.length; w++) {
       const a = a32[w]!;
       const b = m32[w]!;
       // Setting bit 15 of a's lanes keeps every lane's borrow inside it; bit 15 is then fixed by XOR with
       // a ^ ~b (the borrow-free difference of the top bits).
       a32[w] = ((a | HIGH) - (b & LOW15)) ^ ((a ^ ~b) & HIGH);
     }
-    i = 2 * half;
+    i = 2 * a32.length;
   }
-  for (; i < n; i++) acc[i] = acc[i]! - m[i]!;
+  for (; i < acc.length; i++) acc[i] = acc[i]! - m[i]!;
 }
