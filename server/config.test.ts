@@ -3,7 +3,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { defaultConfig, makeConfig, readConfigFile, resolveOperatorToken } from './config.ts';
+import { defaultConfig, makeConfig, readConfigFile } from './config.ts';
+import { resolveOperatorToken } from './operator-token.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'fedrank-config-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -7,7 +7,7 @@ import { FedrankError } from '../shared/errors.ts';
 import type { ServerOptimizer } from '../shared/fl/aggregate.ts';
 import { TRAINING_FIELDS, parseTrainingField } from '../shared/protocol-parse.ts';
 import { ConfigCheck, ConfigInvalidError, isObj } from './config-check.ts';
-import { tokenFileVersion } from './operator-token.ts';
+import { checkAcross } from './config-rules.ts';
 import type { TrainingConfig } from '../shared/protocol.ts';
 import type { EvalSettings } from './eval-reports.ts';
 import { DEFAULT_ROBUST, type RobustBounds } from './robust-step.ts';
@@ -325,52 +325,6 @@ function checkNetwork(c: ConfigCheck, x: Obj): void {
     );
 }
 
-/** Rules across sections; each runs only when the values it reads passed their own checks. */
-function checkAcross(c: ConfigCheck, x: ServerConfig): void {
-  const ok = (...paths: string[]): boolean => paths.every((p) => !c.failed(p));
-  const { training: t, rounds: r, privacy: p } = x;
-  if (
-    ok('privacy.samplingRate', 'privacy.populationSize') &&
-    (p.samplingRate !== null || p.populationSize !== null)
-  )
-    c.problem(
-      'privacy.samplingRate',
-      'amplification by sampling is not available: no round samples its clients (the first devices to show up join), so samplingRate and populationSize must be null',
-    );
-  if (
-    ok('training.noiseMode', 'privacy.secureAggregation') &&
-    t.noiseMode === 'distributed' &&
-    !p.secureAggregation
-  )
-    c.problem(
-      'training.noiseMode',
-      "distributed noise needs privacy.secureAggregation: without it the server sees each upload with 1/sqrt(m) of the noise; use 'local'",
-    );
-  if (ok('training.noiseMode', 'privacy.secureAggregation') && t.noiseMode === 'local' && p.secureAggregation)
-    c.problem(
-      'training.noiseMode',
-      "secure aggregation calibrates each client's discrete noise to the survivor threshold: use 'distributed'",
-    );
-  if (
-    ok('training.noiseMode', 'training.expectedClientsPerRound', 'rounds.minClients') &&
-    t.noiseMode === 'distributed' &&
-    t.expectedClientsPerRound > r.minClients
-  )
-    c.problem(
-      'training.expectedClientsPerRound',
-      `must be <= rounds.minClients (${r.minClients}) in distributed mode, else a round can close with less noise than sigma*C`,
-    );
-  if (
-    ok('privacy.epsilonBudget', 'training.noiseMultiplier') &&
-    p.epsilonBudget !== null &&
-    t.noiseMultiplier === 0
-  )
-    c.problem(
-      'privacy.epsilonBudget',
-      'a budget needs training.noiseMultiplier > 0 (sigma 0 spends infinite epsilon)',
-    );
-}
-
 /** Validates a full configuration object (defaults already merged in); throws every problem at once. */
 export function validateConfig(x: unknown): ServerConfig {
   const c = new ConfigCheck();
@@ -431,55 +385,4 @@ export function readConfigFile(path: string): unknown {
     const hint = /^\s*\/[/*]/m.test(text) ? ' (JSON allows no comments)' : '';
     bad(`${path}:${line}:${column}`, `not valid JSON: ${reason}${hint}`);
   }
-}
-
-/**
- * The operator token: FEDRANK_OPERATOR_TOKEN, else config.operatorToken, else the first line of
- * operatorTokenFile. There is no default; a short token is refused.
- */
-export function resolveOperatorToken(config: ServerConfig, env: NodeJS.ProcessEnv = process.env): string {
-  let token = env.FEDRANK_OPERATOR_TOKEN ?? config.operatorToken;
-  if (token === undefined && config.operatorTokenFile !== undefined) {
-    try {
-      token = readFileSync(config.operatorTokenFile, 'utf8').split('\n')[0]!.trim();
-    } catch (err) {
-      bad(
-        'operatorTokenFile',
-        `cannot read ${config.operatorTokenFile} (${(err as NodeJS.ErrnoException).code})`,
-      );
-    }
-  }
-  if (token === undefined || token === '')
-    bad(
-      'operatorToken',
-      'no operator token: set FEDRANK_OPERATOR_TOKEN or operatorTokenFile (there is no default)',
-    );
-  if (token.length < 16) bad('operatorToken', 'the operator token must be at least 16 characters');
-  return token;
-}
-
-/**
- * The operator token as a function: resolved now (throws like resolveOperatorToken), and when it comes
- * from operatorTokenFile re-read whenever the file changes, so `fedrank token rotate` takes effect
- * without a restart (the old token stops working at once).
- */
-export function operatorTokenSource(
-  config: ServerConfig,
-  env: NodeJS.ProcessEnv = process.env,
-): () => string {
-  let token = resolveOperatorToken(config, env);
-  const file = config.operatorTokenFile;
-  if (env.FEDRANK_OPERATOR_TOKEN !== undefined || config.operatorToken !== undefined || file === undefined)
-    return () => token;
-  let version = tokenFileVersion(file);
-  return () => {
-    const now = tokenFileVersion(file);
-    if (now !== null && now !== version) {
-      version = now;
-      const next = readFileSync(file, 'utf8').split('\n')[0]!.trim();
-      // A file being rewritten by hand may be briefly short: keep the last good token until it is whole.
-      if (next.length >= 16) token = next;
-    }
-    return token;
-  };
 }

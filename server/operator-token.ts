@@ -1,10 +1,13 @@
 /**
  * The operator token when none is configured: generated (crypto random), kept in a file with mode 0600
  * beside the database, rotated on request. Both `npm start` and `fedrank serve` use the same file name.
+ * Also where the server resolves the token it checks (env, config, file) and follows a rotated file.
  */
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { ConfigInvalidError } from './config-check.ts';
+import type { ServerConfig } from './config.ts';
 
 /** File name of the token inside the data folder (beside the database). */
 export const TOKEN_FILE = 'operator-token';
@@ -68,4 +71,59 @@ export function tokenFileVersion(path: string): string | null {
   } catch {
     return null;
   }
+}
+
+function bad(path: string, reason: string): never {
+  throw new ConfigInvalidError([{ path, reason }]);
+}
+
+/**
+ * The operator token: FEDRANK_OPERATOR_TOKEN, else config.operatorToken, else the first line of
+ * operatorTokenFile. There is no default; a short token is refused.
+ */
+export function resolveOperatorToken(config: ServerConfig, env: NodeJS.ProcessEnv = process.env): string {
+  let token = env.FEDRANK_OPERATOR_TOKEN ?? config.operatorToken;
+  if (token === undefined && config.operatorTokenFile !== undefined) {
+    try {
+      token = readFileSync(config.operatorTokenFile, 'utf8').split('\n')[0]!.trim();
+    } catch (err) {
+      bad(
+        'operatorTokenFile',
+        `cannot read ${config.operatorTokenFile} (${(err as NodeJS.ErrnoException).code})`,
+      );
+    }
+  }
+  if (token === undefined || token === '')
+    bad(
+      'operatorToken',
+      'no operator token: set FEDRANK_OPERATOR_TOKEN or operatorTokenFile (there is no default)',
+    );
+  if (token.length < 16) bad('operatorToken', 'the operator token must be at least 16 characters');
+  return token;
+}
+
+/**
+ * The operator token as a function: resolved now (throws like resolveOperatorToken), and when it comes
+ * from operatorTokenFile re-read whenever the file changes, so `fedrank token rotate` takes effect
+ * without a restart (the old token stops working at once).
+ */
+export function operatorTokenSource(
+  config: ServerConfig,
+  env: NodeJS.ProcessEnv = process.env,
+): () => string {
+  let token = resolveOperatorToken(config, env);
+  const file = config.operatorTokenFile;
+  if (env.FEDRANK_OPERATOR_TOKEN !== undefined || config.operatorToken !== undefined || file === undefined)
+    return () => token;
+  let version = tokenFileVersion(file);
+  return () => {
+    const now = tokenFileVersion(file);
+    if (now !== null && now !== version) {
+      version = now;
+      const next = readFileSync(file, 'utf8').split('\n')[0]!.trim();
+      // A file being rewritten by hand may be briefly short: keep the last good token until it is whole.
+      if (next.length >= 16) token = next;
+    }
+    return token;
+  };
 }
