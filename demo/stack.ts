@@ -72,6 +72,9 @@ export function demoServerConfig(): Record<string, unknown> {
     },
     privacy: { epsilonBudget: 100, secureAggregation: true },
     secureAggregation: { deadlines: { advertise: 10, share: 10, mask: 30, unmask: 10 } },
+    // Every demo shopper, simulated or in a browser, comes from 127.0.0.1: one address stands for up to
+    // ~40 shoppers here, so it gets the production per-address limit (1,200 a minute) ten times over.
+    limits: { perIpPerMinute: 12_000 },
     logLevel: 'warn',
   };
 }

@@ -191,6 +191,12 @@ describe('public endpoints', () => {
     const s = await make({ allowedOrigins: ['https://shop.example'] });
     const ok = await s.app.inject({ url: '/v1/model', headers: { origin: 'https://shop.example' } });
     expect(ok.headers['access-control-allow-origin']).toBe('https://shop.example');
+    // The worker reads these cross-origin: caching, a busy server's Retry-After, a secure round's phase.
+    expect(String(ok.headers['access-control-expose-headers']).toLowerCase().split(/,\s*/)).toEqual([
+      'etag',
+      'retry-after',
+      'x-fedrank-secagg-phase',
+    ]);
     const pre = await s.app.inject({
       method: 'OPTIONS',
       url: '/v1/updates',

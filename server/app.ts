@@ -29,6 +29,7 @@ import type { Store } from './store/types.ts';
 import { PostgresTokenStore } from './tokens/postgres.ts';
 import type { TokenStore } from './tokens/store.ts';
 import { ROUTES } from '../shared/routes.ts';
+import { HEADER_SECAGG_PHASE } from '../shared/secagg/phases.ts';
 
 /** Replaceable collaborators (tests inject a store, a clock, a quiet logger). */
 export interface ServerDeps {
@@ -129,7 +130,8 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
   await app.register(cors, {
     origin: (origin, cb) => cb(null, origin !== undefined && originAllowed(origin)),
     methods: ['GET', 'POST', 'OPTIONS'],
-    exposedHeaders: ['ETag'],
+    // Read by the worker cross-origin: caching, when to ask a busy server again, a secure round's phase.
+    exposedHeaders: ['ETag', 'Retry-After', HEADER_SECAGG_PHASE],
     maxAge: 600,
   });
   // Browsers from origins not configured are refused outright on the public API; non-browser clients (no
@@ -176,6 +178,9 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     max: limits.perIpPerMinute || 1,
     timeWindow: 60_000,
     hook: 'onRequest',
+    // Operator routes count apart (by the matched route): shoppers behind the operator's address (the local
+    // demo, an office) cannot lock the operator out of the dashboard.
+    keyGenerator: (req) => (req.routeOptions.url?.startsWith('/v1/admin/') ? `operator:${req.ip}` : req.ip),
     errorResponseBuilder: (_req, ctx) => new FedrankError('RATE_LIMITED', `retry in ${ctx.after}`),
   });
   const perClient =

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildServer, startServer, type FedrankServer, type RunningServer } from './app.ts';
-import { constantDelta, randomId, specWithParams, testConfig } from './testing.ts';
+import { constantDelta, randomId, specWithParams, testConfig, TEST_TOKEN } from './testing.ts';
 
 const servers: FedrankServer[] = [];
 const dirs: string[] = [];
@@ -169,6 +169,18 @@ describe('rate limits', () => {
     expect((await from('203.0.113.1')).statusCode).toBe(200);
     expect((await from('203.0.113.1')).statusCode).toBe(429);
     expect((await from('203.0.113.2')).statusCode).toBe(200);
+  });
+
+  it('operator routes count apart from shopper traffic of the same address', async () => {
+    const s = await make({ limits: { perIpPerMinute: 2 } });
+    const admin = () =>
+      s.app.inject({ url: '/v1/admin/status', headers: { authorization: `Bearer ${TEST_TOKEN}` } });
+    expect((await s.app.inject('/v1/model')).statusCode).toBe(200);
+    expect((await s.app.inject('/v1/model')).statusCode).toBe(200);
+    expect((await s.app.inject('/v1/model')).statusCode).toBe(429);
+    expect((await admin()).statusCode).toBe(200);
+    expect((await admin()).statusCode).toBe(200);
+    expect((await admin()).statusCode).toBe(429); // the operator's own bucket is limited too
   });
 
   it('without trustProxy, X-Forwarded-For is ignored', async () => {

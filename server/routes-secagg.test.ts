@@ -4,6 +4,7 @@ import { HEADER_CLIENT_ID } from '../shared/protocol.ts';
 import { SecAggClientRound } from '../shared/secagg/client.ts';
 import { decodeMessage, encodeMessage, SECAGG_CONTENT_TYPE } from '../shared/secagg/codec.ts';
 import type { Roster, SecAggMessage, SharesIn, UnmaskRequest } from '../shared/secagg/messages.ts';
+import { HEADER_SECAGG_PHASE } from '../shared/secagg/phases.ts';
 import { ringAddInto } from '../shared/secagg/ring.ts';
 import { errorBody, toFedrankError } from './errors.ts';
 import { registerSecAggRoutes } from './routes-secagg.ts';
@@ -62,6 +63,16 @@ describe('secure-aggregation HTTP relay', () => {
       const { slot } = res.json() as { slot: number };
       const { client, message } = await SecAggClientRound.begin(3, slot);
       expect((await post(i, message)).statusCode).toBe(202);
+      if (i === 1) {
+        // Nothing for the slot yet: the empty reply names the phase, so a waiting client asks nothing else.
+        const empty = await app.inject({
+          method: 'GET',
+          url: `/v1/secagg/rounds/3/slots/${slot}`,
+          headers: { [HEADER_CLIENT_ID]: id(i) },
+        });
+        expect(empty.statusCode).toBe(204);
+        expect(empty.headers[HEADER_SECAGG_PHASE]).toBe('advertise');
+      }
       clients.push({ slot, c: client });
     }
     for (const [i, { slot, c }] of clients.entries())

@@ -4,7 +4,8 @@
  *                                                  client id header (x-fedrank-client) and, when sent, the
  *                                                  idempotency key (one slot per contribution)
  *   POST /v1/secagg/rounds/:round/messages      a client message (application/vnd.fedrank.secagg), 202
- *   GET  /v1/secagg/rounds/:round/slots/:slot   the server message for the slot in this phase, or 204
+ *   GET  /v1/secagg/rounds/:round/slots/:slot   the server message for the slot in this phase, or 204 with
+ *                                                  the round's phase in x-fedrank-secagg-phase
  *   GET  /v1/secagg/rounds/:round               { phase, deadline } (no per-round counts: they are private)
  *   GET  /v1/secagg/current                     { round, forRound }: the secure round to join now, or 404
  * Every body is validated once, by the shared codec, inside the coordinator. A slot's messages and relayed
@@ -21,6 +22,7 @@ import {
   SEALED_SHARE_BYTES,
   SECAGG_CONTENT_TYPE,
 } from '../shared/secagg/codec.ts';
+import { HEADER_SECAGG_PHASE } from '../shared/secagg/phases.ts';
 import { packedBytes } from '../shared/secagg/ring.ts';
 import { ID_PATTERN } from './routes-public.ts';
 import type { SecAggCoordinator } from './secagg/coordinator.ts';
@@ -118,8 +120,9 @@ export function registerSecAggRoutes(app: FastifyInstance, ctx: SecAggRoutesCtx)
       const slot = intParam(req.params.slot, MAX_COHORT);
       await checkOwner(round, slot, id);
       await ctx.coordinator.tick(round, now());
-      const m = await ctx.coordinator.messageFor(round, slot);
-      if (!m) return reply.code(204).send();
+      const { phase, message: m } = await ctx.coordinator.slotState(round, slot);
+      // The phase rides on the empty reply, so a waiting client needs one request per poll, not two.
+      if (!m) return reply.code(204).header(HEADER_SECAGG_PHASE, phase).send();
       const out = encodeMessage(m);
       return reply.type(SECAGG_CONTENT_TYPE).send(Buffer.from(out.buffer, out.byteOffset, out.byteLength));
     },

@@ -308,13 +308,22 @@ export class SecAggCoordinator {
 
   /** What the server has for `slot` in the current phase (roster, shares-in, unmask-request), or null. */
   async messageFor(round: number, slot: number): Promise<SecAggMessage | null> {
+    return (await this.slotState(round, slot)).message;
+  }
+
+  /** The round's phase and the server message for the slot in it (null while it has none). */
+  async slotState(
+    round: number,
+    slot: number,
+  ): Promise<{ phase: SecAggPhase; message: SecAggMessage | null }> {
     const r = await this.current(round);
-    const g = await this.graph(r);
-    if (r.phase === 'share' && r.advertised.includes(slot))
-      return rosterFor(r, g, await this.store.adverts(round), slot);
-    if (r.phase === 'mask' && r.shared.includes(slot))
-      return sharesInFor(r, slot, await this.store.sharesTo(round, slot));
-    if (r.phase === 'unmask' && r.masked.includes(slot)) return unmaskRequestFor(r, g, slot);
-    return null;
+    const phase = r.phase;
+    if (phase === 'share' && r.advertised.includes(slot))
+      return { phase, message: rosterFor(r, await this.graph(r), await this.store.adverts(round), slot) };
+    if (phase === 'mask' && r.shared.includes(slot))
+      return { phase, message: sharesInFor(r, slot, await this.store.sharesTo(round, slot)) };
+    if (phase === 'unmask' && r.masked.includes(slot))
+      return { phase, message: unmaskRequestFor(r, await this.graph(r), slot) };
+    return { phase, message: null };
   }
 }

@@ -10,9 +10,9 @@ import type {
   SealedShare,
   SecAggRoundParams,
 } from '../../shared/secagg/messages.ts';
+import type { SecAggPhase } from '../../shared/secagg/phases.ts';
 
-/** Phases of a secure round. */
-export type SecAggPhase = 'advertise' | 'share' | 'mask' | 'unmask' | 'done' | 'failed';
+export type { SecAggPhase };
 
 /** The persisted state of one secure round (plain data). */
 export interface SecAggRoundRecord {

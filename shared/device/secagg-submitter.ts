@@ -17,6 +17,7 @@ import { HEADER_TOKEN } from '../tokens/types.ts';
 import { SecAggClientRound, type ClientPhase } from '../secagg/client.ts';
 import { decodeMessage, encodeMessage, SECAGG_CONTENT_TYPE } from '../secagg/codec.ts';
 import type { SecAggMessage, SecAggRoundParams } from '../secagg/messages.ts';
+import { HEADER_SECAGG_PHASE, parseSecAggPhase, type SecAggPhase } from '../secagg/phases.ts';
 import type { FetchLike, HttpResponse } from './http.ts';
 import type { Clock, Contribution, SubmitOutcome, Submitter } from './ports.ts';
 import type { RoundSecretsRecord } from './records.ts';
@@ -25,8 +26,13 @@ import { isRetryable } from './rules.ts';
 import type { Store } from './store.ts';
 
 const TIMEOUT_MS = 15_000;
-/** How often a waiting client asks the relay whether its next message is there. */
+/** How often a waiting client first asks the relay whether its next message is there. */
 const DEFAULT_POLL_MS = 500;
+/** Each empty poll waits this much longer than the last, up to MAX_POLL_FACTOR x the first wait. */
+const POLL_GROWTH = 1.5;
+const MAX_POLL_FACTOR = 4;
+/** Phases in the order a round passes them (a phase later than the one serving a client left it out). */
+const ORDER: readonly SecAggPhase[] = ['advertise', 'share', 'mask', 'unmask', 'done'];
 /** Busy replies (429, 5xx) in a row that a waiting client sits out before it gives the round up. */
 const MAX_BUSY_POLLS = 30;
 
@@ -155,29 +161,38 @@ export class SecAggSubmitter implements Submitter {
   private async waitFor(s: RoundSecretsRecord, clientId: string): Promise<SecAggMessage> {
     const path = `/rounds/${s.secureRound}/slots/${s.state.slot}`;
     const want = NEXT_MESSAGE[s.state.phase];
+    // Past the phase that serves this client without a message for it: it was left out (or the round ended).
+    const serving = { advertised: 'share', shared: 'mask', masked: 'unmask' }[s.state.phase as 'shared'];
+    const leftOut = (phase: SecAggPhase | null): boolean =>
+      phase === 'failed' || (phase !== null && ORDER.indexOf(phase) > ORDER.indexOf(serving as SecAggPhase));
     let busy = 0;
+    let wait = this.pollMs;
     for (;;) {
       const res = await this.get(path, clientId);
       // A busy relay (429, 5xx: many shoppers behind one address, a restarting process) is asked again
       // later: the round's deadline, not a throttled poll, decides whether this client is left out.
       if (isRetryable(res.status) && (await this.pauseIfBusy(res, ++busy))) continue;
+      let phase: SecAggPhase | null = null;
       if (res.status === 200) {
         const m = decodeMessage(new Uint8Array(await res.arrayBuffer()));
         if (m.round !== s.secureRound || m.slot !== s.state.slot)
           throw new Stop({ kind: 'retry', code: 'SECAGG_INCONSISTENT' });
         // Until the phase moves on, the server still serves the message this client already answered.
         if (m.type === want) return m;
-      } else if (res.status !== 204) throw new Stop(await this.failure(res));
-      const stRes = await this.get(`/rounds/${s.secureRound}`, clientId);
-      if (isRetryable(stRes.status) && (await this.pauseIfBusy(stRes, ++busy))) continue;
+      } else if (res.status === 204) phase = parseSecAggPhase(res.headers.get(HEADER_SECAGG_PHASE));
+      else throw new Stop(await this.failure(res));
+      if (phase === null) {
+        // No phase on the reply (a stale message was served): ask the round itself.
+        const stRes = await this.get(`/rounds/${s.secureRound}`, clientId);
+        if (isRetryable(stRes.status) && (await this.pauseIfBusy(stRes, ++busy))) continue;
+        phase = parseSecAggPhase(((await this.json(stRes)) as { phase?: unknown }).phase);
+        if (phase === null) throw new Stop({ kind: 'retry', code: 'SECAGG_BAD_MESSAGE' });
+      }
       busy = 0;
-      const st = (await this.json(stRes)) as { phase: string };
-      // Past the phase that serves this client without a message for it: it was left out (or the round ended).
-      const serving = { advertised: 'share', shared: 'mask', masked: 'unmask' }[s.state.phase as 'shared'];
-      const order = ['advertise', 'share', 'mask', 'unmask', 'done'];
-      if (st.phase === 'failed' || order.indexOf(st.phase) > order.indexOf(serving))
-        throw new Stop({ kind: 'retry', code: 'SECAGG_BELOW_THRESHOLD' });
-      await new Promise<void>((r) => this.clock.setTimer(r, this.pollMs));
+      if (leftOut(phase)) throw new Stop({ kind: 'retry', code: 'SECAGG_BELOW_THRESHOLD' });
+      await new Promise<void>((r) => this.clock.setTimer(r, wait));
+      // Waits grow while nothing comes (a phase waits for its slowest members or its deadline).
+      wait = Math.min(wait * POLL_GROWTH, this.pollMs * MAX_POLL_FACTOR);
     }
   }
 
