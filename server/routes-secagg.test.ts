@@ -75,8 +75,19 @@ describe('secure-aggregation HTTP relay', () => {
       }
       clients.push({ slot, c: client });
     }
-    for (const [i, { slot, c }] of clients.entries())
+    for (const [i, { slot, c }] of clients.entries()) {
       expect((await post(i + 1, await c.onRoster(await poll<Roster>(i + 1, slot)))).statusCode).toBe(202);
+      if (i === 0) {
+        // Answered: the roster is not served again while the others answer theirs.
+        const again = await app.inject({
+          method: 'GET',
+          url: `/v1/secagg/rounds/3/slots/${slot}`,
+          headers: { [HEADER_CLIENT_ID]: id(1) },
+        });
+        expect(again.statusCode).toBe(204);
+        expect(again.headers[HEADER_SECAGG_PHASE]).toBe('share');
+      }
+    }
     const want = new Uint32Array(D);
     let bits = 16;
     for (const [i, { slot, c }] of clients.entries()) {

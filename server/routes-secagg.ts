@@ -4,8 +4,9 @@
  *                                                  client id header (x-fedrank-client) and, when sent, the
  *                                                  idempotency key (one slot per contribution)
  *   POST /v1/secagg/rounds/:round/messages      a client message (application/vnd.fedrank.secagg), 202
- *   GET  /v1/secagg/rounds/:round/slots/:slot   the server message for the slot in this phase, or 204 with
- *                                                  the round's phase in x-fedrank-secagg-phase
+ *   GET  /v1/secagg/rounds/:round/slots/:slot   the server message for the slot in this phase, or 204 when
+ *                                                  it has none or the slot answered it; the round's phase
+ *                                                  in x-fedrank-secagg-phase either way
  *   GET  /v1/secagg/rounds/:round               { phase, deadline } (no per-round counts: they are private)
  *   GET  /v1/secagg/current                     { round, forRound }: the secure round to join now, or 404
  * Every body is validated once, by the shared codec, inside the coordinator. A slot's messages and relayed
@@ -121,8 +122,9 @@ export function registerSecAggRoutes(app: FastifyInstance, ctx: SecAggRoutesCtx)
       await checkOwner(round, slot, id);
       await ctx.coordinator.tick(round, now());
       const { phase, message: m } = await ctx.coordinator.slotState(round, slot);
-      // The phase rides on the empty reply, so a waiting client needs one request per poll, not two.
-      if (!m) return reply.code(204).header(HEADER_SECAGG_PHASE, phase).send();
+      // The phase rides on every reply, so a waiting client needs one request per poll, not two.
+      void reply.header(HEADER_SECAGG_PHASE, phase);
+      if (!m) return reply.code(204).send();
       const out = encodeMessage(m);
       return reply.type(SECAGG_CONTENT_TYPE).send(Buffer.from(out.buffer, out.byteOffset, out.byteLength));
     },

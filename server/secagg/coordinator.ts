@@ -311,18 +311,21 @@ export class SecAggCoordinator {
     return (await this.slotState(round, slot)).message;
   }
 
-  /** The round's phase and the server message for the slot in it (null while it has none). */
+  /**
+   * The round's phase and the server message for the slot in it: null while it has none, and once the slot
+   * has answered it (a waiting client must not download its roster or shares again with every poll).
+   */
   async slotState(
     round: number,
     slot: number,
   ): Promise<{ phase: SecAggPhase; message: SecAggMessage | null }> {
     const r = await this.current(round);
     const phase = r.phase;
-    if (phase === 'share' && r.advertised.includes(slot))
+    if (phase === 'share' && r.advertised.includes(slot) && !r.shared.includes(slot))
       return { phase, message: rosterFor(r, await this.graph(r), await this.store.adverts(round), slot) };
-    if (phase === 'mask' && r.shared.includes(slot))
+    if (phase === 'mask' && r.shared.includes(slot) && !r.masked.includes(slot))
       return { phase, message: sharesInFor(r, slot, await this.store.sharesTo(round, slot)) };
-    if (phase === 'unmask' && r.masked.includes(slot))
+    if (phase === 'unmask' && r.masked.includes(slot) && !r.unmasked.includes(slot))
       return { phase, message: unmaskRequestFor(r, await this.graph(r), slot) };
     return { phase, message: null };
   }

@@ -172,17 +172,16 @@ export class SecAggSubmitter implements Submitter {
       // A busy relay (429, 5xx: many shoppers behind one address, a restarting process) is asked again
       // later: the round's deadline, not a throttled poll, decides whether this client is left out.
       if (isRetryable(res.status) && (await this.pauseIfBusy(res, ++busy))) continue;
-      let phase: SecAggPhase | null = null;
+      let phase = parseSecAggPhase(res.headers.get(HEADER_SECAGG_PHASE));
       if (res.status === 200) {
         const m = decodeMessage(new Uint8Array(await res.arrayBuffer()));
         if (m.round !== s.secureRound || m.slot !== s.state.slot)
           throw new Stop({ kind: 'retry', code: 'SECAGG_INCONSISTENT' });
-        // Until the phase moves on, the server still serves the message this client already answered.
+        // Only the awaited message counts (a relay may serve one this client already answered).
         if (m.type === want) return m;
-      } else if (res.status === 204) phase = parseSecAggPhase(res.headers.get(HEADER_SECAGG_PHASE));
-      else throw new Stop(await this.failure(res));
+      } else if (res.status !== 204) throw new Stop(await this.failure(res));
       if (phase === null) {
-        // No phase on the reply (a stale message was served): ask the round itself.
+        // A relay that does not name the phase on its replies: ask the round itself.
         const stRes = await this.get(`/rounds/${s.secureRound}`, clientId);
         if (isRetryable(stRes.status) && (await this.pauseIfBusy(stRes, ++busy))) continue;
         phase = parseSecAggPhase(((await this.json(stRes)) as { phase?: unknown }).phase);
