@@ -8,7 +8,7 @@ import { clipFactor, l2Norm } from '../dp/clip.ts';
 import type { EncodingParams } from './calibration.ts';
 import { addDiscreteGaussian } from './discrete-gaussian.ts';
 import { RandomWords } from './random.ts';
-import { centered, toRing } from './ring.ts';
+import { centered, toRingInPlace } from './ring.ts';
 import { rotate, type Rotation, unrotate } from './rotation.ts';
 
 /** Redraws of the randomized rounding before giving up (each passes with probability >= 1 - beta). */
@@ -30,7 +30,8 @@ export function roundUp(frac: number, r: RandomWords): boolean {
 
 /**
  * The noised integer encoding of `delta` (before reduction mod 2^b). Throws RangeError on a length mismatch
- * or non-finite values (clipFactor), never silently.
+ * or non-finite values (clipFactor), never silently. The result is a view on the first half of a buffer of
+ * 8 d bytes (the rotation's scratch it was written over).
  */
 export function encodeIntegers(
   delta: Float32Array,
@@ -42,15 +43,20 @@ export function encodeIntegers(
     throw new RangeError(`update has ${delta.length} values, round expects ${p.d}`);
   // The clip factor rides on the rotation's gather (in doubles) instead of a scaled float32 copy; the
   // conditional rounding below bounds the integer vector's norm whatever rounding the doubles carry.
-  const z = rotate(rot, delta, p.scale * clipFactor(l2Norm(delta), p.clipNorm));
-  const out = new Int32Array(p.d);
+  const factor = p.scale * clipFactor(l2Norm(delta), p.clipNorm);
+  // One d-sized buffer: the integers are written over the rotated doubles as they are read (out[i] is
+  // bytes 4i..4i+3, inside z[floor(i / 2)], which is already read), so a redraw rotates again.
+  const z = new Float64Array(p.d);
+  const out = new Int32Array(z.buffer, 0, p.d);
   for (let tries = 0; ; tries++) {
     if (tries === MAX_ROUNDING_TRIES)
       throw new RangeError('randomized rounding kept exceeding its norm bound');
+    rotate(rot, delta, factor, z);
     let sq = 0;
     for (let i = 0; i < z.length; i++) {
-      const f = Math.floor(z[i]!);
-      const v = roundUp(z[i]! - f, r) ? f + 1 : f;
+      const x = z[i]!;
+      const f = Math.floor(x);
+      const v = roundUp(x - f, r) ? f + 1 : f;
       out[i] = v;
       sq += v * v;
     }
@@ -68,7 +74,7 @@ export function encodeUpdate(
   rot: Rotation,
   r?: RandomWords,
 ): Uint32Array {
-  return toRing(encodeIntegers(delta, p, rot, r), p.bits);
+  return toRingInPlace(encodeIntegers(delta, p, rot, r), p.bits);
 }
 
 /** The server's estimate of the sum of the clipped updates from the unmasked ring sum. */

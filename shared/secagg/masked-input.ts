@@ -7,7 +7,7 @@ import type { EncodingParams } from './calibration.ts';
 import { encodeIntegers } from './encode.ts';
 import { applyMasks, type MaskTerm } from './masking.ts';
 import type { RandomWords } from './random.ts';
-import { packRing, toRing } from './ring.ts';
+import { packRingTaking, toRingInPlace } from './ring.ts';
 import type { Rotation } from './rotation.ts';
 
 /** The upload bytes of the masked vector, and the unmasked ring input (a test seam; it never leaves). */
@@ -24,11 +24,13 @@ export async function maskedVector(
   terms: MaskTerm[],
   r?: RandomWords,
 ): Promise<MaskedVector> {
-  const input = toRing(encodeIntegers(update, e, rot, r), e.bits);
-  // At b = 16 the masked vector is a Uint16Array: two elements per word in the mask loop, and its bytes
-  // are the upload (packRing copies them). The values are below 2^16, so set() copies them exactly.
+  // The integer encoding is reduced where it lies and kept as the unmasked input; the masked copy is the
+  // only other d-sized vector, and at b = 16 its bytes are the upload (no packing copy).
+  const input = toRingInPlace(encodeIntegers(update, e, rot, r), e.bits);
+  // At b = 16 the masked vector is a Uint16Array: two elements per word in the mask loop. The values are
+  // below 2^16, so set() copies them exactly.
   const y = e.bits === 16 ? new Uint16Array(input.length) : input.slice();
   if (y instanceof Uint16Array) y.set(input);
   await applyMasks(y, terms, e.bits);
-  return { data: packRing(y, e.bits), input };
+  return { data: packRingTaking(y, e.bits), input };
 }

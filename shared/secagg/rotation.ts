@@ -105,10 +105,16 @@ function fwht(x: Float64Array, off: number, n: number): void {
 /**
  * Rotates x and multiplies by `factor`: z[i] = factor sign[i] x[perm[i]] / sqrt(block), then the block
  * Hadamard transforms (the normalization and the caller's scale ride on the gather, not extra passes).
+ * Writes into `z` (every element is overwritten) and returns it.
  */
-export function rotate(r: Rotation, x: Float32Array | Float64Array, factor = 1): Float64Array {
-  if (x.length !== r.d) throw new RangeError(`rotation is for ${r.d} values, got ${x.length}`);
-  const z = new Float64Array(r.d);
+export function rotate(
+  r: Rotation,
+  x: Float32Array | Float64Array,
+  factor = 1,
+  z: Float64Array = new Float64Array(r.d),
+): Float64Array {
+  if (x.length !== r.d || z.length !== r.d)
+    throw new RangeError(`rotation is for ${r.d} values, got ${x.length} into ${z.length}`);
   const { perm, signs } = r;
   let off = 0;
   for (const b of r.blocks) {
