@@ -22,7 +22,7 @@ function fixedWords(start: number): RandomWords {
 }
 
 async function sha256(bytes: Uint8Array): Promise<string> {
-  const h = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
+  const h = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>));
   return Array.from(h, (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
