@@ -9,7 +9,7 @@ import type { EncodingParams } from './calibration.ts';
 import { addDiscreteGaussian } from './discrete-gaussian.ts';
 import { RandomWords } from './random.ts';
 import { centered, toRingInPlace } from './ring.ts';
-import { rotate, type Rotation, unrotate } from './rotation.ts';
+import { rotateBlock, type Rotation, unrotate } from './rotation.ts';
 
 /** Redraws of the randomized rounding before giving up (each passes with probability >= 1 - beta). */
 const MAX_ROUNDING_TRIES = 64;
@@ -30,8 +30,7 @@ export function roundUp(frac: number, r: RandomWords): boolean {
 
 /**
  * The noised integer encoding of `delta` (before reduction mod 2^b). Throws RangeError on a length mismatch
- * or non-finite values (clipFactor), never silently. The result is a view on the first half of a buffer of
- * 8 d bytes (the rotation's scratch it was written over).
+ * or non-finite values (clipFactor), never silently.
  */
 export function encodeIntegers(
   delta: Float32Array,
@@ -44,21 +43,25 @@ export function encodeIntegers(
   // The clip factor rides on the rotation's gather (in doubles) instead of a scaled float32 copy; the
   // conditional rounding below bounds the integer vector's norm whatever rounding the doubles carry.
   const factor = p.scale * clipFactor(l2Norm(delta), p.clipNorm);
-  // One d-sized buffer: the integers are written over the rotated doubles as they are read (out[i] is
-  // bytes 4i..4i+3, inside z[floor(i / 2)], which is already read), so a redraw rotates again.
-  const z = new Float64Array(p.d);
-  const out = new Int32Array(z.buffer, 0, p.d);
+  // The rotation is made and rounded one Hadamard block at a time, in coordinate order (the same draws as
+  // rounding the whole rotated vector): one block of doubles is live, still in cache when it is rounded.
+  const out = new Int32Array(p.d);
+  const z = new Float64Array(rot.blocks[0] ?? 0); // the largest block
   for (let tries = 0; ; tries++) {
     if (tries === MAX_ROUNDING_TRIES)
       throw new RangeError('randomized rounding kept exceeding its norm bound');
-    rotate(rot, delta, factor, z);
     let sq = 0;
-    for (let i = 0; i < z.length; i++) {
-      const x = z[i]!;
-      const f = Math.floor(x);
-      const v = roundUp(x - f, r) ? f + 1 : f;
-      out[i] = v;
-      sq += v * v;
+    let off = 0;
+    for (const b of rot.blocks) {
+      rotateBlock(rot, delta, factor, off, b, z);
+      for (let j = 0; j < b; j++) {
+        const x = z[j]!;
+        const f = Math.floor(x);
+        const v = roundUp(x - f, r) ? f + 1 : f;
+        out[off + j] = v;
+        sq += v * v;
+      }
+      off += b;
     }
     // Conditional rounding: a draw above the bound is redrawn, so the sensitivity is sqrt(normBoundSq).
     if (sq <= p.normBoundSq) break;

@@ -105,25 +105,35 @@ function fwht(x: Float64Array, off: number, n: number): void {
 /**
  * Rotates x and multiplies by `factor`: z[i] = factor sign[i] x[perm[i]] / sqrt(block), then the block
  * Hadamard transforms (the normalization and the caller's scale ride on the gather, not extra passes).
- * Writes into `z` (every element is overwritten) and returns it.
  */
-export function rotate(
-  r: Rotation,
-  x: Float32Array | Float64Array,
-  factor = 1,
-  z: Float64Array = new Float64Array(r.d),
-): Float64Array {
-  if (x.length !== r.d || z.length !== r.d)
-    throw new RangeError(`rotation is for ${r.d} values, got ${x.length} into ${z.length}`);
-  const { perm, signs } = r;
+export function rotate(r: Rotation, x: Float32Array | Float64Array, factor = 1): Float64Array {
+  if (x.length !== r.d) throw new RangeError(`rotation is for ${r.d} values, got ${x.length}`);
+  const z = new Float64Array(r.d);
   let off = 0;
   for (const b of r.blocks) {
-    const s = factor / Math.sqrt(b);
-    for (let i = off; i < off + b; i++) z[i] = signs[i]! * s * x[perm[i]!]!;
-    fwht(z, off, b);
+    rotateBlock(r, x, factor, off, b, z, off);
     off += b;
   }
   return z;
+}
+
+/**
+ * The block of rotate(r, x, factor) at [off, off + b) (b = the block's size), written to z[zOff, zOff + b):
+ * a caller that consumes the rotation block by block needs one block of scratch, not d doubles.
+ */
+export function rotateBlock(
+  r: Rotation,
+  x: Float32Array | Float64Array,
+  factor: number,
+  off: number,
+  b: number,
+  z: Float64Array,
+  zOff = 0,
+): void {
+  const { perm, signs } = r;
+  const s = factor / Math.sqrt(b);
+  for (let i = off, j = zOff; i < off + b; i++, j++) z[j] = signs[i]! * s * x[perm[i]!]!;
+  fwht(z, zOff, b);
 }
 
 /** Inverse of rotate with factor 1 (z is consumed). */
