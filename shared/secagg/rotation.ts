@@ -6,7 +6,7 @@
  * the permutation spreads any group of parameters (an item's row) over many blocks. Orthogonal: the L2
  * norm is unchanged, and the inverse is the same steps backwards.
  */
-import { expandWords, WordStream } from './prg.ts';
+import { expandWords, releaseKeystream, WordStream } from './prg.ts';
 
 /** Largest Hadamard block. */
 export const MAX_BLOCK = 1 << 15;
@@ -61,6 +61,7 @@ export async function makeRotation(seed: Uint8Array, d: number): Promise<Rotatio
     bits >>>= 1;
     left--;
   }
+  releaseKeystream(words);
   return { d, perm, signs, blocks: blockSizes(d) };
 }
 
