@@ -1,6 +1,7 @@
 /** The measurements of `npm run bench:secagg` (bench/secagg.ts loads this after the tfjs resolve hook). */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
+import { PerformanceObserver } from 'node:perf_hooks';
 import * as tf from '@tensorflow/tfjs-core';
 import { useBackend, type EvalBackend } from '../eval/backend.ts';
 import { buildExamples, trainLocal, type Interaction } from '../shared/fl/local-update.ts';
@@ -15,6 +16,7 @@ import { defaultConfig } from '../server/config.ts';
 import { defaultSecAggConfig } from '../server/secagg/config.ts';
 import { simulateRound, type SimulationReport } from '../server/secagg/simulate.ts';
 import { D_MODEL, syntheticUpdate } from '../server/secagg/synthetic-updates.ts';
+import { maskedInputAllocation } from './secagg-alloc.ts';
 import { clientSteps } from './secagg-steps.ts';
 
 const FLOWER = {
@@ -66,14 +68,38 @@ function dropouts(n: number): { dropAfterShareKeys: number[]; dropAfterMaskedInp
   };
 }
 
+/** Garbage collections (count by kind, and their total ms) from now until the returned function is called. */
+function watchGc(): () => Promise<{ major: number; minor: number; incremental: number; ms: number }> {
+  const seen = { major: 0, minor: 0, incremental: 0, ms: 0 };
+  const obs = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      const kind = (e as unknown as { detail?: { kind?: number } }).detail?.kind;
+      // perf_hooks.constants: NODE_PERFORMANCE_GC_MINOR 1, MAJOR 4, INCREMENTAL 8.
+      if (kind === 4) seen.major++;
+      else if (kind === 1) seen.minor++;
+      else if (kind === 8) seen.incremental++;
+      seen.ms += e.duration;
+    }
+  });
+  obs.observe({ entryTypes: ['gc'] });
+  return async () => {
+    await new Promise((r) => setTimeout(r, 20)); // entries arrive asynchronously
+    obs.disconnect();
+    return { ...seen, ms: Math.round(seen.ms) };
+  };
+}
+
 /** A round at 10% dropouts; a round that fails (a neighbourhood lost more than k - t) is retried with a new seed. */
 async function round(
   n: number,
   neighbours: number,
   noised: boolean,
-): Promise<SimulationReport & { failedAttempts: number }> {
+): Promise<
+  SimulationReport & { failedAttempts: number; gc: Awaited<ReturnType<ReturnType<typeof watchGc>>> }
+> {
   for (let attempt = 0; ; attempt++) {
     const t0 = Date.now();
+    const gcDone = watchGc();
     const rep = await simulateRound({
       config: { ...defaultSecAggConfig(), neighbours },
       cohort: n,
@@ -86,6 +112,7 @@ async function round(
       clockMs: cpuMs,
       ...dropouts(n),
     });
+    const gc = await gcDone();
     log(
       `n=${n} k=${neighbours} ${rep.record.phase} in ${(Date.now() - t0) / 1000}s, server ${r1(rep.serverMs)} ms`,
     );
@@ -95,11 +122,11 @@ async function round(
     }
     const exact = rep.result!.ringSum.every((v, i) => v === rep.expectedRingSum[i]);
     if (!exact) throw new Error('unmasked sum differs from the survivors sum');
-    return { ...rep, failedAttempts: attempt };
+    return { ...rep, failedAttempts: attempt, gc };
   }
 }
 
-function summary(rep: SimulationReport & { failedAttempts: number }) {
+function summary(rep: Awaited<ReturnType<typeof round>>) {
   const full = rep.record.unmasked.map((s) => rep.clientMs[s - 1]!);
   const step = (k: keyof SimulationReport['clientStepMs']): number =>
     r1(median(rep.record.unmasked.map((s) => rep.clientStepMs[k][s - 1]!)));
@@ -137,6 +164,8 @@ function summary(rep: SimulationReport & { failedAttempts: number }) {
     },
     exactSum: true,
     failedAttemptsBeforeThisOne: rep.failedAttempts,
+    // In the whole simulated round (all clients and the server in this one process).
+    garbageCollections: rep.gc,
   };
 }
 
@@ -179,6 +208,14 @@ async function main(): Promise<void> {
   const k6 = summary(await round(100, 6, true));
   const steps = await clientSteps(cpuMs, { d: D_MODEL, n: 100, k: k24.k, t: k24.t, noiseClients: 50 });
   log(`client steps: ${JSON.stringify(steps)}`);
+  const allocation = await maskedInputAllocation({
+    d: D_MODEL,
+    n: 100,
+    k: k24.k,
+    t: k24.t,
+    noiseClients: 50,
+  });
+  log(`masked-input allocation: ${JSON.stringify(allocation)}`);
   const wrap = await wrapAround(100);
   // The 1,000-client round is the longest part: the file is written before it too, so a loaded machine
   // that cannot finish it still leaves the rest.
@@ -195,6 +232,7 @@ async function main(): Promise<void> {
       notes: [
         'Client CPU: one client of the n = 100 round through all four phases (median over clients that finished), plus the rotation setup each client does on its own (the simulated cohort shares one in-process); it includes the distributed discrete Gaussian encoding (clip, rotation, rounding, noise) and all masks.',
         "clientSteps: each mechanism of a client's round timed on its own at d, k = 24 (CPU ms per call, median of 3 samples of 4 calls); masksSelfAndPairwise is the k + 1 masks on the Uint16Array the client masks at b = 16; agreementsPerPurpose happens twice per round (share encryption, pairwise masks). noiseTableOncePerVariance is paid once per variance per page (a round's clients share one), not per round.",
+        "clientMaskedInputBytes: what one client's masked-input phase allocates at d, k = 24 (bench/secagg-alloc.ts): jsBufferBytes, the growth of Node's ArrayBuffer total across one call after a forced GC (largest of 5); webCryptoOutputBytes, the k + 1 mask keystreams WebCrypto returns (2 bytes per element at b = 16). garbageCollections: the collections during each whole simulated round (clients and server in one process).",
         'Training pass: trainLocal on the default model, 40 events, default training settings, in this process (CPU and WASM tfjs backends).',
         'The n = 1,000 round uses noise-free zero updates for its simulated clients (server work is value-independent); its client figures are not the client cost.',
         'bytesPerParam: ringPayload is the masked ring elements alone (b / 8 bytes each, b = 16); maskedInput is the whole message, whose fixed framing (maskedInputFramingBytes: the 16-byte header of every message, the ring width and d) adds 21 bytes per upload whatever d is; allMessages adds the other three phases.',
@@ -205,6 +243,7 @@ async function main(): Promise<void> {
       rounds: { n100_k24: k24, n100_k6: k6, n1000_k24: big ?? 'not finished' },
       clientCpuMsPerRound: { k24: c24, k6: c6 },
       clientSteps: steps,
+      clientMaskedInputBytes: allocation,
       clientToTrainingRatio: {
         cpuBackend: +(c24 / training.cpu.ms).toFixed(3),
         wasmBackend: +(c24 / training.wasm.ms).toFixed(3),

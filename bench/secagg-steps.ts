@@ -8,7 +8,8 @@ import { addDiscreteGaussian, buildDiscreteGaussianTable } from '../shared/secag
 import { encodeIntegers } from '../shared/secagg/encode.ts';
 import { generateKeyPair, importPrivateKey, pairKey, seal } from '../shared/secagg/keys.ts';
 import { applyMasks } from '../shared/secagg/masking.ts';
-import { packRing, toRing } from '../shared/secagg/ring.ts';
+import { maskedVector } from '../shared/secagg/masked-input.ts';
+import { packRingTaking, toRingInPlace } from '../shared/secagg/ring.ts';
 import { makeRotation } from '../shared/secagg/rotation.ts';
 import { splitSecret } from '../shared/secagg/shamir.ts';
 import { syntheticUpdate } from '../server/secagg/synthetic-updates.ts';
@@ -72,11 +73,13 @@ export async function stepRunners(o: StepSizes): Promise<Record<string, () => un
     noiseTableOncePerVariance: () => buildDiscreteGaussianTable(plan.noiseVariance),
     masksSelfAndPairwise: () => applyMasks(y, maskTerms, 16),
     reduceAndPack: () => {
-      const input = toRing(new Int32Array(o.d), 16);
+      const input = toRingInPlace(new Int32Array(o.d), 16);
       const narrow = new Uint16Array(o.d);
       narrow.set(input);
-      return packRing(narrow, 16);
+      return packRingTaking(narrow, 16);
     },
+    // The whole phase as the client runs it: clip, rotate, round, noise, reduce, k + 1 masks, upload bytes.
+    maskedInputWhole: () => maskedVector(delta, plan, rot, maskTerms),
   };
 }
 

@@ -12,11 +12,11 @@
  */
 import { FedrankError } from '../errors.ts';
 import { SHARE_PLAINTEXT_BYTES } from './codec.ts';
-import { encodeIntegers } from './encode.ts';
 import { graphSeed, roundRotation, roundSalt } from './derive.ts';
 import { neighbourGraph } from './graph.ts';
 import { generateKeyPair, importPrivateKey, open, pairKey, seal, shareAad } from './keys.ts';
-import { applyMasks, pairMaskSeed, pairSign } from './masking.ts';
+import { pairMaskSeed, pairSign } from './masking.ts';
+import { type MaskedVector, maskedVector } from './masked-input.ts';
 import type {
   MaskedInput,
   PeerKeys,
@@ -30,7 +30,6 @@ import type {
   AdvertiseKeys,
 } from './messages.ts';
 import type { RandomWords } from './random.ts';
-import { packRing, toRing } from './ring.ts';
 import { decodeShareY, encodeShareY, SHARE_BYTES, splitSecret } from './shamir.ts';
 import { type CryptoKeyLike, randomBytes, u32Bytes, wipe } from './webcrypto.ts';
 
@@ -212,21 +211,19 @@ export class SecAggClientRound {
       refuse('SECAGG_BELOW_THRESHOLD', `${held.length} neighbours shared keys < t = ${p.t}`);
     const e = p.encoding;
     const rot = await roundRotation(p.seed, m.round, e.d);
-    const input = toRing(encodeIntegers(update, e, rot, r), e.bits);
-    // At b = 16 the masked vector is a Uint16Array: two elements per word in the mask loop, and its bytes
-    // are the upload (packRing copies them). The values are below 2^16, so set() copies them exactly.
-    const y = e.bits === 16 ? new Uint16Array(input.length) : input.slice();
-    if (y instanceof Uint16Array) y.set(input);
     const sKey = await importPrivateKey(this.s.sSk);
     const seeds = await Promise.all(held.map((h) => pairMaskSeed(sKey, byslot.get(h.from)!.sPk, salt)));
+    let out: MaskedVector;
     try {
-      await applyMasks(
-        y,
+      out = await maskedVector(
+        update,
+        e,
+        rot,
         [
           { seed: this.s.selfSeed, sign: 1 },
           ...held.map((h, i) => ({ seed: seeds[i]!, sign: pairSign(this.s.slot, h.from) })),
         ],
-        e.bits,
+        r,
       );
     } finally {
       for (const s of seeds) wipe(s);
@@ -242,9 +239,9 @@ export class SecAggClientRound {
       slot: this.s.slot,
       bits: e.bits,
       d: e.d,
-      data: packRing(y, e.bits),
+      data: out.data,
     };
-    return { message, input };
+    return { message, input: out.input };
   }
 
   /**

@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { clipL2 } from '../dp/clip.ts';
+import { clipFactor, clipL2, l2Norm } from '../dp/clip.ts';
 import { planEncoding } from './calibration.ts';
 import { encodeIntegers, roundUp } from './encode.ts';
 import { RandomWords } from './random.ts';
-import { makeRotation } from './rotation.ts';
+import { makeRotation, rotate, type Rotation } from './rotation.ts';
+import type { EncodingParams } from './calibration.ts';
 
 /** A RandomWords that returns `words` in order (then zeros). */
 function scripted(words: number[]): RandomWords {
@@ -71,5 +72,33 @@ describe('encodeIntegers clipping', () => {
     const bad = new Float32Array(d);
     bad[7] = NaN;
     expect(() => encodeIntegers(bad, noiseless, rot)).toThrow(RangeError);
+  });
+
+  it('redraws the rounding as the plain separate-buffer loop does (the rotation recomputed)', async () => {
+    const rot = await makeRotation(new Uint8Array(32).fill(4), d);
+    const delta = Float32Array.from({ length: d }, (_, i) => Math.cos(i) * 0.01);
+    // The rounding written the plain way, with its draws counted.
+    let draws = 0;
+    const reference = (p: EncodingParams, rt: Rotation, r: RandomWords): Int32Array => {
+      const z = rotate(rt, delta, p.scale * clipFactor(l2Norm(delta), p.clipNorm));
+      const out = new Int32Array(d);
+      for (;;) {
+        draws++;
+        let sq = 0;
+        for (let i = 0; i < d; i++) {
+          const f = Math.floor(z[i]!);
+          out[i] = roundUp(z[i]! - f, r) ? f + 1 : f;
+          sq += out[i]! * out[i]!;
+        }
+        if (sq <= p.normBoundSq) return out;
+      }
+    };
+    const firstSq = reference(noiseless, rot, same()).reduce((a, v) => a + v * v, 0);
+    // A bound the first draw misses and later draws meet about half the time.
+    const tight = { ...noiseless, normBoundSq: firstSq - 1 };
+    draws = 0;
+    const want = reference(tight, rot, same());
+    expect(draws).toBeGreaterThan(1);
+    expect(encodeIntegers(delta, tight, rot, same())).toEqual(want);
   });
 });

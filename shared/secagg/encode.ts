@@ -8,8 +8,8 @@ import { clipFactor, l2Norm } from '../dp/clip.ts';
 import type { EncodingParams } from './calibration.ts';
 import { addDiscreteGaussian } from './discrete-gaussian.ts';
 import { RandomWords } from './random.ts';
-import { centered, toRing } from './ring.ts';
-import { rotate, type Rotation, unrotate } from './rotation.ts';
+import { centered, toRingInPlace } from './ring.ts';
+import { rotateBlock, type Rotation, unrotate } from './rotation.ts';
 
 /** Redraws of the randomized rounding before giving up (each passes with probability >= 1 - beta). */
 const MAX_ROUNDING_TRIES = 64;
@@ -42,17 +42,26 @@ export function encodeIntegers(
     throw new RangeError(`update has ${delta.length} values, round expects ${p.d}`);
   // The clip factor rides on the rotation's gather (in doubles) instead of a scaled float32 copy; the
   // conditional rounding below bounds the integer vector's norm whatever rounding the doubles carry.
-  const z = rotate(rot, delta, p.scale * clipFactor(l2Norm(delta), p.clipNorm));
+  const factor = p.scale * clipFactor(l2Norm(delta), p.clipNorm);
+  // The rotation is made and rounded one Hadamard block at a time, in coordinate order (the same draws as
+  // rounding the whole rotated vector): one block of doubles is live, still in cache when it is rounded.
   const out = new Int32Array(p.d);
+  const z = new Float64Array(rot.blocks[0] ?? 0); // the largest block
   for (let tries = 0; ; tries++) {
     if (tries === MAX_ROUNDING_TRIES)
       throw new RangeError('randomized rounding kept exceeding its norm bound');
     let sq = 0;
-    for (let i = 0; i < z.length; i++) {
-      const f = Math.floor(z[i]!);
-      const v = roundUp(z[i]! - f, r) ? f + 1 : f;
-      out[i] = v;
-      sq += v * v;
+    let off = 0;
+    for (const b of rot.blocks) {
+      rotateBlock(rot, delta, factor, off, b, z);
+      for (let j = 0; j < b; j++) {
+        const x = z[j]!;
+        const f = Math.floor(x);
+        const v = roundUp(x - f, r) ? f + 1 : f;
+        out[off + j] = v;
+        sq += v * v;
+      }
+      off += b;
     }
     // Conditional rounding: a draw above the bound is redrawn, so the sensitivity is sqrt(normBoundSq).
     if (sq <= p.normBoundSq) break;
@@ -68,7 +77,7 @@ export function encodeUpdate(
   rot: Rotation,
   r?: RandomWords,
 ): Uint32Array {
-  return toRing(encodeIntegers(delta, p, rot, r), p.bits);
+  return toRingInPlace(encodeIntegers(delta, p, rot, r), p.bits);
 }
 
 /** The server's estimate of the sum of the clipped updates from the unmasked ring sum. */

@@ -59,4 +59,31 @@ describe('mask expansion', () => {
       await expect(applyMasks(narrow, terms, 12)).rejects.toThrow(RangeError);
     },
   );
+
+  it('releases each keystream once it is accumulated, where ArrayBuffer.prototype.transfer exists', async () => {
+    const proto = ArrayBuffer.prototype as { transfer?: (n: number) => ArrayBuffer };
+    const native = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, 'transfer');
+    const released: ArrayBuffer[] = [];
+    // Node 20 lacks transfer: a stand-in with its effect (the buffer is detached) records each call.
+    proto.transfer = function (this: ArrayBuffer) {
+      released.push(this);
+      structuredClone(this, { transfer: [this] });
+      return new ArrayBuffer(0);
+    };
+    try {
+      const terms = [1, -1, 1].map((sign) => ({ seed: seed(), sign: sign as 1 | -1 }));
+      const x = crypto.getRandomValues(new Uint16Array(1001));
+      const want = Uint32Array.from(x);
+      for (const t of terms) await applyMasks(want, [t], 16);
+      released.length = 0;
+      const got = x.slice();
+      await applyMasks(got, terms, 16);
+      expect(Uint32Array.from(got)).toEqual(want);
+      expect(released).toHaveLength(terms.length);
+      for (const b of released) expect(b.byteLength).toBe(0);
+    } finally {
+      if (native) Object.defineProperty(ArrayBuffer.prototype, 'transfer', native);
+      else delete proto.transfer;
+    }
+  });
 });

@@ -4,7 +4,7 @@
  */
 import { pairKey } from './keys.ts';
 import { addInto16, subInto16 } from './lanes16.ts';
-import { expandMask } from './prg.ts';
+import { expandMask, releaseKeystream } from './prg.ts';
 import { ringMask } from './ring.ts';
 import type { CryptoKeyLike } from './webcrypto.ts';
 
@@ -23,7 +23,7 @@ export interface MaskTerm {
 /**
  * Adds (sign +1) or subtracts (-1) PRG(seed) of every term to `acc` in Z_{2^bits}, one pass over each
  * keystream. The next keystream is being expanded (WebCrypto, off the JS thread) while the current one
- * is accumulated, and at most two are alive at once.
+ * is accumulated, and at most two are alive at once (each is released once accumulated: prg.ts).
  */
 export async function applyMasks(acc: MaskTarget, terms: MaskTerm[], bits: number): Promise<void> {
   if (acc instanceof Uint16Array && bits !== 16)
@@ -43,6 +43,7 @@ export async function applyMasks(acc: MaskTarget, terms: MaskTerm[], bits: numbe
     } else if (m instanceof Uint16Array) accumulate16(acc, m, ringMask(bits), sign);
     else if (m instanceof Uint8Array) accumulate8(acc, m, ringMask(bits), sign);
     else accumulate32(acc, m, bits, sign);
+    releaseKeystream(m);
   }
 }
 

@@ -21,6 +21,17 @@ async function keystream(seed: Uint8Array, bytes: number): Promise<ArrayBuffer> 
   return s.encrypt({ name: 'AES-CTR', counter, length: 128 }, key, zeros.subarray(0, bytes));
 }
 
+/**
+ * Gives a consumed keystream's memory back at once where the runtime can (ArrayBuffer.prototype.transfer,
+ * ES2024: current browsers, Node >= 21): a detached buffer's backing store is freed on the spot, so a
+ * round's masks (a fresh WebCrypto buffer each, 16 MB at the default model) never pile up until the next
+ * garbage collection. Elsewhere the buffer waits for the collector as before. `x` must be the only view
+ * still in use on its buffer.
+ */
+export function releaseKeystream(x: ArrayBufferView): void {
+  (x.buffer as { transfer?: (length: number) => unknown }).transfer?.(0);
+}
+
 /** `count` pseudo-random 32-bit words from `seed`. */
 export async function expandWords(seed: Uint8Array, count: number): Promise<Uint32Array> {
   return new Uint32Array(await keystream(seed, count * 4));

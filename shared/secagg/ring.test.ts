@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   centered,
   packRing,
+  packRingTaking,
   packedBytes,
   packedPaddingIsZero,
   ringAddInto,
@@ -9,6 +10,7 @@ import {
   ringMask,
   ringSubInto,
   toRing,
+  toRingInPlace,
   unpackRing,
 } from './ring.ts';
 
@@ -68,8 +70,19 @@ describe('ring Z_{2^b}', () => {
       expect(toRing(x, bits)).toEqual(viaDoubles);
       const mod = 2 ** bits;
       for (let i = 0; i < x.length; i++) expect(viaDoubles[i]).toBe(((x[i]! % mod) + mod) % mod);
+      const inPlace = toRingInPlace(x, bits);
+      expect(inPlace).toEqual(viaDoubles);
+      expect(inPlace.buffer).toBe(x.buffer); // no second vector
     },
   );
+
+  it.each([12, 16, 32])('packRingTaking packs as packRing at b = %i, with no copy at b = 16', (bits) => {
+    const x = randomRing(1001, bits);
+    const y = bits === 16 ? Uint16Array.from(x) : x;
+    const taken = packRingTaking(y, bits);
+    expect(taken).toEqual(packRing(y, bits));
+    expect(taken.buffer === y.buffer).toBe(bits === 16);
+  });
 });
 
 describe('packed ring sums', () => {

@@ -54,6 +54,19 @@ export function toRing(x: Int32Array | Float64Array, bits: number): Uint32Array 
   return out;
 }
 
+/**
+ * Reduces signed integers into [0, 2^bits) in place and returns them as a Uint32Array over the same memory
+ * (x is given up): toRing's values without a second d-sized vector. At 32 bits the two's complement bits
+ * already are the value mod 2^32; below, & leaves a value under 2^31, which the Int32Array store keeps.
+ */
+export function toRingInPlace(x: Int32Array, bits: number): Uint32Array {
+  if (bits !== 32) {
+    const m = ringMask(bits);
+    for (let i = 0; i < x.length; i++) x[i] = x[i]! & m;
+  }
+  return new Uint32Array(x.buffer, x.byteOffset, x.length);
+}
+
 /** Centered lift: [0, 2^bits) -> [-2^(bits-1), 2^(bits-1)). */
 export function centered(x: Uint32Array, bits: number): Float64Array {
   const out = new Float64Array(x.length);
@@ -114,6 +127,16 @@ export function packRing(x: Uint32Array | Uint16Array, bits: number): Uint8Array
   }
   if (n > 0) out[o] = acc;
   return out;
+}
+
+/**
+ * packRing that takes over x (the caller does not use it again): where x's bytes already are the packed
+ * layout (a Uint16Array at b = 16 on a little-endian platform) they are returned as they are, not copied.
+ */
+export function packRingTaking(x: Uint32Array | Uint16Array, bits: number): Uint8Array {
+  if (x instanceof Uint16Array && bits === 16 && LITTLE_ENDIAN)
+    return new Uint8Array(x.buffer, x.byteOffset, x.byteLength);
+  return packRing(x, bits);
 }
 
 /**

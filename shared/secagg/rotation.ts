@@ -6,7 +6,7 @@
  * the permutation spreads any group of parameters (an item's row) over many blocks. Orthogonal: the L2
  * norm is unchanged, and the inverse is the same steps backwards.
  */
-import { expandWords, WordStream } from './prg.ts';
+import { expandWords, releaseKeystream, WordStream } from './prg.ts';
 
 /** Largest Hadamard block. */
 export const MAX_BLOCK = 1 << 15;
@@ -61,6 +61,7 @@ export async function makeRotation(seed: Uint8Array, d: number): Promise<Rotatio
     bits >>>= 1;
     left--;
   }
+  releaseKeystream(words);
   return { d, perm, signs, blocks: blockSizes(d) };
 }
 
@@ -109,15 +110,31 @@ function fwht(x: Float64Array, off: number, n: number): void {
 export function rotate(r: Rotation, x: Float32Array | Float64Array, factor = 1): Float64Array {
   if (x.length !== r.d) throw new RangeError(`rotation is for ${r.d} values, got ${x.length}`);
   const z = new Float64Array(r.d);
-  const { perm, signs } = r;
   let off = 0;
   for (const b of r.blocks) {
-    const s = factor / Math.sqrt(b);
-    for (let i = off; i < off + b; i++) z[i] = signs[i]! * s * x[perm[i]!]!;
-    fwht(z, off, b);
+    rotateBlock(r, x, factor, off, b, z, off);
     off += b;
   }
   return z;
+}
+
+/**
+ * The block of rotate(r, x, factor) at [off, off + b) (b = the block's size), written to z[zOff, zOff + b):
+ * a caller that consumes the rotation block by block needs one block of scratch, not d doubles.
+ */
+export function rotateBlock(
+  r: Rotation,
+  x: Float32Array | Float64Array,
+  factor: number,
+  off: number,
+  b: number,
+  z: Float64Array,
+  zOff = 0,
+): void {
+  const { perm, signs } = r;
+  const s = factor / Math.sqrt(b);
+  for (let i = off, j = zOff; i < off + b; i++, j++) z[j] = signs[i]! * s * x[perm[i]!]!;
+  fwht(z, zOff, b);
 }
 
 /** Inverse of rotate with factor 1 (z is consumed). */
