@@ -12,6 +12,7 @@ import { cpus, loadavg } from 'node:os';
 import { chromium } from '@playwright/test';
 import { build } from 'esbuild';
 import { chromiumLaunchOptions } from '../e2e/support/chromium.ts';
+import { openBenchPage } from './bench-page.ts';
 
 const CALLS = 20;
 const REPS = 4;
@@ -56,17 +57,7 @@ const browser = await chromium.launch(chromiumLaunchOptions());
 type Batch = { release: boolean; peakArrayBufferMB: number; rendererCpuMsPerCall: number };
 const batches: Batch[] = [];
 try {
-  const page = await browser.newPage();
-  // An https origin is a secure context (WebCrypto); nothing leaves the machine.
-  await page.route('https://bench.fedrank.invalid/**', (r) =>
-    r.fulfill({ contentType: 'text/html', body: '<!doctype html><title>secagg</title>' }),
-  );
-  await page.goto('https://bench.fedrank.invalid/');
-  await page.addScriptTag({ content: bundle.outputFiles[0]!.text });
-  const cdp = await page.context().newCDPSession(page);
-  await cdp.send('Performance.enable');
-  const processMs = async (): Promise<number> =>
-    (await cdp.send('Performance.getMetrics')).metrics.find((m) => m.name === 'ProcessTime')!.value * 1000;
+  const { page, cdp, processMs } = await openBenchPage(browser, bundle.outputFiles[0]!.text);
   type Page = { prepare: () => Promise<boolean>; run: (r: boolean, n: number) => Promise<void> };
   if (!(await page.evaluate(() => (globalThis as unknown as Page).prepare())))
     throw new Error('this Chromium lacks ArrayBuffer.prototype.transfer');

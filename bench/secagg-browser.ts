@@ -10,6 +10,7 @@ import { cpus, loadavg } from 'node:os';
 import { chromium } from '@playwright/test';
 import { build } from 'esbuild';
 import { chromiumLaunchOptions } from '../e2e/support/chromium.ts';
+import { openBenchPage } from './bench-page.ts';
 import { D_MODEL } from '../server/secagg/synthetic-updates.ts';
 import { clientSteps } from './secagg-steps.ts';
 
@@ -34,19 +35,7 @@ async function inBrowser(): Promise<Record<string, number>> {
   });
   const browser = await chromium.launch(chromiumLaunchOptions());
   try {
-    const page = await browser.newPage();
-    // An https origin is a secure context (WebCrypto); nothing leaves the machine.
-    await page.route('https://bench.fedrank.invalid/**', (r) =>
-      r.fulfill({ contentType: 'text/html', body: '<!doctype html><title>secagg</title>' }),
-    );
-    await page.goto('https://bench.fedrank.invalid/');
-    await page.addScriptTag({ content: bundle.outputFiles[0]!.text });
-    const cdp = await page.context().newCDPSession(page);
-    await cdp.send('Performance.enable');
-    const processMs = async (): Promise<number> => {
-      const { metrics } = await cdp.send('Performance.getMetrics');
-      return metrics.find((m) => m.name === 'ProcessTime')!.value * 1000;
-    };
+    const { page, processMs } = await openBenchPage(browser, bundle.outputFiles[0]!.text);
     type Page = { prepare: (o: typeof SIZES) => Promise<string[]>; run: (name: string) => Promise<void> };
     const names = await page.evaluate((o) => (globalThis as unknown as Page).prepare(o), SIZES);
     const out: Record<string, number> = {};
