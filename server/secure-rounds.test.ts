@@ -1,3 +1,4 @@
+import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { ringAddInto } from '../shared/secagg/ring.ts';
 import { buildServer, type FedrankServer } from './app.ts';
@@ -20,15 +21,23 @@ function secureConfig() {
 async function setup() {
   let clock = 1_800_000_000_000;
   const results: { mean: Float32Array; ringSum: Uint32Array; round: number }[] = [];
+  const logs: { level: number; msg: string; secureRound?: number }[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _e, done) {
+      for (const l of chunk.toString().split('\n')) if (l) logs.push(JSON.parse(l));
+      done();
+    },
+  });
   const store = new MemorySecAggStore();
   const s = await buildServer(secureConfig(), {
+    logger: { level: 'info', stream: sink },
     clock: () => clock,
     secAggStore: store,
     // Copies: the lifecycle wipes the result once merged.
     onSecAggResult: (r: SecAggResult) =>
       results.push({ mean: r.mean.slice(), ringSum: r.ringSum.slice(), round: r.record.round }),
   });
-  return { s, store, results, advance: (ms: number) => (clock += ms) };
+  return { s, store, results, logs, advance: (ms: number) => (clock += ms) };
 }
 
 const id = relayId;
@@ -127,7 +136,7 @@ describe('secure rounds in the server lifecycle', () => {
   });
 
   it('fails a round below threshold without unmasking and opens a fresh secure round for the same aggregation round', async () => {
-    const { s, store, advance } = await setup();
+    const { s, store, logs, advance } = await setup();
     try {
       const { round, forRound } = await current(s);
       const few = Array.from({ length: 3 }, (_, i) => shopper(s, i + 1, round));
@@ -140,6 +149,25 @@ describe('secure rounds in the server lifecycle', () => {
       expect(s.aggregator.version).toBe(0);
       expect(await current(s)).toEqual({ round: round + 1, forRound });
       expect(s.secure!.status().totals).toMatchObject({ failed: 1, completed: 0 });
+      expect(logs.filter((l) => l.secureRound === round)).toMatchObject([
+        { level: 40, msg: 'secure round failed' },
+      ]);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('a round nobody joined expires at info, not as a warning (an idle shop is not a fault)', async () => {
+    const { s, logs, advance } = await setup();
+    try {
+      const { round } = await current(s);
+      advance(31_000);
+      await s.secure!.check();
+      expect(await current(s)).toMatchObject({ round: round + 1 });
+      expect(s.secure!.status().totals).toMatchObject({ failed: 1 });
+      expect(logs.filter((l) => l.secureRound === round)).toMatchObject([
+        { level: 30, msg: 'secure round expired with no participants' },
+      ]);
     } finally {
       await s.close();
     }

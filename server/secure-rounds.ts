@@ -203,7 +203,10 @@ export class SecureRounds {
     this.totals.failed += 1;
     if (r.failure?.startsWith('unmask')) this.totals.unmaskFailures += 1;
     this.remember(r);
-    this.log.warn({ secureRound: r.round, round: r.forRound, failure: r.failure }, 'secure round failed');
+    const at = { secureRound: r.round, round: r.forRound, failure: r.failure };
+    // A round nobody joined is an idle shop, not a fault: the operator's log stays quiet about it.
+    if (r.advertised.length === 0) this.log.info(at, 'secure round expired with no participants');
+    else this.log.warn(at, 'secure round failed');
     if (!this.stopped) void this.check();
   }
 
