@@ -17,7 +17,7 @@ import { HEADER_TOKEN } from '../tokens/types.ts';
 import { SecAggClientRound, type ClientPhase } from '../secagg/client.ts';
 import { decodeMessage, encodeMessage, SECAGG_CONTENT_TYPE } from '../secagg/codec.ts';
 import type { SecAggMessage, SecAggRoundParams } from '../secagg/messages.ts';
-import { HEADER_SECAGG_PHASE, parseSecAggPhase, type SecAggPhase } from '../secagg/phases.ts';
+import { HEADER_SECAGG_PHASE, parseSecAggPhase, SECAGG_PHASES, type SecAggPhase } from '../secagg/phases.ts';
 import type { FetchLike, HttpResponse } from './http.ts';
 import type { Clock, Contribution, SubmitOutcome, Submitter } from './ports.ts';
 import type { RoundSecretsRecord } from './records.ts';
@@ -31,8 +31,6 @@ const DEFAULT_POLL_MS = 500;
 /** Each empty poll waits this much longer than the last, up to MAX_POLL_FACTOR x the first wait. */
 const POLL_GROWTH = 1.5;
 const MAX_POLL_FACTOR = 4;
-/** Phases in the order a round passes them (a phase later than the one serving a client left it out). */
-const ORDER: readonly SecAggPhase[] = ['advertise', 'share', 'mask', 'unmask', 'done'];
 /** Busy replies (429, 5xx) in a row that a waiting client sits out before it gives the round up. */
 const MAX_BUSY_POLLS = 30;
 
@@ -162,9 +160,11 @@ export class SecAggSubmitter implements Submitter {
     const path = `/rounds/${s.secureRound}/slots/${s.state.slot}`;
     const want = NEXT_MESSAGE[s.state.phase];
     // Past the phase that serves this client without a message for it: it was left out (or the round ended).
-    const serving = { advertised: 'share', shared: 'mask', masked: 'unmask' }[s.state.phase as 'shared'];
-    const leftOut = (phase: SecAggPhase | null): boolean =>
-      phase === 'failed' || (phase !== null && ORDER.indexOf(phase) > ORDER.indexOf(serving as SecAggPhase));
+    const serving: SecAggPhase = ({ advertised: 'share', shared: 'mask', masked: 'unmask' } as const)[
+      s.state.phase as 'shared'
+    ];
+    const leftOut = (phase: SecAggPhase): boolean =>
+      phase === 'failed' || SECAGG_PHASES.indexOf(phase) > SECAGG_PHASES.indexOf(serving);
     let busy = 0;
     let wait = this.pollMs;
     for (;;) {

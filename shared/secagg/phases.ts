@@ -1,6 +1,6 @@
 /**
  * The phases of a secure round as both ends name them, and the one parser the client applies to a phase
- * the relay reports (in the round's status body or in the header of an empty slot reply).
+ * the relay reports (in the round's status body or in the header of a slot reply).
  */
 
 /** Phases of a secure round, in the order a round passes through them ('failed' may end any). */
@@ -10,7 +10,7 @@ export const SECAGG_PHASES = ['advertise', 'share', 'mask', 'unmask', 'done', 'f
 export type SecAggPhase = (typeof SECAGG_PHASES)[number];
 
 /**
- * Response header of an empty slot reply (204): the round's phase, so that a waiting client learns
+ * Response header of every slot reply: the round's phase, so that a waiting client learns
  * whether it was left out without a second request per poll (shoppers behind one address share a limit).
  */
 export const HEADER_SECAGG_PHASE = 'x-fedrank-secagg-phase';
