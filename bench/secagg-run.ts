@@ -13,12 +13,15 @@ import { roundRotation } from '../shared/secagg/derive.ts';
 import { encodeIntegers } from '../shared/secagg/encode.ts';
 import { centered, packedBytes, toRing } from '../shared/secagg/ring.ts';
 import { defaultConfig } from '../server/config.ts';
+import type { ClientProcess } from '../server/secagg/client-process.ts';
 import { defaultSecAggConfig } from '../server/secagg/config.ts';
 import { simulateRound, type SimulationReport } from '../server/secagg/simulate.ts';
 import { D_MODEL, syntheticUpdate } from '../server/secagg/synthetic-updates.ts';
 import { maskedInputAllocation } from './secagg-alloc.ts';
+import { OWN_PROCESS_ROUNDS, OWN_PROCESS_WARM_FROM, ownProcessRounds } from './secagg-own-process.ts';
 import { clientSteps } from './secagg-steps.ts';
 
+const OWN_PROCESS_SLOTS = [10, 50, 90];
 const FLOWER = {
   k25: { clientMs: 136, serverMs: 9800, bytesPerParam: 8.0 },
   k7: { clientMs: 46, serverMs: 1800 },
@@ -89,11 +92,16 @@ function watchGc(): () => Promise<{ major: number; minor: number; incremental: n
   };
 }
 
-/** A round at 10% dropouts; a round that fails (a neighbourhood lost more than k - t) is retried with a new seed. */
+/**
+ * A round at 10% dropouts; a round that fails (a neighbourhood lost more than k - t) is retried with a new
+ * seed. The clients of `elsewhere`'s slots run in their own processes.
+ */
 async function round(
   n: number,
   neighbours: number,
   noised: boolean,
+  elsewhere = new Map<number, ClientProcess>(),
+  roundId = 1,
 ): Promise<
   SimulationReport & { failedAttempts: number; gc: Awaited<ReturnType<ReturnType<typeof watchGc>>> }
 > {
@@ -110,6 +118,8 @@ async function round(
       noiseMultiplier: noised ? 1 : 0,
       update: noised ? (s) => syntheticUpdate(s).delta : () => new Float32Array(D_MODEL),
       clockMs: cpuMs,
+      round: roundId,
+      beginElsewhere: (r, slot) => elsewhere.get(slot)?.begin(r, slot),
       ...dropouts(n),
     });
     const gc = await gcDone();
@@ -126,10 +136,12 @@ async function round(
   }
 }
 
-function summary(rep: Awaited<ReturnType<typeof round>>) {
-  const full = rep.record.unmasked.map((s) => rep.clientMs[s - 1]!);
+function summary(rep: Awaited<ReturnType<typeof round>>, elsewhere: number[] = []) {
+  // A client run in its own process is timed there (ownProcess below), not by this one.
+  const here = rep.record.unmasked.filter((s) => !elsewhere.includes(s));
+  const full = here.map((s) => rep.clientMs[s - 1]!);
   const step = (k: keyof SimulationReport['clientStepMs']): number =>
-    r1(median(rep.record.unmasked.map((s) => rep.clientStepMs[k][s - 1]!)));
+    r1(median(here.map((s) => rep.clientStepMs[k][s - 1]!)));
   const up = rep.uploadBytes;
   const total = Object.values(up).reduce((a, b) => a + b, 0);
   return {
@@ -204,7 +216,11 @@ async function main(): Promise<void> {
   const load = loadavg();
   const training = { cpu: await trainingPass('cpu'), wasm: await trainingPass('wasm') };
   log(`training pass: ${JSON.stringify(training)}`);
-  const k24 = summary(await round(100, 24, true));
+  // Slots 10, 50, 90 run in processes of their own (none of them drops out: see dropouts()).
+  const own = await ownProcessRounds(OWN_PROCESS_SLOTS, (elsewhere, id) =>
+    round(100, 24, true, elsewhere, id),
+  );
+  const k24 = summary(own.first, OWN_PROCESS_SLOTS);
   const k6 = summary(await round(100, 6, true));
   const steps = await clientSteps(cpuMs, { d: D_MODEL, n: 100, k: k24.k, t: k24.t, noiseClients: 50 });
   log(`client steps: ${JSON.stringify(steps)}`);
@@ -224,6 +240,10 @@ async function main(): Promise<void> {
     const client = (c: typeof k24): number => r1(c.clientCpuMs.median + steps.rotationSetup!);
     const c24 = client(k24);
     const c6 = client(k6);
+    const ratios = (ms: number) => ({
+      cpuBackend: +(ms / training.cpu.ms).toFixed(3),
+      wasmBackend: +(ms / training.wasm.ms).toFixed(3),
+    });
     const out = {
       when: new Date().toISOString(),
       machine: `${process.platform} ${process.arch}, ${cpus().length} cores, node ${process.version}`,
@@ -231,6 +251,7 @@ async function main(): Promise<void> {
       d: D_MODEL,
       notes: [
         'Client CPU: one client of the n = 100 round through all four phases (median over clients that finished), plus the rotation setup each client does on its own (the simulated cohort shares one in-process); it includes the distributed discrete Gaussian encoding (clip, rotation, rounding, noise) and all masks.',
+        `clientOwnProcess: the clients of slots ${OWN_PROCESS_SLOTS.join(', ')} of the n = 100, k = 24 round each run in a child process of their own (server/secagg/client-process.ts), as a browser worker runs one client: the process CPU of that child around each step (decoding the server's message, the step, encoding the reply; its own rotation setup included), so no other client's garbage is collected on its time. firstRound: the first round of fresh processes (cold code: V8 compiles the hot loops on background threads, and that CPU counts); warm: the median over those clients in rounds ${OWN_PROCESS_WARM_FROM}-${OWN_PROCESS_ROUNDS} of the same processes (a page that stays open; the training pass is likewise timed after a warm-up); byRound: each client's total and steps in each of the ${OWN_PROCESS_ROUNDS} rounds. The in-round figure (rounds.n100_k24, clientCpuMsPerRound.k24) is the other clients of the first of these rounds.`,
         "clientSteps: each mechanism of a client's round timed on its own at d, k = 24 (CPU ms per call, median of 3 samples of 4 calls); masksSelfAndPairwise is the k + 1 masks on the Uint16Array the client masks at b = 16; agreementsPerPurpose happens twice per round (share encryption, pairwise masks). noiseTableOncePerVariance is paid once per variance per page (a round's clients share one), not per round.",
         "clientMaskedInputBytes: what one client's masked-input phase allocates at d, k = 24 (bench/secagg-alloc.ts): jsBufferBytes, the growth of Node's ArrayBuffer total across one call after a forced GC (largest of 5); webCryptoOutputBytes, the k + 1 mask keystreams WebCrypto returns (2 bytes per element at b = 16). garbageCollections: the collections during each whole simulated round (clients and server in one process).",
         'Training pass: trainLocal on the default model, 40 events, default training settings, in this process (CPU and WASM tfjs backends).',
@@ -241,12 +262,24 @@ async function main(): Promise<void> {
       ],
       trainingPassMs: training,
       rounds: { n100_k24: k24, n100_k6: k6, n1000_k24: big ?? 'not finished' },
-      clientCpuMsPerRound: { k24: c24, k6: c6 },
+      clientCpuMsPerRound: {
+        k24: c24,
+        k6: c6,
+        k24OwnProcessWarm: own.warm.median,
+        k24OwnProcessFirstRound: own.firstRound.median,
+      },
+      clientOwnProcess: {
+        slots: OWN_PROCESS_SLOTS,
+        warm: own.warm,
+        firstRound: own.firstRound,
+        byRound: own.byRound,
+      },
       clientSteps: steps,
       clientMaskedInputBytes: allocation,
       clientToTrainingRatio: {
-        cpuBackend: +(c24 / training.cpu.ms).toFixed(3),
-        wasmBackend: +(c24 / training.wasm.ms).toFixed(3),
+        ...ratios(c24),
+        ownProcessWarm: ratios(own.warm.median),
+        ownProcessFirstRound: ratios(own.firstRound.median),
       },
       wrapAround: wrap,
       flower: {

@@ -7,8 +7,10 @@ import { planEncoding } from '../shared/secagg/calibration.ts';
 import { addDiscreteGaussian, buildDiscreteGaussianTable } from '../shared/secagg/discrete-gaussian.ts';
 import { encodeIntegers } from '../shared/secagg/encode.ts';
 import { generateKeyPair, importPrivateKey, pairKey, seal } from '../shared/secagg/keys.ts';
+import { addInto16, subInto16 } from '../shared/secagg/lanes16.ts';
 import { applyMasks } from '../shared/secagg/masking.ts';
 import { maskedVector } from '../shared/secagg/masked-input.ts';
+import { expandMask, releaseKeystream } from '../shared/secagg/prg.ts';
 import { packRingTaking, toRingInPlace } from '../shared/secagg/ring.ts';
 import { makeRotation } from '../shared/secagg/rotation.ts';
 import { splitSecret } from '../shared/secagg/shamir.ts';
@@ -59,6 +61,10 @@ export async function stepRunners(o: StepSizes): Promise<Record<string, () => un
     seed: crypto.getRandomValues(new Uint8Array(32)),
     sign: (i % 2 ? 1 : -1) as 1 | -1,
   }));
+  // The masks' two halves apart: k + 1 keystreams held ready for the add-only runner.
+  const streams = await Promise.all(
+    maskTerms.map((t) => expandMask(t.seed, o.d, 16) as Promise<Uint16Array>),
+  );
   return {
     keyPairs: () => Promise.all([generateKeyPair(), generateKeyPair()]),
     shamirSplit: () => [splitSecret(seed, o.t, xs), splitSecret(seed, o.t, xs)],
@@ -72,6 +78,12 @@ export async function stepRunners(o: StepSizes): Promise<Record<string, () => un
     noise: () => addDiscreteGaussian(new Int32Array(o.d), plan.noiseVariance),
     noiseTableOncePerVariance: () => buildDiscreteGaussianTable(plan.noiseVariance),
     masksSelfAndPairwise: () => applyMasks(y, maskTerms, 16),
+    // The same masks split: the k + 1 keystreams expanded one after another (WebCrypto: the copy of the
+    // zero plaintext, the cipher, the output buffer), and their 16-bit lane adds into y alone.
+    masksExpandOnly: async () => {
+      for (const t of maskTerms) releaseKeystream(await expandMask(t.seed, o.d, 16));
+    },
+    masksAddOnly: () => streams.forEach((m, i) => (maskTerms[i]!.sign === 1 ? addInto16 : subInto16)(y, m)),
     reduceAndPack: () => {
       const input = toRingInPlace(new Int32Array(o.d), 16);
       const narrow = new Uint16Array(o.d);

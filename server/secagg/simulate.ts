@@ -5,12 +5,31 @@
  */
 import { encodeMessage } from '../../shared/secagg/codec.ts';
 import { SecAggClientRound } from '../../shared/secagg/client.ts';
-import type { SecAggMessage } from '../../shared/secagg/messages.ts';
+import type {
+  AdvertiseKeys,
+  MaskedInput,
+  Roster,
+  SecAggMessage,
+  ShareKeys,
+  SharesIn,
+  Unmask,
+  UnmaskRequest,
+} from '../../shared/secagg/messages.ts';
 import { ringAddInto } from '../../shared/secagg/ring.ts';
 import type { SecAggConfig } from './config.ts';
 import { type OpenRound, SecAggCoordinator, type SecAggResult } from './coordinator.ts';
 import type { SecAggRoundRecord, SecAggStore } from './store.ts';
 import { MemorySecAggStore } from './store-memory.ts';
+
+/**
+ * A client the round drives through its steps: the shared SecAggClientRound by default, or the same round
+ * run elsewhere (another process: server/secagg/client-process.ts) behind this interface.
+ */
+export interface SimulatedClient {
+  onRoster(m: Roster): Promise<ShareKeys>;
+  onSharesIn(m: SharesIn, update: Float32Array): Promise<{ message: MaskedInput; input: Uint32Array }>;
+  onUnmaskRequest(m: UnmaskRequest): Unmask | Promise<Unmask>;
+}
 
 /** A scripted round. */
 export interface SimulationOptions extends Omit<OpenRound, 'round'> {
@@ -27,6 +46,14 @@ export interface SimulationOptions extends Omit<OpenRound, 'round'> {
   clockMs?: () => number;
   /** Sees every client upload as it goes on the wire (what the server receives). */
   onUpload?: (m: SecAggMessage, bytes: Uint8Array) => void;
+  /**
+   * Starts the client of `slot` somewhere else; undefined for a slot runs it in this process. The CPU times
+   * this round reports for such a slot are only this side's (messages passed), not the client's work.
+   */
+  beginElsewhere?: (
+    round: number,
+    slot: number,
+  ) => Promise<{ client: SimulatedClient; message: AdvertiseKeys }> | undefined;
 }
 
 /** The client round's steps: begin (keys), onRoster (shares), onSharesIn (encoding and masks), unmask. */
@@ -92,12 +119,17 @@ export async function simulateRound(o: SimulationOptions): Promise<SimulationRep
     update,
     store: _s,
     round: _r,
+    beginElsewhere,
     ...open
   } = o;
   let r = await timed(() => server.open({ ...open, round }, now));
-  const clients = new Map<number, SecAggClientRound>();
+  const clients = new Map<number, SimulatedClient>();
   for (let slot = 1; slot <= o.cohort; slot++) {
-    const { client, message } = await timed(() => SecAggClientRound.begin(round, slot), slot, 'advertise');
+    const { client, message } = await timed(
+      () => beginElsewhere?.(round, slot) ?? SecAggClientRound.begin(round, slot),
+      slot,
+      'advertise',
+    );
     clients.set(slot, client);
     await send(message);
   }

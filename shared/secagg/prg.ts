@@ -1,5 +1,6 @@
 /**
- * The pseudo-random generator that expands a 32-byte seed into a mask: AES-256-CTR keystream (WebCrypto)
+ * The pseudo-random generator that expands a 32-byte seed into a mask: AES-256-CTR keystream (WebCrypto;
+ * AES-256 as Google's production SecAgg uses: docs/secure-aggregation.md, Parameter choices)
  * from a zero counter, read as little-endian words (u32 for streams, the narrowest of u8/u16/u32 that holds
  * a ring element for masks). A seed is used for exactly one expansion per
  * purpose, so the fixed counter never repeats a keystream under one key.
