@@ -297,8 +297,9 @@ export async function runFederated(
           });
           global.set(plan.model.params);
           adam = plan.model.adam ?? undefined;
-          ranker.setGlobal(global);
         }
+        // Also after a failed round: trainLocal leaves the last client's local model in the ranker.
+        ranker.setGlobal(global);
         const c = Math.max(1, sum.count);
         onRound(
           {

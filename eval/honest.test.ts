@@ -90,6 +90,21 @@ describe('honest participation', () => {
     expect(Math.max(...(await contributions({})).map((r) => r.length))).toBeGreaterThan(2);
   });
 
+  it('hands onRound the global model, also after a failed round of multi-step clients', async () => {
+    // k = 2 over 30 devices fills 15 rounds of 4: the last rounds fail; 2 epochs train outside the batch.
+    const o = options({ rounds: 20, participation: { maxContributions: 2, minSeparationRounds: 1 } });
+    o.training = { ...o.training, localEpochs: 2 };
+    const seen: { failed: boolean; params: Float32Array }[] = [];
+    const final = await runFederated(makeWorkbench(data, spec), o, (s, ranker) =>
+      seen.push({ failed: s.failed ?? false, params: ranker.getGlobal() }),
+    );
+    expect(seen.at(-1)!.failed).toBe(true);
+    expect(Array.from(seen.at(-1)!.params)).toEqual(Array.from(final));
+    seen.forEach((s, i) => {
+      if (i > 0 && s.failed) expect(Array.from(s.params)).toEqual(Array.from(seen[i - 1]!.params));
+    });
+  });
+
   it('refuses noise with Poisson or shuffled sampling: the product samples nobody', async () => {
     await expect(runFederated(makeWorkbench(data, spec), options({ sampling: 'poisson' }))).rejects.toThrow(
       /honest participation/,
