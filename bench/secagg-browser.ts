@@ -12,6 +12,7 @@ import { build } from 'esbuild';
 import { chromiumLaunchOptions } from '../e2e/support/chromium.ts';
 import { openBenchPage } from './bench-page.ts';
 import { D_MODEL } from '../server/secagg/synthetic-updates.ts';
+import { processCpuMs as cpuMs } from '../server/secagg/client-process.ts';
 import { clientSteps } from './secagg-steps.ts';
 
 const SIZES = { d: D_MODEL, n: 100, k: 24, t: 16, noiseClients: 50 };
@@ -50,10 +51,6 @@ async function inBrowser(): Promise<Record<string, number>> {
   }
 }
 
-const cpuMs = (): number => {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000;
-};
 const load = loadavg();
 const browser = await inBrowser();
 const node = await clientSteps(cpuMs, SIZES);

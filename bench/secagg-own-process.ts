@@ -5,6 +5,7 @@
  */
 import { ClientProcess } from '../server/secagg/client-process.ts';
 import type { SimulationReport } from '../server/secagg/simulate.ts';
+import { median, r1 } from './stats.ts';
 
 /**
  * Rounds the own-process clients take part in, and the first counted as warm. The training pass is timed
@@ -15,9 +16,6 @@ import type { SimulationReport } from '../server/secagg/simulate.ts';
 export const OWN_PROCESS_ROUNDS = 8;
 /** The first round counted as warm. */
 export const OWN_PROCESS_WARM_FROM = 5;
-
-const r1 = (x: number): number => Math.round(x * 10) / 10;
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /** CPU ms, by step, of the clients run in their own processes in the round just finished. */
 function ownProcessClients(procs: ClientProcess[]) {

@@ -13,12 +13,13 @@ import { roundRotation } from '../shared/secagg/derive.ts';
 import { encodeIntegers } from '../shared/secagg/encode.ts';
 import { centered, packedBytes, toRing } from '../shared/secagg/ring.ts';
 import { defaultConfig } from '../server/config.ts';
-import type { ClientProcess } from '../server/secagg/client-process.ts';
+import { type ClientProcess, processCpuMs as cpuMs } from '../server/secagg/client-process.ts';
 import { defaultSecAggConfig } from '../server/secagg/config.ts';
 import { simulateRound, type SimulationReport } from '../server/secagg/simulate.ts';
 import { D_MODEL, syntheticUpdate } from '../server/secagg/synthetic-updates.ts';
 import { maskedInputAllocation } from './secagg-alloc.ts';
 import { OWN_PROCESS_ROUNDS, OWN_PROCESS_WARM_FROM, ownProcessRounds } from './secagg-own-process.ts';
+import { median, r1 } from './stats.ts';
 import { clientSteps } from './secagg-steps.ts';
 
 const OWN_PROCESS_SLOTS = [10, 50, 90];
@@ -26,12 +27,6 @@ const FLOWER = {
   k25: { clientMs: 136, serverMs: 9800, bytesPerParam: 8.0 },
   k7: { clientMs: 46, serverMs: 1800 },
 };
-const cpuMs = (): number => {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000;
-};
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const r1 = (x: number): number => Math.round(x * 10) / 10;
 const log = (s: string): void => void process.stderr.write(`${s}\n`);
 
 /** Median CPU ms of one local training pass of the default model on `backend` (3 timed after a warm-up). */

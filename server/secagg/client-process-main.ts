@@ -5,12 +5,7 @@
 import { decodeMessage, encodeMessage } from '../../shared/secagg/codec.ts';
 import { SecAggClientRound } from '../../shared/secagg/client.ts';
 import type { Roster, SharesIn, UnmaskRequest } from '../../shared/secagg/messages.ts';
-import type { ClientRequest, ClientReply } from './client-process.ts';
-
-const cpuMs = (): number => {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000;
-};
+import { type ClientReply, type ClientRequest, processCpuMs as cpuMs } from './client-process.ts';
 
 const clients = new Map<string, SecAggClientRound>();
 const key = (round: number, slot: number): string => `${round}/${slot}`;

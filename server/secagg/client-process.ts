@@ -26,6 +26,12 @@ export interface ClientReply {
   error?: string;
 }
 
+/** This process's CPU time so far (user + system), in ms: the clock the child and the benchmarks read. */
+export function processCpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
 type Pending = { resolve: (r: ClientReply) => void; reject: (e: Error) => void };
 type StepRequest = ClientRequest extends infer R ? (R extends unknown ? Omit<R, 'id'> : never) : never;
 
