@@ -56,8 +56,11 @@ const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
 };
 
+/** Path of the checked-in demo catalog (the server's `model.catalog` in the demo too). */
+export const DEMO_CATALOG_PATH = join(HERE, 'catalog.json');
+
 /** Reads and validates demo/catalog.json. */
-export function loadCatalog(path = join(HERE, 'catalog.json')): Catalog {
+export function loadCatalog(path = DEMO_CATALOG_PATH): Catalog {
   return parseCatalog(JSON.parse(readFileSync(path, 'utf8')));
 }
 

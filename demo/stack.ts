@@ -4,7 +4,7 @@
  * scenarios (each with its own temp data folder and free ports).
  */
 import { join } from 'node:path';
-import { startShop, type Shop, type ShopOptions } from './shop-server.ts';
+import { DEMO_CATALOG_PATH, startShop, type Shop, type ShopOptions } from './shop-server.ts';
 import { ensureDataDir, ensureOperatorToken, ensureTokenFile } from '../server/operator-token.ts';
 
 /** File name of the demo shop's issuer secret in the data folder. */
@@ -71,6 +71,8 @@ export function demoServerConfig(): Record<string, unknown> {
       clipNorm: 0.05,
     },
     privacy: { epsilonBudget: 100, secureAggregation: true },
+    // The shop's catalog weighs each shopper's on-device brand and category affinities (public data).
+    model: { catalog: DEMO_CATALOG_PATH },
     secureAggregation: { deadlines: { advertise: 10, share: 10, mask: 30, unmask: 10 } },
     // Every demo shopper, simulated or in a browser, comes from 127.0.0.1: one address stands for up to
     // ~40 shoppers here, so it gets the production per-address limit (1,200 a minute) ten times over.
@@ -91,6 +93,7 @@ export function demoLocalConfig(): Record<string, unknown> {
     rounds: { minClients: 2, maxClients: 50, deadlineSeconds: 20, maxStaleness: 3 },
     training: { expectedClientsPerRound: 2, minNewEvents: 4, localEpochs: 1, clipNorm: 0.05 },
     privacy: { epsilonBudget: 100 },
+    model: { catalog: DEMO_CATALOG_PATH },
     // Only token-paid contributions count; shoppers get them through the shop's relay (proof of work is
     // the fallback, kept cheap here: 12 bits is ~30 ms; the production default is 18, a few seconds).
     tokens: { required: true, powDifficulty: 12 },

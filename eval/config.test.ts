@@ -62,6 +62,18 @@ describe('fedrank eval options', () => {
     expect(federatedOf(n.runs[0]!, n).clientsPerRound).toBe(40);
   });
 
+  it('the private preset weighs the affinity by the catalog; --catalog-weights says otherwise', () => {
+    expect(parseEvalArgs(['--data', 'd', '--preset', 'private']).catalogWeights).toBe(true);
+    expect(parseEvalArgs(['--data', 'd', '--preset', 'beauty']).catalogWeights).toBe(false);
+    expect(parseEvalArgs(['--data', 'd']).catalogWeights).toBe(false);
+    const off = ['--data', 'd', '--preset', 'private', '--catalog-weights', 'off'];
+    expect(parseEvalArgs(off).catalogWeights).toBe(false);
+    expect(parseEvalArgs(['--data', 'd', '--catalog-weights', 'on']).catalogWeights).toBe(true);
+    expect(badArg(['--data', 'd', '--catalog-weights', 'yes'])).toMatch(
+      /--catalog-weights must be one of on\|off/,
+    );
+  });
+
   it('one run per --mode, sigma or epsilon, with flags overriding the preset', () => {
     const e = parseEvalArgs([
       '--data',

@@ -184,6 +184,13 @@ export function parseEvalArgs(argv: string[]): EvalConfig {
     evalEvery: intOption(args, 'eval-every', 1, 1e9, preset?.evalEvery ?? 5),
     backend: choice(o.get('backend'), ['wasm', 'cpu'] as const, 'backend', 'wasm'),
     spec,
+    catalogWeights:
+      choice(
+        o.get('catalog-weights'),
+        ['on', 'off'] as const,
+        'catalog-weights',
+        preset?.catalogWeights ? 'on' : 'off',
+      ) === 'on',
     federated,
     central,
     runs,

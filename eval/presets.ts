@@ -182,8 +182,10 @@ export const PRESETS: Record<string, Preset> = {
     central: BASE_CENTRAL,
     evalUsers: 2000,
     evalEvery: 5,
-    // The product's private model spec (catalog-started tables, the stronger on-device bonus).
+    // The product's private model spec (catalog-started tables, the stronger on-device bonus), its affinity
+    // weighed by the catalog as a server with `model.catalog` weighs it (the dataset's items are the catalog).
     spec: PRIVATE_SPEC,
+    catalogWeights: true,
     private: PRODUCT_PRIVATE,
     table: [{ label: 'popularity', mode: 'popularity' }, ...privateRows([8])],
   },

@@ -8,6 +8,9 @@ import { describe, expect, it } from 'vitest';
 import { makeConfig, readConfigFile } from '../server/config.ts';
 import { modelFromConfig } from '../server/model-source.ts';
 import { DEFAULT_ROBUST } from '../server/robust-step.ts';
+import { readCatalogFile } from '../server/catalog-file.ts';
+import { DEMO_CATALOG_PATH } from '../demo/shop-server.ts';
+import { withCatalogWeights } from '../shared/model/catalog-weights.ts';
 import { DEFAULT_SPEC, paramCount, parseSpec } from '../shared/model/spec.ts';
 import { BASE_FEDERATED, PRESETS, PRODUCT_PRIVATE } from './presets.ts';
 import { honestPrivacy, noiseForEpsilon } from './private-accounting.ts';
@@ -23,8 +26,16 @@ describe('docs/examples/private-learning.json', () => {
   const z = noiseForEpsilon(shape, 8);
   const sim = federatedOptions(f, z, 1);
 
-  it('serves the model the private eval trains', () => {
-    expect(modelFromConfig(config).spec).toEqual(spec);
+  it('serves the model the private eval trains, its affinity weighed by the catalog as the eval weighs it', () => {
+    expect(PRESETS.private!.catalogWeights).toBe(true);
+    expect(config.model.catalog).toBeDefined();
+    // The example names the shop's own catalog file; any catalog goes through the eval's withCatalogWeights.
+    const withDemo = { ...config, model: { ...config.model, catalog: DEMO_CATALOG_PATH } };
+    expect(modelFromConfig(withDemo).spec).toEqual(
+      withCatalogWeights(spec, readCatalogFile(DEMO_CATALOG_PATH)),
+    );
+    const noCatalog = { ...config, model: { ...config.model, catalog: undefined } };
+    expect(modelFromConfig(noCatalog).spec).toEqual(spec);
   });
 
   it('trains and privatizes on the device as the eval does, with at least its noise', () => {

@@ -28,6 +28,7 @@ import type { ProgressStream } from './progress.ts';
 import { evaluateCases, evaluateRanker } from './ranking.ts';
 import { evalCases } from './split.ts';
 import type { EvalCase } from './split.ts';
+import { withCatalogWeights } from '../shared/model/catalog-weights.ts';
 import { makeWorkbench } from './workbench.ts';
 import type { Workbench } from './workbench.ts';
 
@@ -174,7 +175,10 @@ export async function runAll(
   stream: ProgressStream = process.stderr,
 ): Promise<RunResult[]> {
   const data = limitUsers(dataset, cfg.maxUsers, cfg.seed);
-  const wb = makeWorkbench(data, cfg.spec);
+  // The dataset's items are the shop's catalog: weights from them, unless --spec gave a table itself.
+  const spec =
+    cfg.catalogWeights && !cfg.spec.attrWeights ? withCatalogWeights(cfg.spec, data.items) : cfg.spec;
+  const wb = makeWorkbench(data, spec);
   const validSample = evalCases(data, 'valid', subsample(data.users.length, cfg.evalUsers, cfg.seed));
   const finalCases = evalCases(data, cfg.split);
   const out: RunResult[] = [];

@@ -89,6 +89,8 @@ export interface EvalConfig {
   evalEvery: number;
   backend: EvalBackend;
   spec: ModelSpec;
+  /** Weigh the on-device affinity by the dataset's catalog (spec.attrWeights), as a server given the shop's catalog does. */
+  catalogWeights: boolean;
   federated: FederatedSettings;
   central: CentralSettings;
   runs: RunPlan[];
@@ -111,6 +113,8 @@ export interface Preset {
   evalUsers: number;
   evalEvery: number;
   spec: Partial<ModelSpec>;
+  /** The dataset's catalog weighs the on-device affinity (the server's `model.catalog`); default off. */
+  catalogWeights?: boolean;
   /** What a noisy run of this preset changes (its table's private rows use the same): applied to a single
    * `--epsilon` / `--sigma` run too, except where a flag sets the value. */
   private: FederatedOverrides;

@@ -39,6 +39,7 @@ export const OPTIONS = [
   'encoding',
   'backend',
   'spec',
+  'catalog-weights',
   'out',
   'plot',
   'jobs',
@@ -82,6 +83,8 @@ export const USAGE = `usage: fedrank eval --data DIR [options]
   --negatives K              catalog negatives per training example
   --seed N --eval-every K --eval-users N --max-users N
   --spec JSON                model spec overrides, e.g. '{"dim":16}'
+  --catalog-weights on|off   weigh the on-device affinity by the dataset's catalog, as a server with
+                             model.catalog does (default: the preset's; private: on)
   --backend wasm|cpu         tfjs backend (default wasm)
   --jobs J                   runs executed in parallel, one process each (default 1)
   --out FILE.json --plot FILE.svg

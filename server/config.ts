@@ -27,8 +27,11 @@ export interface ServerConfig {
   operatorTokenFile?: string;
   /** Storefront origins allowed to call the public API from a browser ('*' = any; demo only). */
   allowedOrigins: string[];
-  /** Model spec overrides (merged over the default spec of the model module). */
-  model: { spec?: Record<string, unknown>; seed: number };
+  /**
+   * Model spec overrides (merged over the default spec of the model module); `catalog`: path of the shop's
+   * catalog (JSON items), whose attribute weights the server publishes in the spec (model-source.ts).
+   */
+  model: { spec?: Record<string, unknown>; seed: number; catalog?: string };
   training: TrainingConfig;
   rounds: {
     minClients: number;
@@ -202,7 +205,8 @@ function checkStore(c: ConfigCheck, x: Obj): void {
 function checkModel(c: ConfigCheck, x: Obj): void {
   const model = c.obj(x, 'model', '');
   if (!model) return;
-  c.keys(model, ['spec', 'seed'], 'model');
+  c.keys(model, ['spec', 'seed', 'catalog'], 'model');
+  if (model.catalog !== undefined) c.str(model, 'catalog', 'model');
   if (model.spec !== undefined && !isObj(model.spec)) c.problem('model.spec', 'must be an object');
   c.num(model, 'seed', 'model', 0, 2 ** 32 - 1, true);
 }

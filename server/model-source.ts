@@ -8,6 +8,8 @@ import {
   parseSpec,
   type ModelSpec,
 } from '../shared/model/spec.ts';
+import { withCatalogWeights } from '../shared/model/catalog-weights.ts';
+import { readCatalogFile } from './catalog-file.ts';
 import type { ServerConfig } from './config.ts';
 
 /** What the server needs to know about the model it aggregates. */
@@ -19,13 +21,20 @@ export interface ModelSource {
   init(): Float32Array;
 }
 
-/** The configured model: `config.model.spec` fields override the shared DEFAULT_SPEC. */
+/**
+ * The configured model: `config.model.spec` fields override the shared DEFAULT_SPEC, and `model.catalog`
+ * fills the spec's attribute weights from the shop's catalog file.
+ */
 export function modelFromConfig(config: ServerConfig): ModelSource {
   let spec: ModelSpec;
   try {
     spec = parseSpec({ ...DEFAULT_SPEC, ...(config.model.spec ?? {}) });
   } catch (err) {
     throw new FedrankError('CONFIG_INVALID', `model.spec: ${(err as FedrankError).detail ?? String(err)}`);
+  }
+  // A table given in model.spec wins; otherwise the catalog's weights, when the operator names a catalog.
+  if (config.model.catalog !== undefined && !spec.attrWeights) {
+    spec = withCatalogWeights(spec, readCatalogFile(config.model.catalog));
   }
   const seed = config.model.seed;
   return {

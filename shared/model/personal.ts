@@ -2,6 +2,7 @@
  * Personal state: what the device knows about its own shopper (recent positives, decayed category/brand
  * affinities). Plain data kept on the device only; it shapes scores at once and never enters an update.
  */
+import { attrWeight } from './catalog-weights.ts';
 import type { EncodedItem } from './features.ts';
 import type { ModelSpec } from './spec.ts';
 
@@ -19,7 +20,7 @@ export interface Interaction {
 export interface PersonalState {
   /** Positive interactions, oldest first, at most spec.maxHistory. */
   history: EncodedItem[];
-  /** Decayed interest per attribute-table row (category, brand, price bucket, attributes). */
+  /** Decayed interest per attribute-table row (category, brand, price bucket, attributes), clicks weighted by spec.attrWeights. */
   affinity: Record<string, number>;
   /** Positive interactions seen so far. */
   positives: number;
@@ -62,7 +63,8 @@ export function updatePersonal(
     const dv = v * spec.affinityDecay;
     if (dv > 1e-4) affinity[k] = dv;
   }
-  for (const row of interaction.item.attrs) affinity[row] = (affinity[row] ?? 0) + w;
+  // The catalog's weight: a click on a rare brand says more than one on a category half the shop shares.
+  for (const row of interaction.item.attrs) affinity[row] = (affinity[row] ?? 0) + w * attrWeight(spec, row);
   const keys = Object.keys(affinity);
   if (keys.length > MAX_AFFINITY_ROWS) {
     keys.sort((a, b) => affinity[a]! - affinity[b]!);

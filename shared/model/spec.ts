@@ -47,6 +47,11 @@ export interface ModelSpec {
    * untrained item vector is mostly its catalog attributes, so items of one brand or category start close.
    */
   idInitStd: number;
+  /**
+   * Weight of each attribute-table row in the on-device affinity (catalog-weights.ts: the shop catalog's
+   * inverse document frequency); absent means every row weighs 1. Public: derived from the catalog only.
+   */
+  attrWeights?: number[];
 }
 
 /**
@@ -143,7 +148,7 @@ export function parseSpec(x: unknown): ModelSpec {
   const o = x as Record<string, unknown>;
   if (o.arch !== 'seqdot-v1') throw new FedrankError('BAD_REQUEST', `unknown model arch ${String(o.arch)}`);
   for (const key of Object.keys(o)) {
-    if (key !== 'arch' && !(key in INT_FIELDS) && !(key in REAL_FIELDS)) {
+    if (key !== 'arch' && key !== 'attrWeights' && !(key in INT_FIELDS) && !(key in REAL_FIELDS)) {
       throw new FedrankError('BAD_REQUEST', `unknown model spec field ${key}`);
     }
   }
@@ -163,11 +168,36 @@ export function parseSpec(x: unknown): ModelSpec {
     }
     spec[key] = v;
   }
+  const weights = parseAttrWeights(o.attrWeights, spec.attrBuckets as number);
+  if (weights) spec.attrWeights = weights;
   const parsed = spec as unknown as ModelSpec;
   if (paramCount(parsed) > MAX_PARAMS) {
     throw new FedrankError('BAD_REQUEST', `model spec has more than ${MAX_PARAMS} parameters`);
   }
   return parsed;
+}
+
+/** Largest attribute weight a spec may carry. */
+export const MAX_ATTR_WEIGHT = 1000;
+
+/** An absent or empty table is no table; otherwise one finite weight in [0, 1000] per attribute row. */
+function parseAttrWeights(x: unknown, rows: number): number[] | null {
+  if (x === undefined || (Array.isArray(x) && x.length === 0)) return null;
+  if (!Array.isArray(x) || x.length !== rows) {
+    throw new FedrankError(
+      'BAD_REQUEST',
+      `model spec field attrWeights must list one weight per attribute row (${rows})`,
+    );
+  }
+  for (const v of x) {
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > MAX_ATTR_WEIGHT) {
+      throw new FedrankError(
+        'BAD_REQUEST',
+        `model spec field attrWeights must hold numbers in [0, ${MAX_ATTR_WEIGHT}]`,
+      );
+    }
+  }
+  return [...(x as number[])];
 }
 
 /** FNV-1a over a string's UTF-16 code units with a seed, finished by murmur3's fmix32 for avalanche. */
