@@ -78,6 +78,16 @@ function rejection(f: () => unknown): string {
 }
 
 describe('parseManifest', () => {
+  it('carries the catalog weights of the spec, and refuses a table that does not match the model id', () => {
+    const spec = { ...DEFAULT_SPEC, attrWeights: Array.from({ length: 1024 }, (_, i) => 0.5 + (i % 7) / 4) };
+    const m: ModelManifest = { ...MANIFEST, spec, modelId: modelIdOf(spec) };
+    expect(parseManifest(wire(m))).toEqual(m);
+    const tampered = { ...spec, attrWeights: spec.attrWeights.map((w, i) => (i === 3 ? w * 2 : w)) };
+    expect(rejection(() => parseManifest(wire({ ...m, spec: tampered })))).toMatch(
+      /^manifest\.modelId must be seqdot-v1-/,
+    );
+  });
+
   it('accepts a valid manifest, with and without an open round and budget', () => {
     expect(parseManifest(wire(MANIFEST))).toEqual(MANIFEST);
     const closed = { ...MANIFEST, round: null, privacy: { ...MANIFEST.privacy, epsilonBudget: null } };

@@ -13,9 +13,18 @@ import { DEFAULT_SPEC, type ModelSpec } from './spec.ts';
  * item-id rows at std 0.01 and attribute rows at 0.1, so an untrained item vector is mostly its brand and
  * categories and items of one brand start close; at epsilon 8 (k = 2, M = 1,000) validation NDCG@10 0.0212
  * and 0.0216 against 0.0199 and 0.0201 from DEFAULT_SPEC's 0.05 for both. The shared tables keep
- * DEFAULT_SPEC's size: 1,024 hashed item-id rows instead of 8,192 scored 0.0165 (floor 0.0168).
+ * DEFAULT_SPEC's size: 1,024 hashed item-id rows instead of 8,192 scored 0.0165 (floor 0.0168). With the
+ * catalog's attribute weights (catalog-weights.ts, the server's `model.catalog`) the on-device affinity
+ * forgets faster, affinityDecay 0.7 (validation at epsilon 8: 0.0266, floor 0.0236; decay 0.8: 0.0262;
+ * personalWeight 2, 8, 16: 0.0255, 0.0259, 0.0254).
  */
-export const PRIVATE_SPEC: ModelSpec = { ...DEFAULT_SPEC, personalWeight: 4, initStd: 0.1, idInitStd: 0.01 };
+export const PRIVATE_SPEC: ModelSpec = {
+  ...DEFAULT_SPEC,
+  personalWeight: 4,
+  initStd: 0.1,
+  idInitStd: 0.01,
+  affinityDecay: 0.7,
+};
 
 /** The named specs. */
 export const SPEC_PRESETS: Readonly<Record<'default' | 'private', ModelSpec>> = {
