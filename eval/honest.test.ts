@@ -7,7 +7,9 @@ import { parseEvalArgs } from './config.ts';
 import type { Dataset } from './dataset.ts';
 import { runFederated } from './federated.ts';
 import type { FederatedOptions, RoundStats } from './federated.ts';
+import { runSpec } from './runner.ts';
 import { makeWorkbench } from './workbench.ts';
+import { withCatalogWeights } from '../shared/model/catalog-weights.ts';
 
 const USERS = 30;
 const data = {
@@ -103,6 +105,21 @@ describe('honest participation', () => {
     seen.forEach((s, i) => {
       if (i > 0 && s.failed) expect(Array.from(s.params)).toEqual(Array.from(seen[i - 1]!.params));
     });
+  });
+
+  it('gives every simulated device the catalog weights of the dataset under --catalog-weights on', () => {
+    const shop = {
+      ...data,
+      items: Array.from({ length: 12 }, (_, i) => ({ id: `i${i}`, brand: i < 2 ? 'rare' : 'common' })),
+    } as Dataset;
+    const base = ['--data', 'd', '--preset', 'private'];
+    const on = runSpec(parseEvalArgs(base), shop);
+    expect(on.attrWeights).toEqual(withCatalogWeights(parseEvalArgs(base).spec, shop.items).attrWeights);
+    expect(new Set(on.attrWeights).size).toBe(3); // rare, common, and 1 for rows no item carries
+    expect(runSpec(parseEvalArgs([...base, '--catalog-weights', 'off']), shop).attrWeights).toBeUndefined();
+    const own = new Array(1024).fill(2);
+    const given = parseEvalArgs([...base, '--spec', JSON.stringify({ attrWeights: own })]);
+    expect(runSpec(given, shop).attrWeights).toEqual(own);
   });
 
   it('refuses noise with Poisson or shuffled sampling: the product samples nobody', async () => {

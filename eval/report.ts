@@ -115,6 +115,7 @@ export function resultsDocument(
       evalUsers: cfg.evalUsers,
       evalEvery: cfg.evalEvery,
       spec: cfg.spec,
+      catalogWeights: cfg.catalogWeights,
       federated: cfg.federated,
       central: cfg.central,
       runs: cfg.runs,

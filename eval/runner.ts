@@ -6,7 +6,7 @@ import { computeEpsilon, sigmaForEpsilon } from '../shared/dp/accountant.ts';
 import { decayOver } from '../shared/fl/aggregate.ts';
 import type { ServerOptimizer } from '../shared/fl/aggregate.ts';
 import { Ranker } from '../shared/model/ranker.ts';
-import { initGlobalParams, mulberry32, paramCount } from '../shared/model/spec.ts';
+import { initGlobalParams, mulberry32, paramCount, type ModelSpec } from '../shared/model/spec.ts';
 import {
   honestPrivacy,
   noiseForEpsilon,
@@ -168,6 +168,14 @@ function fmt(m: RankingMetrics): string {
   return `NDCG@10 ${m.ndcg10.toFixed(4)} HR@10 ${m.hr10.toFixed(4)}`;
 }
 
+/**
+ * The spec every device of the run holds: with `--catalog-weights on` the dataset's items are the shop's
+ * catalog and give the attribute weights, unless `--spec` carried a table of its own.
+ */
+export function runSpec(cfg: EvalConfig, data: Dataset): ModelSpec {
+  return cfg.catalogWeights && !cfg.spec.attrWeights ? withCatalogWeights(cfg.spec, data.items) : cfg.spec;
+}
+
 /** Runs every plan of the configuration on the dataset, in order. */
 export async function runAll(
   cfg: EvalConfig,
@@ -175,10 +183,7 @@ export async function runAll(
   stream: ProgressStream = process.stderr,
 ): Promise<RunResult[]> {
   const data = limitUsers(dataset, cfg.maxUsers, cfg.seed);
-  // The dataset's items are the shop's catalog: weights from them, unless --spec gave a table itself.
-  const spec =
-    cfg.catalogWeights && !cfg.spec.attrWeights ? withCatalogWeights(cfg.spec, data.items) : cfg.spec;
-  const wb = makeWorkbench(data, spec);
+  const wb = makeWorkbench(data, runSpec(cfg, data));
   const validSample = evalCases(data, 'valid', subsample(data.users.length, cfg.evalUsers, cfg.seed));
   const finalCases = evalCases(data, cfg.split);
   const out: RunResult[] = [];
