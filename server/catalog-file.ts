@@ -3,9 +3,9 @@
  * can publish the catalog's attribute weights (shared/model/catalog-weights.ts) in the model spec. The
  * catalog is the shop's public product data; nothing in it comes from shoppers.
  */
-import { readFileSync } from 'node:fs';
 import { FedrankError } from '../shared/errors.ts';
 import type { ItemFeatures } from '../shared/model/features.ts';
+import { readConfigFile } from './config.ts';
 
 /** Largest catalog read (items), so a wrong path to a huge file fails fast instead of filling memory. */
 export const MAX_CATALOG_ITEMS = 5_000_000;
@@ -53,17 +53,5 @@ export function parseCatalogItems(x: unknown, where = ''): ItemFeatures[] {
 
 /** Reads and validates the catalog file at `path`; a missing file or bad JSON is a one-line CONFIG_INVALID. */
 export function readCatalogFile(path: string): ItemFeatures[] {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    bad(path, `cannot read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
-  }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch (err) {
-    bad(path, `not valid JSON (${(err as Error).message.split('\n')[0]})`);
-  }
-  return parseCatalogItems(parsed, path);
+  return parseCatalogItems(readConfigFile(path, 'model.catalog '), path);
 }

@@ -371,13 +371,16 @@ export function makeConfig(...overrides: unknown[]): ServerConfig {
   return validateConfig(merged);
 }
 
-/** Reads a JSON config file; a missing file or bad JSON is a one-line CONFIG_INVALID. */
-export function readConfigFile(path: string): unknown {
+/**
+ * Reads a JSON config file, or a file the config names (`what` prefixes the file in errors, e.g.
+ * 'model.catalog '); a missing file or bad JSON is a one-line CONFIG_INVALID.
+ */
+export function readConfigFile(path: string, what = ''): unknown {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    bad(path, `cannot read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    bad(`${what}${path}`, `cannot read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
   }
   try {
     return JSON.parse(text);
@@ -387,6 +390,6 @@ export function readConfigFile(path: string): unknown {
     const reason = msg.replace(/ in JSON at position \d+.*$/, '').replace(/, ".*" is not valid JSON$/, '');
     // The most common cause is a commented example (JSONC): say so.
     const hint = /^\s*\/[/*]/m.test(text) ? ' (JSON allows no comments)' : '';
-    bad(`${path}:${line}:${column}`, `not valid JSON: ${reason}${hint}`);
+    bad(`${what}${path}:${line}:${column}`, `not valid JSON: ${reason}${hint}`);
   }
 }

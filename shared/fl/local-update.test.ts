@@ -145,6 +145,30 @@ describe('trainLocal and makeUpdatePayload', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 
+  it('a spec with hostile catalog weights changes the local step, not the clip of what is sent', () => {
+    // docs/privacy.md: a server may publish any attrWeights; the guarantee rests on the clip and noise alone.
+    const hostile: ModelSpec = {
+      ...spec,
+      personalWeight: 100,
+      attrWeights: new Array(spec.attrBuckets).fill(1000),
+    };
+    const global = initGlobalParams(spec, 4);
+    const h = { modelId: 'seqdot-v1-test', baseVersion: 0, round: 1 };
+    const sent = (s: ModelSpec): Float32Array => {
+      const ranker = new Ranker(s, global);
+      const examples = buildExamples(s, clicks, catalog, mulberry32(2));
+      const { delta } = trainLocal(ranker, global, examples, { ...config, learningRate: 50 });
+      ranker.dispose();
+      return decodeTensor(makeUpdatePayload(delta, config, h).body, { maxCount: delta.length }).values;
+    };
+    const plain = sent(spec);
+    const attacked = sent(hostile);
+    expect(attacked.some((v, i) => Math.abs(v - plain[i]!) > 1e-6)).toBe(true);
+    for (const v of [plain, attacked]) {
+      expect(Math.sqrt(v.reduce((a, x) => a + x * x, 0))).toBeLessThanOrEqual(config.clipNorm * (1 + 1e-5));
+    }
+  });
+
   it('encodes a clipped update that decodes to the privatized delta', () => {
     const delta = new Float32Array(paramCount(spec)).map((_, i) => (i % 3) - 1);
     const h = { modelId: 'seqdot-v1-test', baseVersion: 3, round: 4 };
