@@ -8,6 +8,7 @@ import { addDiscreteGaussian, buildDiscreteGaussianTable } from '../shared/secag
 import { encodeIntegers } from '../shared/secagg/encode.ts';
 import { generateKeyPair, importPrivateKey, pairKey, seal } from '../shared/secagg/keys.ts';
 import { addInto16, subInto16 } from '../shared/secagg/lanes16.ts';
+import { lanes16Simd } from '../shared/secagg/lanes16-simd.ts';
 import { applyMasks } from '../shared/secagg/masking.ts';
 import { maskedVector } from '../shared/secagg/masked-input.ts';
 import { expandMask, releaseKeystream } from '../shared/secagg/prg.ts';
@@ -83,7 +84,15 @@ export async function stepRunners(o: StepSizes): Promise<Record<string, () => un
     masksExpandOnly: async () => {
       for (const t of maskTerms) releaseKeystream(await expandMask(t.seed, o.d, 16));
     },
-    masksAddOnly: () => streams.forEach((m, i) => (maskTerms[i]!.sign === 1 ? addInto16 : subInto16)(y, m)),
+    // As applyMasks adds them: in WebAssembly SIMD lanes where the engine has them (copies in and out
+    // included), else the JS lane loop.
+    masksAddOnly: () => {
+      const simd = lanes16Simd(o.d);
+      if (!simd) return streams.forEach((m, i) => (maskTerms[i]!.sign === 1 ? addInto16 : subInto16)(y, m));
+      simd.load(y);
+      streams.forEach((m, i) => simd.apply(m, maskTerms[i]!.sign));
+      simd.storeAndWipe(y);
+    },
     reduceAndPack: () => {
       const input = toRingInPlace(new Int32Array(o.d), 16);
       const narrow = new Uint16Array(o.d);

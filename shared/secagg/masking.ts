@@ -4,6 +4,7 @@
  */
 import { pairKey } from './keys.ts';
 import { addInto16, subInto16 } from './lanes16.ts';
+import { lanes16Simd } from './lanes16-simd.ts';
 import { expandMask, releaseKeystream } from './prg.ts';
 import { ringMask } from './ring.ts';
 import type { CryptoKeyLike } from './webcrypto.ts';
@@ -29,21 +30,30 @@ export async function applyMasks(acc: MaskTarget, terms: MaskTerm[], bits: numbe
   if (acc instanceof Uint16Array && bits !== 16)
     throw new RangeError(`a Uint16Array accumulator holds Z_2^16, not Z_2^${bits}`);
   const expand = (i: number) => (i < terms.length ? expandMask(terms[i]!.seed, acc.length, bits) : null);
+  // At b = 16 the sum runs in WebAssembly SIMD lanes where the engine has them (lanes16-simd.ts).
+  const simd = acc instanceof Uint16Array && terms.length > 0 ? lanes16Simd(acc.length) : null;
+  simd?.load(acc as Uint16Array);
   let next = expand(0);
-  for (let i = 0; i < terms.length; i++) {
-    const m = await next!;
-    next = expand(i + 1);
-    // A failed expansion is rethrown by the await above; this keeps the one in flight from going unhandled
-    // if accumulating throws first.
-    next?.catch(() => undefined);
-    const sign = terms[i]!.sign;
-    if (acc instanceof Uint16Array) {
-      if (sign === 1) addInto16(acc, m as Uint16Array);
-      else subInto16(acc, m as Uint16Array);
-    } else if (m instanceof Uint16Array) accumulate16(acc, m, ringMask(bits), sign);
-    else if (m instanceof Uint8Array) accumulate8(acc, m, ringMask(bits), sign);
-    else accumulate32(acc, m, bits, sign);
-    releaseKeystream(m);
+  try {
+    for (let i = 0; i < terms.length; i++) {
+      const m = await next!;
+      next = expand(i + 1);
+      // A failed expansion is rethrown by the await above; this keeps the one in flight from going
+      // unhandled if accumulating throws first.
+      next?.catch(() => undefined);
+      const sign = terms[i]!.sign;
+      if (simd) simd.apply(m as Uint16Array, sign);
+      else if (acc instanceof Uint16Array) {
+        if (sign === 1) addInto16(acc, m as Uint16Array);
+        else subInto16(acc, m as Uint16Array);
+      } else if (m instanceof Uint16Array) accumulate16(acc, m, ringMask(bits), sign);
+      else if (m instanceof Uint8Array) accumulate8(acc, m, ringMask(bits), sign);
+      else accumulate32(acc, m, bits, sign);
+      releaseKeystream(m);
+    }
+  } finally {
+    // Also on failure: the shared WebAssembly memory is wiped and free for the next caller.
+    simd?.storeAndWipe(acc as Uint16Array);
   }
 }
 
