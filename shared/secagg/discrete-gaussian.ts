@@ -137,10 +137,16 @@ export function sampleDiscreteGaussian(r: RandomWords, s2: number): number {
   return sampleFromTable(tableFor(s2), r);
 }
 
+/** The (cached) table for variance s2, or null for s2 = 0 (no noise); throws for an unsupported s2. */
+export function noiseTable(s2: number): DiscreteGaussianTable | null {
+  if (s2 === 0) return null;
+  checkVariance(s2);
+  return tableFor(s2);
+}
+
 /** Adds N_Z(0, s2) to every entry of `out` in place; s2 = 0 adds nothing. */
 export function addDiscreteGaussian(out: Int32Array, s2: number, r: RandomWords = new RandomWords()): void {
-  if (s2 === 0) return;
-  checkVariance(s2);
-  const t = tableFor(s2);
+  const t = noiseTable(s2);
+  if (!t) return;
   for (let i = 0; i < out.length; i++) out[i] = out[i]! + sampleFromTable(t, r);
 }

@@ -6,7 +6,8 @@
  */
 import { clipFactor, l2Norm } from '../dp/clip.ts';
 import type { EncodingParams } from './calibration.ts';
-import { addDiscreteGaussian } from './discrete-gaussian.ts';
+import { addDiscreteGaussian, noiseTable } from './discrete-gaussian.ts';
+import { WasmEncoder } from './encoder-wasm.ts';
 import { RandomWords } from './random.ts';
 import { centered, toRingInPlace } from './ring.ts';
 import { rotateBlock, type Rotation, unrotate } from './rotation.ts';
@@ -42,32 +43,60 @@ export function encodeIntegers(
     throw new RangeError(`update has ${delta.length} values, round expects ${p.d}`);
   // The clip factor rides on the rotation's gather (in doubles) instead of a scaled float32 copy; the
   // conditional rounding below bounds the integer vector's norm whatever rounding the doubles carry.
-  const factor = p.scale * clipFactor(l2Norm(delta), p.clipNorm);
-  // The rotation is made and rounded one Hadamard block at a time, in coordinate order (the same draws as
-  // rounding the whole rotated vector): one block of doubles is live, still in cache when it is rounded.
-  const out = new Int32Array(p.d);
-  const z = new Float64Array(rot.blocks[0] ?? 0); // the largest block
-  for (let tries = 0; ; tries++) {
-    if (tries === MAX_ROUNDING_TRIES)
-      throw new RangeError('randomized rounding kept exceeding its norm bound');
-    let sq = 0;
-    let off = 0;
-    for (const b of rot.blocks) {
-      rotateBlock(rot, delta, factor, off, b, z);
-      for (let j = 0; j < b; j++) {
-        const x = z[j]!;
-        const f = Math.floor(x);
-        const v = roundUp(x - f, r) ? f + 1 : f;
-        out[off + j] = v;
-        sq += v * v;
+  // The loops run in WebAssembly where they can (encoder-wasm.ts: the same bits), else here.
+  const wasm = WasmEncoder.get()?.begin(delta, rot, r);
+  try {
+    const factor = p.scale * clipFactor(wasm ? wasm.norm() : l2Norm(delta), p.clipNorm);
+    // The rotation is made and rounded one Hadamard block at a time, in coordinate order (the same draws
+    // as rounding the whole rotated vector): one block of doubles is live, still in cache when rounded.
+    const out = wasm ? null : new Int32Array(p.d);
+    const z = wasm ? null : new Float64Array(rot.blocks[0] ?? 0); // the largest block
+    for (let tries = 0; ; tries++) {
+      if (tries === MAX_ROUNDING_TRIES)
+        throw new RangeError('randomized rounding kept exceeding its norm bound');
+      let sq = 0;
+      let off = 0;
+      for (const b of rot.blocks) {
+        if (wasm) sq = wasm.rotateRound(off, b, factor / Math.sqrt(b), sq);
+        else sq = rotateRoundBlock(rot, delta, factor, off, b, z!, out!, sq, r);
+        off += b;
       }
-      off += b;
+      // Conditional rounding: a draw above the bound is redrawn, so the sensitivity is sqrt(normBoundSq).
+      if (sq <= p.normBoundSq) break;
     }
-    // Conditional rounding: a draw above the bound is redrawn, so the sensitivity is sqrt(normBoundSq).
-    if (sq <= p.normBoundSq) break;
+    if (!wasm) {
+      addDiscreteGaussian(out!, p.noiseVariance, r);
+      return out!;
+    }
+    const table = noiseTable(p.noiseVariance);
+    if (table) wasm.addNoise(table);
+    return wasm.result();
+  } finally {
+    wasm?.end();
   }
-  addDiscreteGaussian(out, p.noiseVariance, r);
-  return out;
+}
+
+/** The JavaScript rotation and rounding of block [off, off + b) into out; returns sq plus their squares. */
+function rotateRoundBlock(
+  rot: Rotation,
+  delta: Float32Array,
+  factor: number,
+  off: number,
+  b: number,
+  z: Float64Array,
+  out: Int32Array,
+  sq: number,
+  r: RandomWords,
+): number {
+  rotateBlock(rot, delta, factor, off, b, z);
+  for (let j = 0; j < b; j++) {
+    const x = z[j]!;
+    const f = Math.floor(x);
+    const v = roundUp(x - f, r) ? f + 1 : f;
+    out[off + j] = v;
+    sq += v * v;
+  }
+  return sq;
 }
 
 /** The client's input to secure aggregation: the encoding reduced into Z_{2^b}. */

@@ -18,16 +18,53 @@ export class RandomWords {
   private readonly buf = new Uint32Array(BUFFER_WORDS);
   private i = BUFFER_WORDS;
   private half = -1; // the unused upper 16 bits of the last word split for a small draw, or -1
+  private pending: Uint32Array | null = null; // words given back by unread(), returned before the buffer's
+  private pi = 0;
 
   constructor(private readonly source: RandomSource = cryptoSource) {}
 
   /** A uniform 32-bit word. */
   word(): number {
+    if (this.pending !== null) {
+      const w = this.pending[this.pi++]!;
+      if (this.pi === this.pending.length) this.pending = null;
+      return w;
+    }
     if (this.i === BUFFER_WORDS) {
       this.source(this.buf);
       this.i = 0;
     }
     return this.buf[this.i++]!;
+  }
+
+  /** Fills `dst` with the next dst.length words: the same words, in order, as that many word() calls. */
+  fill(dst: Uint32Array): void {
+    let k = 0;
+    while (k < dst.length && this.pending !== null) dst[k++] = this.word();
+    while (k < dst.length) {
+      if (this.i === BUFFER_WORDS) {
+        this.source(this.buf);
+        this.i = 0;
+      }
+      const take = Math.min(dst.length - k, BUFFER_WORDS - this.i);
+      dst.set(this.buf.subarray(this.i, this.i + take), k);
+      this.i += take;
+      k += take;
+    }
+  }
+
+  /**
+   * Gives back words taken (by fill) but not used: the next word() calls return them, in order, before any
+   * other. A consumer that reads ahead in bulk (the WebAssembly encoder) leaves the stream as word() would.
+   */
+  unread(words: Uint32Array): void {
+    if (words.length === 0) return;
+    const rest = this.pending ? this.pending.subarray(this.pi) : new Uint32Array(0);
+    const next = new Uint32Array(words.length + rest.length);
+    next.set(words);
+    next.set(rest, words.length);
+    this.pending = next;
+    this.pi = 0;
   }
 
   /** 16 uniform bits (half a word; the other half is kept for the next call). */

@@ -6,6 +6,7 @@
  * the permutation spreads any group of parameters (an item's row) over many blocks. Orthogonal: the L2
  * norm is unchanged, and the inverse is the same steps backwards.
  */
+import { WasmEncoder } from './encoder-wasm.ts';
 import { expandWords, releaseKeystream, WordStream } from './prg.ts';
 
 /** Largest Hadamard block. */
@@ -40,6 +41,14 @@ export async function makeRotation(seed: Uint8Array, d: number): Promise<Rotatio
   // probability < d / 2^32, so the expected count is below d^2 / 2^33 (12 at d = 323,255) and 1,024 spare
   // words run out with probability far below 2^-100. (The stream used to be 2d words, half of it unread.)
   const words = await expandWords(seed, d + Math.ceil(d / 32) + SPARE_WORDS);
+  // Drawn in WebAssembly where it can (encoder-wasm.ts: the same permutation and signs), else here.
+  const parts = WasmEncoder.get()?.rotationParts(words, d) ?? jsRotationParts(words, d);
+  releaseKeystream(words);
+  return { d, perm: parts.perm, signs: parts.signs, blocks: blockSizes(d) };
+}
+
+/** Fisher-Yates from the end over 0..d-1, then one sign per bit of the following words. */
+function jsRotationParts(words: Uint32Array, d: number): { perm: Uint32Array; signs: Int8Array } {
   const stream = new WordStream(words);
   const perm = new Uint32Array(d);
   for (let i = 0; i < d; i++) perm[i] = i;
@@ -61,8 +70,7 @@ export async function makeRotation(seed: Uint8Array, d: number): Promise<Rotatio
     bits >>>= 1;
     left--;
   }
-  releaseKeystream(words);
-  return { d, perm, signs, blocks: blockSizes(d) };
+  return { perm, signs };
 }
 
 /**

@@ -9,6 +9,7 @@
 export const I32 = 0x7f;
 export const I64 = 0x7e;
 export const F64 = 0x7c;
+export const V128 = 0x7b;
 
 /** Opcodes (WebAssembly core 2.0; `simd` ones take the 0xfd prefix and a LEB128 index). */
 export const op = {
@@ -31,6 +32,7 @@ export const op = {
   f64Load: 0x2b,
   i32Load8S: 0x2c,
   i32Store: 0x36,
+  i32Store8: 0x3a,
   f64Store: 0x39,
   i32Const: 0x41,
   i64Const: 0x42,
@@ -40,6 +42,8 @@ export const op = {
   i32Ne: 0x47,
   i32LtS: 0x48,
   i32LtU: 0x49,
+  i32GtU: 0x4b,
+  i32LeU: 0x4d,
   i32GeU: 0x4f,
   i64LtU: 0x54,
   i64GeU: 0x5a,
@@ -50,6 +54,7 @@ export const op = {
   i32Sub: 0x6b,
   i32Mul: 0x6c,
   i32And: 0x71,
+  i32Or: 0x72,
   i32Shl: 0x74,
   i32ShrU: 0x76,
   i64Add: 0x7c,
@@ -61,6 +66,7 @@ export const op = {
   f64Add: 0xa0,
   f64Sub: 0xa1,
   f64Mul: 0xa2,
+  f64Div: 0xa3,
   i32WrapI64: 0xa7,
   i32TruncF64S: 0xaa,
   i64ExtendI32U: 0xad,
@@ -97,6 +103,9 @@ export function sleb(n: number | bigint): number[] {
   }
 }
 
+/** i32.trunc_sat_f64_s: f64 to i32 without trapping (saturating). */
+export const I32_TRUNC_SAT_F64_S = [0xfc, 0x02];
+
 /** A SIMD instruction: 0xfd prefix and its LEB128 index. */
 export const simd = (index: number): number[] => [0xfd, ...uleb(index)];
 
@@ -119,13 +128,22 @@ export const set = (i: number): number[] => [op.localSet, ...uleb(i)];
 /** local.tee i. */
 export const tee = (i: number): number[] => [op.localTee, ...uleb(i)];
 
+/**
+ * Instructions as nested arrays, flattened once when the module is written: kernels compose their code
+ * from small pieces, and copying every piece into its parent (spreads) cost 10-27 ms of a page's first
+ * round before V8 had optimized anything; nesting costs nothing.
+ */
+export type Code = (number | Code)[];
+
+const flat = (c: Code): number[] => c.flat(Infinity as 1) as number[];
+
 /** One exported function: its signature, extra locals (by type) and body (without the final `end`). */
 export interface WasmFunction {
   name: string;
   params: number[];
   results: number[];
-  locals: number[];
-  body: number[];
+  locals: Code;
+  body: Code;
 }
 
 const name = (s: string): number[] => [...uleb(s.length), ...Array.from(s, (c) => c.charCodeAt(0))];
@@ -147,7 +165,7 @@ function localDecls(types: number[]): number[] {
 export function wasmModule(funcs: WasmFunction[]): Uint8Array {
   const types = funcs.map((f) => [0x60, ...vec(f.params.map((p) => [p])), ...vec(f.results.map((r) => [r]))]);
   const bodies = funcs.map((f) => {
-    const code = [...localDecls(f.locals), ...f.body, op.end];
+    const code = [...localDecls(flat(f.locals)), ...flat(f.body), op.end];
     return [...uleb(code.length), ...code];
   });
   return new Uint8Array([
