@@ -16,6 +16,7 @@
  * in all below 2^-79 per draw. A round's n d draws are within n d 2^-79 of exact (2^-54 at n = 100,
  * d = 323,255), which moves a release's delta by at most that times (1 + e^epsilon): nothing beside 1e-5.
  */
+import { WasmEncoder } from './encoder-wasm.ts';
 import { RandomWords } from './random.ts';
 
 /** Largest supported variance (its table then spans 2 * 43,419 + 1 values, 1 MiB). */
@@ -144,9 +145,14 @@ export function noiseTable(s2: number): DiscreteGaussianTable | null {
   return tableFor(s2);
 }
 
-/** Adds N_Z(0, s2) to every entry of `out` in place; s2 = 0 adds nothing. */
+/**
+ * Adds N_Z(0, s2) to every entry of `out` in place; s2 = 0 adds nothing. The draws run in WebAssembly
+ * where they can (encoder-wasm.ts: the same draws from the same words), else here.
+ */
 export function addDiscreteGaussian(out: Int32Array, s2: number, r: RandomWords = new RandomWords()): void {
   const t = noiseTable(s2);
   if (!t) return;
+  const wasm = WasmEncoder.get();
+  if (wasm) return wasm.addNoise(out, t, r);
   for (let i = 0; i < out.length; i++) out[i] = out[i]! + sampleFromTable(t, r);
 }

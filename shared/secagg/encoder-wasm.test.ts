@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { planEncoding } from './calibration.ts';
+import { addDiscreteGaussian } from './discrete-gaussian.ts';
 import { encodeIntegers } from './encode.ts';
 import { WasmEncoder } from './encoder-wasm.ts';
 import { RandomWords } from './random.ts';
@@ -27,7 +28,13 @@ async function withoutWasm() {
   const enc = await import('./encode.ts');
   const rot = await import('./rotation.ts');
   const wasm = await import('./encoder-wasm.ts');
-  return { encodeIntegers: enc.encodeIntegers, makeRotation: rot.makeRotation, get: wasm.WasmEncoder.get };
+  const dg = await import('./discrete-gaussian.ts');
+  return {
+    encodeIntegers: enc.encodeIntegers,
+    makeRotation: rot.makeRotation,
+    addDiscreteGaussian: dg.addDiscreteGaussian,
+    get: wasm.WasmEncoder.get,
+  };
 }
 
 afterEach(() => {
@@ -62,6 +69,23 @@ describe('WebAssembly encoder', () => {
       expect([rW.word(), rW.word(), rW.word()]).toEqual([rJ.word(), rJ.word(), rJ.word()]);
     },
     20_000,
+  );
+
+  it.each([3, 1000, 2 ** 20])(
+    'adds the same discrete Gaussian draws as the JavaScript sampler at s2 = %i',
+    async (s2) => {
+      const base = Int32Array.from({ length: 30_001 }, (_, i) => (i % 7) - 3);
+      const w = base.slice();
+      const rW = fixedWords(s2);
+      addDiscreteGaussian(w, s2, rW);
+      const js = await withoutWasm();
+      const j = base.slice();
+      const rJ = fixedWords(s2);
+      js.addDiscreteGaussian(j, s2, rJ);
+      expect(w).toEqual(j);
+      expect(w).not.toEqual(base);
+      expect([rW.word(), rW.word()]).toEqual([rJ.word(), rJ.word()]);
+    },
   );
 
   it('leaves no trace of the update in its memory', async () => {

@@ -8,7 +8,6 @@
  * The calls are synchronous, so one instance serves a whole process: no two encodings interleave.
  */
 import { ensureBytes, KernelPool, type WasmMemory } from '../wasm/runtime.ts';
-import type { DiscreteGaussianTable } from './discrete-gaussian.ts';
 import { type EncoderExports, encoderModule } from './kernels.ts';
 import type { RandomWords } from './random.ts';
 
@@ -21,6 +20,16 @@ const Z_DOUBLES = 1 << 15;
 const DELTA = Z + 8 * Z_DOUBLES;
 /** Largest d the shuffle kernel takes (WordStream.below's multiply-and-shift range). */
 const SHUFFLE_MAX = 2 ** 21;
+
+/** What the kernels need of a discrete Gaussian table (discrete-gaussian.ts's, which imports this file). */
+interface NoiseTable {
+  n: number;
+  hi: Uint32Array;
+  mid: Uint32Array;
+  lo: Uint32Array;
+  guide: Uint32Array;
+  guideBits: number;
+}
 
 /** What the kernels need of a rotation (rotation.ts's Rotation, which imports this file). */
 interface RotationParts {
@@ -45,7 +54,7 @@ export interface EncodingSession {
   /** rotateBlock then the rounding of block [off, off + b) at gather factor s; returns sq plus its squares. */
   rotateRound(off: number, b: number, s: number, sq: number): number;
   /** Adds one draw of table `t` to every coordinate. */
-  addNoise(t: DiscreteGaussianTable): void;
+  addNoise(t: NoiseTable): void;
   /** The integers (a copy out of the module's memory). */
   result(): Int32Array;
   /** Gives back the unused random words and wipes the update and its integers; call it once, always. */
@@ -60,7 +69,7 @@ const pool = new KernelPool<WasmEncoder>(encoderModule, (k) => {
 /** The WebAssembly encoder of this process. */
 export class WasmEncoder {
   private loaded: { rot: RotationParts; d: number } | null = null;
-  private table: { t: DiscreteGaussianTable; hi: number } | null = null;
+  private table: { t: NoiseTable; hi: number } | null = null;
 
   constructor(
     private readonly memory: WasmMemory,
@@ -103,13 +112,34 @@ export class WasmEncoder {
     const d = delta.length;
     const at = layout(d);
     ensureBytes(this.memory, at.table);
-    const mem = (): ArrayBuffer => this.memory.buffer; // a grow detaches the old buffer: views are made late
-    new Float32Array(mem(), DELTA, d).set(delta);
+    new Float32Array(this.memory.buffer, DELTA, d).set(delta);
     if (this.loaded?.rot !== rot || this.loaded.d !== d) {
-      new Uint32Array(mem(), at.perm, d).set(rot.perm);
-      new Int8Array(mem(), at.signs, d).set(rot.signs);
+      new Uint32Array(this.memory.buffer, at.perm, d).set(rot.perm);
+      new Int8Array(this.memory.buffer, at.signs, d).set(rot.signs);
       this.loaded = { rot, d };
     }
+    return this.open(d, r);
+  }
+
+  /** Adds one draw of `t` to every entry of `out` in place (addDiscreteGaussian), randomness from `r`. */
+  addNoise(out: Int32Array, t: NoiseTable, r: RandomWords): void {
+    const d = out.length;
+    const at = layout(d);
+    ensureBytes(this.memory, at.table);
+    new Int32Array(this.memory.buffer, at.out, d).set(out);
+    const s = this.open(d, r);
+    try {
+      s.addNoise(t);
+      out.set(new Int32Array(this.memory.buffer, at.out, d));
+    } finally {
+      s.end();
+    }
+  }
+
+  /** The random-word feed and the kernels' steps over an encoding of d values laid out already. */
+  private open(d: number, r: RandomWords): EncodingSession {
+    const at = layout(d);
+    const mem = (): ArrayBuffer => this.memory.buffer; // a grow detaches the old buffer: views are made late
     const words = (): Uint32Array => new Uint32Array(mem(), WORDS, FEED_WORDS);
     const wend = WORDS + 4 * FEED_WORDS;
     const state = (): DataView => new DataView(mem(), 0, 16);
