@@ -4,6 +4,7 @@
  * seam folds to undefined and its code is dropped from the worker chunk (a check in e2e/scenarios/secagg/).
  */
 import type { EncodedInputSeam } from '../../shared/device/secagg-submitter.ts';
+import { WasmEncoder } from '../../shared/secagg/encoder-wasm.ts';
 import { packRing } from '../../shared/secagg/ring.ts';
 
 // Replaced at build time by vite.config.ts; undefined where no bundler ran (unit tests).
@@ -19,6 +20,8 @@ export interface EncodedInputLine {
   bits: number;
   d: number;
   input: string;
+  /** Where this worker's encoding ran: the WebAssembly kernels, or their JavaScript twins. */
+  kernels: 'webassembly' | 'javascript';
 }
 
 function base64(bytes: Uint8Array): string {
@@ -35,6 +38,7 @@ const logEncodedInput: EncodedInputSeam = ({ secureRound, slot, bits, input }) =
     bits,
     d: input.length,
     input: base64(packRing(input, bits)),
+    kernels: WasmEncoder.get() ? 'webassembly' : 'javascript',
   };
   console.debug(SEAM_TAG, JSON.stringify(line));
 };

@@ -38,6 +38,8 @@ export interface EncodedInput {
   slot: number;
   bits: number;
   input: Uint32Array;
+  /** Browsers only: where the worker's encoding ran. */
+  kernels?: EncodedInputLine['kernels'];
 }
 
 /** Collects the encoded inputs a page's workers log, across navigations. */
@@ -49,7 +51,13 @@ export function collectEncodedInputs(page: Page, into: EncodedInput[]): void {
       const line = JSON.parse(text.slice(SEAM_TAG.length + 1)) as EncodedInputLine;
       const input = unpackRing(Buffer.from(line.input, 'base64'), line.d, line.bits);
       if (!input) throw new Error('a seam line did not unpack');
-      into.push({ secureRound: line.secureRound, slot: line.slot, bits: line.bits, input });
+      into.push({
+        secureRound: line.secureRound,
+        slot: line.slot,
+        bits: line.bits,
+        input,
+        kernels: line.kernels,
+      });
     });
   };
   for (const w of page.workers()) listen(w);

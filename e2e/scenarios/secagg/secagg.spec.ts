@@ -247,6 +247,10 @@ test('a secure round with 8 browsers among 20 shoppers: two close, one navigates
     const want = new Uint32Array(result.ringSum.length);
     for (const e of inputs) ringAddInto(want, e.input, result.bits);
     expect(Buffer.from(result.ringSum.buffer).equals(Buffer.from(want.buffer))).toBe(true);
+    // The browsers encoded in the WebAssembly kernels (under the shop's CSP), not their JavaScript twins.
+    const fromBrowsers = reported.filter((e) => e.kernels !== undefined);
+    expect(fromBrowsers.length).toBeGreaterThan(0);
+    expect(fromBrowsers.every((e) => e.kernels === 'webassembly')).toBe(true);
 
     // Each browser's part: its slot from its advertise-keys; closers sent no masked input.
     const sent = shoppers.map((s) => sentMessages(s, sentAt).filter((x) => x.m.round === secureRound));
