@@ -2,6 +2,7 @@
  * The child side of server/secagg/client-process.ts: runs SecAggClientRound in a process of its own, as a
  * browser worker runs one client, and reports the CPU each step took here. Started by ClientProcess only.
  */
+import { isFedrankError } from '../../shared/errors.ts';
 import { decodeMessage, encodeMessage } from '../../shared/secagg/codec.ts';
 import { SecAggClientRound } from '../../shared/secagg/client.ts';
 import type { Roster, SharesIn, UnmaskRequest } from '../../shared/secagg/messages.ts';
@@ -34,6 +35,11 @@ process.on('message', (req: ClientRequest) => {
   step(req).then(
     (r) => process.send!({ ...r, id: req.id, cpuMs: cpuMs() - t0 } satisfies ClientReply),
     (e: unknown) =>
-      process.send!({ id: req.id, cpuMs: cpuMs() - t0, error: String(e) } satisfies ClientReply),
+      process.send!({
+        id: req.id,
+        cpuMs: cpuMs() - t0,
+        error: String(e),
+        ...(isFedrankError(e) ? { code: e.code, detail: e.detail } : {}),
+      } satisfies ClientReply),
   );
 });

@@ -38,6 +38,26 @@ describe('a simulated client in a process of its own', () => {
         expect(p.stepMs[step]).toBeGreaterThan(0);
   });
 
+  it("keeps a refusal's code: a child left below its threshold sends nothing, as an in-process client", async () => {
+    // Complete graph of 5 (k = 4, t = 3): with 1 and 2 gone after share keys, slot 3 (in the child) must
+    // refuse to unmask; the simulation treats that as a client leaving, not as an error.
+    const rep = await simulateRound({
+      config: { ...defaultSecAggConfig(), neighbours: 4 },
+      cohort: 5,
+      minSurvivors: 3,
+      denominator: 5,
+      d: 64,
+      clipNorm: 1,
+      noiseMultiplier: 1,
+      dropAfterShareKeys: [1, 2],
+      update: () => new Float32Array(64),
+      round: 7,
+      beginElsewhere: (round, slot) => (slot === 3 ? procs[1]!.begin(round, slot) : undefined),
+    });
+    expect(rep.record.phase).toBe('failed');
+    expect(rep.record.unmasked).toEqual([]);
+  });
+
   it("reports a step's failure in the child as a rejection", async () => {
     const p = procs[0]!;
     const { client } = await p.begin(1, 3);

@@ -6,6 +6,7 @@
  * benchmark (bench/secagg-run.ts) and its test.
  */
 import { type ChildProcess, fork } from 'node:child_process';
+import { type ErrorCode, FedrankError } from '../../shared/errors.ts';
 import { decodeMessage, encodeMessage } from '../../shared/secagg/codec.ts';
 import type { AdvertiseKeys, MaskedInput, ShareKeys, Unmask } from '../../shared/secagg/messages.ts';
 import type { ClientStep, SimulatedClient } from './simulate.ts';
@@ -24,6 +25,9 @@ export interface ClientReply {
   bytes?: Uint8Array;
   input?: Uint32Array;
   error?: string;
+  /** The refusal's catalogued code, when the step refused (FedrankError), and its detail. */
+  code?: ErrorCode;
+  detail?: string;
 }
 
 /** This process's CPU time so far (user + system), in ms: the clock the child and the benchmarks read. */
@@ -46,7 +50,8 @@ export class ClientProcess {
     child.on('message', (r: ClientReply) => {
       const p = this.pending.get(r.id);
       this.pending.delete(r.id);
-      if (r.error) p?.reject(new Error(r.error));
+      // A refusal keeps its code across the process boundary (the simulation tells them apart).
+      if (r.error) p?.reject(r.code ? new FedrankError(r.code, r.detail) : new Error(r.error));
       else p?.resolve(r);
     });
     child.on('exit', (code) => {

@@ -102,3 +102,25 @@ describe('simulated SecAgg+ round', () => {
     expect(rep.result).toBeNull();
   });
 });
+
+describe('simulated SecAgg+ round, a client below its threshold', () => {
+  it('refuses the unmask request and sends nothing, as a device does; the round fails without an exception', async () => {
+    // Complete graph of 5 (k = 4, t = 3): with 1 and 2 gone after share keys, each of 3, 4, 5 has only two
+    // surviving neighbours and must not reveal its shares; the server then cannot unmask.
+    const rep = await simulateRound({
+      config: config(4),
+      cohort: 5,
+      minSurvivors: 3,
+      denominator: 5,
+      d: 64,
+      clipNorm: 1,
+      noiseMultiplier: 1,
+      dropAfterShareKeys: [1, 2],
+      update: () => new Float32Array(64),
+    });
+    expect(rep.record.masked).toEqual([3, 4, 5]);
+    expect(rep.record.unmasked).toEqual([]);
+    expect(rep.record.phase).toBe('failed');
+    expect(rep.result).toBeNull();
+  });
+});

@@ -3,6 +3,7 @@
  * with messages passed as bytes through the one codec, a manual clock, and scripted dropouts. Returns the
  * server's result with the exact sum of the survivors' encoded inputs (the test seam) and CPU times.
  */
+import { FedrankError } from '../../shared/errors.ts';
 import { encodeMessage } from '../../shared/secagg/codec.ts';
 import { SecAggClientRound } from '../../shared/secagg/client.ts';
 import type {
@@ -74,6 +75,20 @@ export interface SimulationReport {
   uploadBytes: Record<string, number>;
 }
 
+/**
+ * A client's step, or null when the client refused it because too few of its neighbours are left
+ * (SECAGG_BELOW_THRESHOLD): it then sends nothing and leaves the round, as a device does
+ * (shared/device/secagg-submitter.ts). Any other refusal is a bug here and propagates.
+ */
+async function leftBelowThreshold<T>(step: Promise<T>): Promise<T | null> {
+  try {
+    return await step;
+  } catch (e) {
+    if (e instanceof FedrankError && e.code === 'SECAGG_BELOW_THRESHOLD') return null;
+    throw e;
+  }
+}
+
 /** Runs one round; the clock only moves past a deadline when the round waits for a dropout. */
 export async function simulateRound(o: SimulationOptions): Promise<SimulationReport> {
   const store = o.store ?? new MemorySecAggStore();
@@ -142,7 +157,8 @@ export async function simulateRound(o: SimulationOptions): Promise<SimulationRep
   await waitPhase('share');
   for (const slot of r.phase === 'share' ? r.advertised : []) {
     const roster = await poll<Extract<SecAggMessage, { type: 'roster' }>>(slot);
-    await send(await timed(() => clients.get(slot)!.onRoster(roster), slot, 'share'));
+    const reply = await leftBelowThreshold(timed(() => clients.get(slot)!.onRoster(roster), slot, 'share'));
+    if (reply) await send(reply);
   }
   await waitPhase('mask');
   // Summed as they are made (not kept: each input is a view on the client's encoding buffer, 8 d bytes).
@@ -152,7 +168,10 @@ export async function simulateRound(o: SimulationOptions): Promise<SimulationRep
     if (dropAfterShareKeys.includes(slot)) continue;
     const sharesIn = await poll<Extract<SecAggMessage, { type: 'shares-in' }>>(slot);
     const delta = update(slot);
-    const out = await timed(() => clients.get(slot)!.onSharesIn(sharesIn, delta), slot, 'mask');
+    const out = await leftBelowThreshold(
+      timed(() => clients.get(slot)!.onSharesIn(sharesIn, delta), slot, 'mask'),
+    );
+    if (!out) continue;
     ringAddInto(sentSum, out.input, out.message.bits);
     sent.add(slot);
     await send(out.message);
@@ -161,7 +180,10 @@ export async function simulateRound(o: SimulationOptions): Promise<SimulationRep
   for (const slot of r.phase === 'unmask' ? r.masked : []) {
     if (dropAfterMaskedInput.includes(slot)) continue;
     const req = await poll<Extract<SecAggMessage, { type: 'unmask-request' }>>(slot);
-    const reply = await timed(async () => clients.get(slot)!.onUnmaskRequest(req), slot, 'unmask');
+    const reply = await leftBelowThreshold(
+      timed(async () => clients.get(slot)!.onUnmaskRequest(req), slot, 'unmask'),
+    );
+    if (!reply) continue;
     await send(reply);
     r = await timed(() => server.tick(round, now));
     if (r.phase !== 'unmask') break;
